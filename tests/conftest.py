@@ -1,0 +1,43 @@
+import numpy as np
+import pytest
+
+import rnn
+
+TEXT = ("To be, or not to be, that is the question:\n"
+        "Whether 'tis nobler in the mind to suffer\n"
+        "The slings and arrows of outrageous fortune,\n"
+        "Or to take arms against a sea of troubles\n")
+
+
+@pytest.fixture
+def text():
+    return TEXT
+
+
+@pytest.fixture
+def vocab():
+    return rnn.Vocab.from_text(TEXT)
+
+
+@pytest.fixture
+def ids(vocab):
+    return vocab.encode(TEXT)
+
+
+@pytest.fixture
+def corpus_file(tmp_path):
+    path = tmp_path / "corpus.txt"
+    path.write_text(TEXT * 20, encoding="utf-8")
+    return path
+
+
+def small_problem(K=12, m=5, T=10, seed=0, sigma=0.1):
+    """A random network, sequence and hidden state in float64."""
+    rng = np.random.default_rng(seed)
+    params = rnn.init_params(K, m, sigma, seed=seed)
+    params.b[:] = 0.1 * rng.standard_normal(params.b.shape)  # nonzero biases exercise db, dc
+    params.c[:] = 0.1 * rng.standard_normal(params.c.shape)
+    X = rng.integers(0, K, T)
+    Y = rng.integers(0, K, T)
+    h0 = 0.1 * rng.standard_normal((m, 1))
+    return params, X, Y, h0
