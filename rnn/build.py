@@ -1,0 +1,183 @@
+"""Build the report: papermill executes the notebook, nbconvert renders it (code hidden).
+
+    python -m rnn.build --data data/shakespeare.txt --out reports -p eta 0.05 -f params.yaml
+
+Work happens in a staging folder inside OUT; only a run that succeeds replaces OUT's
+report.html, report.ipynb and metrics.json, so a failed run never leaves a broken report in
+place of a good one. A failed run keeps its partly executed notebook as
+OUT/report.failed.ipynb, names the cell that failed, and exits 1.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import yaml
+
+from .config import Config
+from .data import load_text
+from .errors import RNNError
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK = ROOT / "notebooks" / "report.ipynb"
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+PRODUCTS = ("report.ipynb", "report.html", "metrics.json")
+NOTEBOOK_ONLY = {"data_path", "out_dir"}
+
+
+def parse_value(raw: str):
+    """A -p value as papermill's command line reads it: int, float, bool, None, else str."""
+    for cast in (int, float):
+        try:
+            return cast(raw)
+        except ValueError:
+            pass
+    return {"True": True, "False": False, "None": None}.get(raw, raw)
+
+
+def collect_parameters(args) -> dict:
+    params = {}
+    for f in args.parameters_file or []:
+        loaded = yaml.safe_load(Path(f).read_text(encoding="utf-8")) or {}
+        if not isinstance(loaded, dict):
+            raise RNNError(f"{f}: a parameters file must map names to values")
+        params |= loaded
+    for y in args.parameters_yaml or []:
+        params |= yaml.safe_load(y) or {}
+    for name, raw in args.parameters or []:
+        params[name] = parse_value(raw)
+    for name, raw in args.parameters_raw or []:
+        params[name] = raw
+    return params
+
+
+def validate(params: dict, data: Path) -> None:
+    """Fail before starting a kernel: unknown names, bad values, an unusable corpus."""
+    Config.from_dict({k: v for k, v in params.items() if k not in NOTEBOOK_ONLY})
+    load_text(data)
+
+
+def execute(notebook: Path, output: Path, params: dict, kernel: str | None) -> None:
+    import papermill as pm
+
+    pm.execute_notebook(str(notebook), str(output), parameters=params, kernel_name=kernel,
+                        cwd=str(notebook.parent), log_output=True, progress_bar=False)
+
+
+def render(executed: Path, html_out: Path) -> None:
+    """HTML with code hidden, set-up cells removed, images embedded, no network scripts."""
+    import nbformat
+    from nbconvert import HTMLExporter
+    from traitlets.config import Config as TConfig
+
+    c = TConfig()
+    c.TemplateExporter.extra_template_basedirs = [str(TEMPLATES)]
+    c.HTMLExporter.template_name = "report"
+    c.HTMLExporter.exclude_input = True
+    c.HTMLExporter.exclude_input_prompt = True
+    c.HTMLExporter.exclude_output_prompt = True
+    c.HTMLExporter.embed_images = True
+    c.TagRemovePreprocessor.enabled = True
+    c.TagRemovePreprocessor.remove_cell_tags = {"remove-cell"}
+    c.TagRemovePreprocessor.remove_all_outputs_tags = {"remove-output"}
+    exporter = HTMLExporter(config=c)
+    body, _ = exporter.from_notebook_node(nbformat.read(str(executed), as_version=4))
+    html_out.write_text(body, encoding="utf-8")
+
+
+def build(data: Path, out: Path, params: dict, kernel: str | None = None) -> Path:
+    data = data.resolve()
+    validate(params, data)
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out, prefix=".staging-"))
+    try:
+        params = params | {"data_path": str(data), "out_dir": str(staging)}
+        executed = staging / "report.ipynb"
+        try:
+            execute(NOTEBOOK, executed, params, kernel)
+        except Exception as err:
+            failed = out / "report.failed.ipynb"
+            if executed.exists():
+                os.replace(executed, failed)
+            raise BuildError(describe_failure(err), failed if failed.exists() else None) from None
+        render(executed, staging / "report.html")
+        for name in PRODUCTS:  # each rename is atomic; the HTML goes last, as the seal
+            if (staging / name).exists() and name != "report.html":
+                os.replace(staging / name, out / name)
+        os.replace(staging / "report.html", out / "report.html")
+        (out / "report.failed.ipynb").unlink(missing_ok=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out / "report.html"
+
+
+class BuildError(Exception):
+    def __init__(self, message: str, notebook: Path | None):
+        super().__init__(message)
+        self.notebook = notebook
+
+
+def describe_failure(err: Exception) -> str:
+    """One line: which cell failed and the error it raised (not the traceback)."""
+    ename, evalue = getattr(err, "ename", None), getattr(err, "evalue", None)
+    if ename:
+        cell = getattr(err, "exec_count", None)
+        where = f"cell [{cell}]" if cell else "a cell"
+        return f"{where} of {NOTEBOOK.name} raised {ename}: {evalue}"
+    return f"{type(err).__name__}: {err}".splitlines()[0]
+
+
+def print_pdf(out: Path) -> Path:
+    html_file = (out / "report.html").resolve()
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if chromium is None:
+        raise RNNError("no Chromium found for the PDF: install Debian's 'chromium' package "
+                       "(apt-get install chromium), or print report.html from a browser")
+    if not html_file.exists():
+        raise RNNError(f"{html_file}: no report to print; run 'make report' first")
+    pdf = out / "report.pdf"
+    tmp = out / ".report.pdf.tmp"
+    subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu",
+                    "--disable-background-networking", "--no-first-run",
+                    f"--print-to-pdf={tmp}", "--no-pdf-header-footer", html_file.as_uri()],
+                   check=True, capture_output=True)
+    os.replace(tmp, pdf)
+    return pdf
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=ROOT / "data" / "shakespeare.txt",
+                        help="UTF-8 text to train on")
+    parser.add_argument("--out", type=Path, default=ROOT / "reports", help="output folder")
+    parser.add_argument("-p", "--parameters", nargs=2, action="append", metavar=("NAME", "VALUE"))
+    parser.add_argument("-r", "--parameters_raw", nargs=2, action="append", metavar=("NAME", "VALUE"))
+    parser.add_argument("-f", "--parameters_file", action="append", metavar="YAML_FILE")
+    parser.add_argument("-y", "--parameters_yaml", action="append", metavar="YAML")
+    parser.add_argument("-k", "--kernel", default=None, help="Jupyter kernel (default: the notebook's)")
+    parser.add_argument("--pdf-only", action="store_true", help="print OUT/report.html to PDF")
+    args = parser.parse_args(argv)
+    try:
+        if args.pdf_only:
+            print(f"wrote {print_pdf(args.out)}")
+            return 0
+        html_file = build(args.data, args.out, collect_parameters(args), args.kernel)
+    except RNNError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except BuildError as err:
+        print(f"error: {err}", file=sys.stderr)
+        if err.notebook:
+            print(f"the partly executed notebook is {err.notebook}", file=sys.stderr)
+        return 1
+    print(f"wrote {html_file}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

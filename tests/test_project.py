@@ -1,0 +1,70 @@
+"""The project's own promises: pinned environment in step, notebooks stored without outputs."""
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pins_from_requirements():
+    pins = {}
+    for line in (ROOT / "requirements.txt").read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            name, version = line.split("==")
+            pins[name.lower()] = version
+    return pins
+
+
+def test_environment_yml_names_the_same_pinned_packages():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    conda = {}
+    for dep in env["dependencies"]:
+        if isinstance(dep, str) and "=" in dep and not dep.startswith("python="):
+            name, version = dep.split("=")
+            conda[name.lower()] = version
+    assert conda == pins_from_requirements()
+
+
+def test_constraints_agree_with_requirements():
+    constraints = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        if "==" in line:
+            name, version = line.strip().split("==")
+            constraints[name.lower().replace("_", "-")] = version
+    for name, version in pins_from_requirements().items():
+        assert constraints[name] == version, name
+
+
+def test_notebooks_are_committed_without_outputs():
+    notebooks = sorted((ROOT / "notebooks").glob("*.ipynb"))
+    assert notebooks
+    for path in notebooks:
+        nb = json.loads(path.read_text())
+        for cell in nb["cells"]:
+            if cell["cell_type"] == "code":
+                assert cell["outputs"] == [], path.name
+                assert cell["execution_count"] is None, path.name
+
+
+def test_one_parameters_cell_with_typed_commented_literals():
+    nb = json.loads((ROOT / "notebooks" / "report.ipynb").read_text())
+    tagged = [c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", [])]
+    assert len(tagged) == 1
+    lines = [l for l in "".join(tagged[0]["source"]).splitlines() if l and not l.startswith("#")]
+    for line in lines:
+        assert re.fullmatch(r"\w+: (int|float|str|bool) = \S.* +# .+", line), line
+
+
+def test_papermill_documents_the_parameters():
+    out = subprocess.run([sys.executable, "-m", "papermill", "--help-notebook",
+                          str(ROOT / "notebooks" / "report.ipynb")],
+                         capture_output=True, text=True, check=True).stdout
+    for name in ("data_path", "n_updates", "m", "eta", "seq_length", "sigma", "seed",
+                 "sample_every", "sample_length", "passage_length"):
+        assert re.search(rf"^\s+{name}: ", out, flags=re.M), name
+    assert "AdaGrad learning rate" in out

@@ -1,0 +1,124 @@
+"""The whole report pipeline: papermill executes the notebook, nbconvert renders it."""
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import papermill as pm
+import pytest
+
+from rnn import build
+
+pytestmark = pytest.mark.slow
+CORPUS = Path(__file__).parent / "data" / "macbeth-act1.txt"
+TINY = {"n_updates": 300, "m": 16, "sample_every": 100, "sample_length": 50,
+        "passage_length": 120, "eval_every": 100, "val_fraction": 0.05}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    corpus = tmp_path_factory.mktemp("corpus") / "tricky.txt"
+    # Markup in the corpus must come out as text, never as markup.
+    corpus.write_text(CORPUS.read_text(encoding="utf-8") + "\n<script>alert(1)</script> & <b>bold</b>\n" * 40,
+                      encoding="utf-8")
+    out = tmp_path_factory.mktemp("report")
+    html_file = build.build(corpus, out, dict(TINY))
+    return out, html_file.read_text(encoding="utf-8")
+
+
+def test_products_are_written(built):
+    out, _ = built
+    assert {p.name for p in out.iterdir()} >= {"report.html", "report.ipynb", "metrics.json"}
+    assert not [p for p in out.iterdir() if p.name.startswith(".staging")]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["config"]["n_updates"] == 300
+    assert metrics["best_val_bits_per_char"] > 0
+
+
+def test_gradient_check_table(built):
+    _, html = built
+    rows = re.findall(r"<td>([WUbVc])</td><td>([0-9.e+-]+)</td>", html)
+    assert [name for name, _ in rows] == list("WUbVc")
+    assert all(float(err) < 1e-6 for _, err in rows)
+
+
+def test_figure_is_embedded_and_nothing_is_fetched(built):
+    _, html = built
+    assert len(re.findall(r'<img [^>]*src="data:image/png;base64,', html)) == 1
+    assert not re.search(r"<script[^>]+src=", html)
+
+
+def test_samples_at_expected_steps_and_passage_length(built):
+    _, html = built
+    steps = re.findall(r"<h4>step ([0-9,]+) \(", html)
+    assert steps == ["0", "100", "200"]
+    pres = re.findall(r'<pre class="rnn-text">(.*?)</pre>', html, flags=re.S)
+    assert len(pres) == 4  # three samples and the passage
+    import html as html_lib
+    assert [len(html_lib.unescape(p)) for p in pres] == [50, 50, 50, 120]
+
+
+def test_markup_is_escaped(built):
+    _, html = built
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;" in html or "&lt;" in html
+
+
+def test_code_is_hidden(built):
+    _, html = built
+    assert "rnn.gradient_check(" not in html
+    assert "import numpy" not in html
+
+
+def test_papermill_reports_a_bad_parameter(tmp_path):
+    with pytest.raises(pm.PapermillExecutionError) as info:
+        pm.execute_notebook(str(build.NOTEBOOK), str(tmp_path / "out.ipynb"),
+                            parameters={"data_path": str(CORPUS), "out_dir": str(tmp_path), "m": -3},
+                            cwd=str(build.NOTEBOOK.parent), progress_bar=False)
+    assert info.value.ename == "ConfigError"
+    assert "parameter m must be >= 1, got -3" in info.value.evalue
+
+
+def test_papermill_reports_a_missing_corpus(tmp_path):
+    missing = tmp_path / "nope.txt"
+    with pytest.raises(pm.PapermillExecutionError) as info:
+        pm.execute_notebook(str(build.NOTEBOOK), str(tmp_path / "out.ipynb"),
+                            parameters={"data_path": str(missing), "out_dir": str(tmp_path)},
+                            cwd=str(build.NOTEBOOK.parent), progress_bar=False)
+    assert info.value.ename == "DataError"
+    assert f"{missing}: no such file" in info.value.evalue
+
+
+def test_build_command_fails_cleanly_and_keeps_the_previous_report(tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "report.html").write_text("previous report")
+    code = build.main(["--data", str(CORPUS), "--out", str(out), "-p", "m", "-3"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.strip() == "error: parameter m must be >= 1, got -3"
+    code = build.main(["--data", str(tmp_path / "missing.txt"), "--out", str(out)])
+    assert code == 2 and "missing.txt: no such file" in capsys.readouterr().err
+    assert (out / "report.html").read_text() == "previous report"
+
+
+def test_build_failure_inside_the_notebook_keeps_partial_notebook(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "report.html").write_text("previous report")
+    broken = tmp_path / "report.ipynb"
+    nb = nbformat.read(str(build.NOTEBOOK), as_version=4)
+    nb.cells.insert(3, nbformat.v4.new_code_cell("raise RuntimeError('deliberate failure')"))
+    nbformat.write(nb, str(broken))
+    monkeypatch.setattr(build, "NOTEBOOK", broken)
+    code = build.main(["--data", str(CORPUS), "--out", str(out), "-p", "n_updates", "5"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "raised RuntimeError: deliberate failure" in err and "cell [" in err
+    assert (out / "report.failed.ipynb").exists()
+    assert (out / "report.html").read_text() == "previous report"
+
+
+def test_unknown_parameter_is_refused(tmp_path, capsys):
+    code = build.main(["--data", str(CORPUS), "--out", str(tmp_path), "-p", "etaa", "0.1"])
+    assert code == 2 and "unknown parameter 'etaa'" in capsys.readouterr().err
