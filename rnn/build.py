@@ -91,7 +91,7 @@ def render(executed: Path, html_out: Path) -> None:
 
 
 def build(data: Path, out: Path, params: dict, kernel: str | None = None) -> Path:
-    data = data.resolve()
+    data, out = data.resolve(), out.resolve()  # the notebook runs in notebooks/, not here
     validate(params, data)
     out.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out, prefix=".staging-"))

@@ -1,5 +1,6 @@
 """The whole report pipeline: papermill executes the notebook, nbconvert renders it."""
 import json
+import os
 import re
 from pathlib import Path
 
@@ -22,7 +23,8 @@ def built(tmp_path_factory):
     corpus.write_text(CORPUS.read_text(encoding="utf-8") + "\n<script>alert(1)</script> & <b>bold</b>\n" * 40,
                       encoding="utf-8")
     out = tmp_path_factory.mktemp("report")
-    html_file = build.build(corpus, out, dict(TINY))
+    # A relative OUT, as `make report OUT=...` gives it: the notebook runs in notebooks/.
+    html_file = build.build(corpus, Path(os.path.relpath(out)), dict(TINY))
     return out, html_file.read_text(encoding="utf-8")
 
 
