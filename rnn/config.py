@@ -49,7 +49,7 @@ class Config:
     passage_length: int = 1000      # characters of the final passage
     check_m: int = 5                # hidden units of the gradient-check network
     val_fraction: float = 0.05      # held-out suffix of the corpus (0 turns it off)
-    eval_every: int = 5_000         # updates between validation passes
+    eval_every: int = 10_000        # updates between validation passes
     checkpoint_every: int = 10_000  # updates between checkpoints
 
     def __post_init__(self):

@@ -174,35 +174,17 @@ def loss_and_grads_flat(theta, X, Y, h0, m, K):
 def mean_loss_flat(theta, ids, h0, m, K):
     """Mean -ln p per character over the sequence ids[1:] given ids[:-1], hidden state
     carried from h0 through all of it. Forward only; used for the validation split."""
-    W, U, b, V, c = _views(theta, m, K)
-    WT = np.ascontiguousarray(W.T)
-    h = h0.copy()
-    a = np.empty(m)
-    o = np.empty(K)
-    total = 0.0
     n = ids.shape[0] - 1
-    for t in range(n):
-        x = ids[t]
-        for i in range(m):
-            a[i] = b[i] + U[i, x]
-        for j in range(m):
-            s = h[j]
-            row = WT[j]
-            for i in range(m):
-                a[i] += s * row[i]
-        for i in range(m):
-            h[i] = math.tanh(a[i])
-        for k in range(K):
-            s = c[k]
-            row = V[k]
-            for j in range(m):
-                s += row[j] * h[j]
-            o[k] = s
-        top = o.max()
-        z = 0.0
-        for k in range(K):
-            z += math.exp(o[k] - top)
-        total += top + math.log(z) - o[ids[t + 1]]
+    chunk = min(n, 1024)
+    H, O, _, WT, VT = _scratch(chunk, m, K)
+    h = h0.copy()
+    total = 0.0
+    for start in range(0, n, chunk):
+        T = min(chunk, n - start)
+        H[0] = h
+        total += _forward(theta, ids[start:start + T], ids[start + 1:start + T + 1],
+                          H[:T + 1], O[:T], WT, VT, m, K)
+        h = H[T].copy()
     return total / max(n, 1)
 
 

@@ -162,3 +162,16 @@ def test_fast_path_matches_each_update_of_the_reference_at_eta_01():
         assert abs(outs["fast"][3] - outs["ref"][3]) <= 1e-9 * outs["ref"][3]
         assert np.max(np.abs(outs["fast"][0] - outs["ref"][0])) < 1e-8
         theta, G, h, _ = outs["ref"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_mean_loss_matches_a_direct_computation(backend):
+    vocab, ids = macbeth()
+    ids = ids[:3000]  # longer than the compiled path's 1024-character chunks
+    params = rnn.init_params(len(vocab), m=12, sigma=0.3, seed=2)
+    h, total = np.zeros((12, 1)), 0.0
+    for x, y in zip(ids[:-1], ids[1:]):
+        h = np.tanh(params.W @ h + params.U[:, [x]] + params.b)
+        o = params.V @ h + params.c
+        total += np.log(np.exp(o - o.max()).sum()) + o.max() - o[y, 0]
+    assert rnn.mean_loss(params, ids, backend) == pytest.approx(total / (len(ids) - 1), rel=1e-12)
