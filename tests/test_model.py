@@ -136,3 +136,22 @@ def test_adagrad_step_is_explicit_and_pure():
     assert not G.W.any()  # inputs untouched
     clipped = rnn.clip(p.map(lambda a: np.full_like(a, -9.0)))
     assert clipped.V.min() == -5.0
+
+
+def test_compiled_exp_and_tanh_agree_with_numpy():
+    if not kernels.AVAILABLE:
+        pytest.skip("numba not installed")
+    x = np.concatenate([np.linspace(-700, 0, 20001), -np.logspace(-20, 2.5, 10001)])
+    q, bits = np.empty_like(x), np.empty(len(x), dtype=np.int64)
+    y = x.copy()
+    total = kernels._exp_shifted(y, q, bits, bits.view(np.float64))
+    ref = np.exp(x - x.max())
+    assert np.max(np.abs(y - ref) / ref) < 4e-16
+    assert total == pytest.approx(ref.sum(), rel=1e-14)
+    for a in [np.linspace(-30, 30, 40001), np.logspace(-20, 1, 10001),
+              -np.logspace(-20, 3, 10001), np.array([0.0, 400.0, -400.0, 1e-300])]:
+        t = a.copy()
+        q, bits = np.empty_like(a), np.empty(len(a), dtype=np.int64)
+        kernels._tanh(t, q, bits, bits.view(np.float64))
+        ref = np.tanh(a)
+        assert np.max(np.abs(t - ref) / np.maximum(np.abs(ref), 1e-300)) < 6e-16
