@@ -1,0 +1,116 @@
+import zipfile
+
+import numpy as np
+import pytest
+
+import rnn
+from rnn import checkpoint
+
+from .test_train import macbeth
+
+
+class Stop(Exception):
+    pass
+
+
+def run(params, ids, val_ids, **kwargs):
+    return rnn.train(params, ids, n_updates=400, seq_length=20, sample_every=100,
+                     sample_length=30, seed=3, val_ids=val_ids, eval_every=100, **kwargs)
+
+
+@pytest.fixture
+def problem():
+    vocab, ids = macbeth()
+    train_ids, val_ids = rnn.split_train_val(ids[:6000], 0.1)
+    return vocab, train_ids, val_ids, rnn.init_params(len(vocab), m=24, seed=1)
+
+
+def test_killed_at_half_and_resumed_equals_uninterrupted(problem, tmp_path):
+    vocab, ids, val_ids, params = problem
+    full = run(params, ids, val_ids)
+
+    path = tmp_path / "ck.npz"
+    saver = checkpoint.Checkpointer(path, vocab_chars=vocab.chars, m=24, config={"run": 1})
+
+    def save_then_die(state):
+        saver(state)
+        if state.step == 200:
+            raise Stop  # the process dies right after the checkpoint at N/2
+
+    with pytest.raises(Stop):
+        run(params, ids, val_ids, checkpoint=save_then_die, checkpoint_every=100)
+    state, meta = checkpoint.load(path)
+    assert state.step == 200 and meta["config"] == {"run": 1}
+    resumed = run(params, ids, val_ids, resume=state)
+
+    np.testing.assert_array_equal(resumed.params.flatten(), full.params.flatten())
+    np.testing.assert_array_equal(resumed.best_params.flatten(), full.best_params.flatten())
+    np.testing.assert_array_equal(resumed.loss, full.loss)
+    np.testing.assert_array_equal(resumed.smooth_loss, full.smooth_loss)
+    np.testing.assert_array_equal(resumed.val_loss, full.val_loss)
+    assert resumed.samples.keys() == full.samples.keys()
+    for step in full.samples:
+        np.testing.assert_array_equal(resumed.samples[step], full.samples[step])
+
+
+def test_checkpoint_round_trip_and_compatibility(problem, tmp_path):
+    vocab, ids, val_ids, params = problem
+    path = tmp_path / "ck.npz"
+    saver = checkpoint.Checkpointer(path, vocab_chars=vocab.chars, m=24, config={"a": 1},
+                                    corpus_sha256="abc")
+    result = run(params, ids, val_ids, checkpoint=saver, checkpoint_every=150)
+    state, meta = checkpoint.load(path)
+    assert state.step == 400
+    np.testing.assert_array_equal(state.theta, result.params.flatten())
+    checkpoint.check_compatible(meta, path, vocab_chars=vocab.chars, m=24)
+    with pytest.raises(rnn.CheckpointError, match="another vocabulary"):
+        checkpoint.check_compatible(meta, path, vocab_chars=vocab.chars + "~", m=24)
+    with pytest.raises(rnn.CheckpointError, match="m=24 hidden units, this run has m=30"):
+        checkpoint.check_compatible(meta, path, vocab_chars=vocab.chars, m=30)
+    assert checkpoint.same_run(path, config={"a": 1}, corpus_sha256="abc")
+    assert not checkpoint.same_run(path, config={"a": 2}, corpus_sha256="abc")
+    with zipfile.ZipFile(path) as z:  # plain arrays: nothing in it needs pickle
+        assert all(name.endswith(".npy") for name in z.namelist())
+
+
+def test_truncated_or_tampered_checkpoint_is_refused(problem, tmp_path):
+    vocab, ids, val_ids, params = problem
+    path = tmp_path / "ck.npz"
+    checkpoint.save(path, run(params, ids, val_ids).state, vocab_chars=vocab.chars, m=24, config={})
+    data = path.read_bytes()
+
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(data[: len(data) // 2])
+    with pytest.raises(rnn.CheckpointError, match="truncated.npz: not a readable checkpoint"):
+        checkpoint.load(truncated)
+
+    # Change one stored parameter: the file stays a valid .npz, the checksum catches it.
+    tampered = tmp_path / "tampered.npz"
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["theta"] = arrays["theta"].copy()
+    arrays["theta"][0] += 1e-3
+    np.savez(tampered, **arrays)
+    with pytest.raises(rnn.CheckpointError, match="do not match their checksum"):
+        checkpoint.load(tampered)
+
+    with pytest.raises(rnn.CheckpointError, match="no such checkpoint"):
+        checkpoint.load(tmp_path / "missing.npz")
+
+
+def test_a_failed_write_leaves_the_previous_checkpoint(problem, tmp_path, monkeypatch):
+    vocab, ids, val_ids, params = problem
+    path = tmp_path / "ck.npz"
+    state = run(params, ids, val_ids).state
+    checkpoint.save(path, state, vocab_chars=vocab.chars, m=24, config={})
+    before = path.read_bytes()
+
+    def dies_halfway(f, **arrays):
+        f.write(b"PK\x03\x04 half a zip")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "savez", dies_halfway)
+    with pytest.raises(KeyboardInterrupt):
+        checkpoint.save(path, state, vocab_chars=vocab.chars, m=24, config={"new": True})
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["ck.npz"]
