@@ -38,8 +38,8 @@ $(DEFAULT_DATA): | $(STAMP)
 test: $(STAMP) $(DEFAULT_DATA)  ## run the test suite
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-report: $(STAMP) $(DEFAULT_DATA)  ## train and render $(OUT)/report.html (DATA=, OUT=, PARAMS=)
-	$(PY) -m rnn.build --data $(DATA) --out $(OUT) $(PARAMS)
+report: $(STAMP) $(DEFAULT_DATA)  ## train and render $(OUT)/report.html (DATA=, OUT=, PARAMS=, RETRAIN=1)
+	$(PY) -m rnn.build --data $(DATA) --out $(OUT) $(if $(RETRAIN),--retrain) $(PARAMS)
 
 pdf: report  ## print $(OUT)/report.html to $(OUT)/report.pdf with headless Chromium
 	$(PY) -m rnn.build --pdf-only --out $(OUT)

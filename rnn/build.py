@@ -19,6 +19,7 @@ from pathlib import Path
 
 import yaml
 
+from . import checkpoint
 from .config import Config
 from .data import load_text
 from .errors import RNNError
@@ -27,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "notebooks" / "report.ipynb"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 PRODUCTS = ("report.ipynb", "report.html", "metrics.json")
-NOTEBOOK_ONLY = {"data_path", "out_dir"}
+NOTEBOOK_ONLY = {"data_path", "out_dir", "checkpoint_path", "resume_from"}
 
 
 def parse_value(raw: str):
@@ -56,10 +57,11 @@ def collect_parameters(args) -> dict:
     return params
 
 
-def validate(params: dict, data: Path) -> None:
-    """Fail before starting a kernel: unknown names, bad values, an unusable corpus."""
-    Config.from_dict({k: v for k, v in params.items() if k not in NOTEBOOK_ONLY})
-    load_text(data)
+def validate(params: dict, data: Path) -> tuple[Config, str]:
+    """Fail before starting a kernel: unknown names, bad values, an unusable corpus.
+    Returns the run's Config and its corpus text."""
+    cfg = Config.from_dict({k: v for k, v in params.items() if k not in NOTEBOOK_ONLY})
+    return cfg, load_text(data)
 
 
 def execute(notebook: Path, output: Path, params: dict, kernel: str | None) -> None:
@@ -90,13 +92,21 @@ def render(executed: Path, html_out: Path) -> None:
     html_out.write_text(body, encoding="utf-8")
 
 
-def build(data: Path, out: Path, params: dict, kernel: str | None = None) -> Path:
+def build(data: Path, out: Path, params: dict, kernel: str | None = None,
+          retrain: bool = False) -> Path:
+    """Execute and render the report into `out`. The run's checkpoint lives in
+    out/checkpoint.npz; when it is one of this configuration and corpus (finished or not),
+    training continues from it instead of starting again, unless `retrain`."""
     data, out = data.resolve(), out.resolve()  # the notebook runs in notebooks/, not here
-    validate(params, data)
+    cfg, text = validate(params, data)
     out.mkdir(parents=True, exist_ok=True)
+    ckpt = out / "checkpoint.npz"
+    reuse = not retrain and checkpoint.same_run(ckpt, config=cfg.to_dict(),
+                                                corpus_sha256=checkpoint.corpus_digest(text))
     staging = Path(tempfile.mkdtemp(dir=out, prefix=".staging-"))
     try:
-        params = params | {"data_path": str(data), "out_dir": str(staging)}
+        params = params | {"data_path": str(data), "out_dir": str(staging),
+                           "checkpoint_path": str(ckpt), "resume_from": str(ckpt) if reuse else ""}
         executed = staging / "report.ipynb"
         try:
             execute(NOTEBOOK, executed, params, kernel)
@@ -160,13 +170,15 @@ def main(argv=None) -> int:
     parser.add_argument("-f", "--parameters_file", action="append", metavar="YAML_FILE")
     parser.add_argument("-y", "--parameters_yaml", action="append", metavar="YAML")
     parser.add_argument("-k", "--kernel", default=None, help="Jupyter kernel (default: the notebook's)")
+    parser.add_argument("--retrain", action="store_true",
+                        help="train afresh even if OUT/checkpoint.npz is of this very run")
     parser.add_argument("--pdf-only", action="store_true", help="print OUT/report.html to PDF")
     args = parser.parse_args(argv)
     try:
         if args.pdf_only:
             print(f"wrote {print_pdf(args.out)}")
             return 0
-        html_file = build(args.data, args.out, collect_parameters(args), args.kernel)
+        html_file = build(args.data, args.out, collect_parameters(args), args.kernel, args.retrain)
     except RNNError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

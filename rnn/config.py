@@ -51,6 +51,10 @@ class Config:
     val_fraction: float = 0.05      # held-out suffix of the corpus (0 turns it off)
     eval_every: int = 10_000        # updates between validation passes
     checkpoint_every: int = 10_000  # updates between checkpoints
+    temperatures: str = "0.5, 0.8, 1.0, 1.2"  # sampling temperatures to compare
+    top_p: float = 0.9              # nucleus sampling's probability mass, compared too
+    prime: str = ""                 # text to warm the hidden state on ("" = first character)
+    compare_length: int = 300       # characters per sample in the comparison
 
     def __post_init__(self):
         check_int("n_updates", self.n_updates, 0)
@@ -66,6 +70,22 @@ class Config:
         check_float("val_fraction", self.val_fraction, low=0.0, high=0.5)
         check_int("eval_every", self.eval_every, 1)
         check_int("checkpoint_every", self.checkpoint_every, 1)
+        self.temperature_list()
+        check_float("top_p", self.top_p, low=0.0, high=1.0, low_open=True)
+        if not isinstance(self.prime, str):
+            raise ConfigError(f"parameter prime must be a string, got {self.prime!r}")
+        check_int("compare_length", self.compare_length, 0)
+
+    def temperature_list(self) -> list[float]:
+        """temperatures as numbers; a comma-separated string so papermill passes it as is."""
+        try:
+            values = [float(t) for t in str(self.temperatures).split(",") if t.strip()]
+        except ValueError:
+            raise ConfigError(f"parameter temperatures must be numbers separated by commas, "
+                              f"got {self.temperatures!r}") from None
+        for t in values:
+            check_float("temperatures", t, low=0.0)
+        return values
 
     @classmethod
     def from_dict(cls, values: dict) -> "Config":

@@ -43,6 +43,15 @@ def pre(text: str) -> str:
     return f'<pre class="rnn-text">{html.escape(text)}</pre>'
 
 
+def sampling_grid(items) -> str:
+    """Samples side by side: items are (label, text, mean ln p per character)."""
+    cells = "".join(
+        f'<div class="rnn-cell"><h4>{html.escape(label)}</h4>'
+        f"<p>mean log-probability {logp:.3f} nats per character</p>{pre(text)}</div>"
+        for label, text, logp in items)
+    return f'<div class="rnn-grid">{cells}</div>'
+
+
 def gradcheck_table(errors: dict[str, float]) -> str:
     return table([(name, f"{err:.2e}", "yes" if err < 1e-6 else "NO")
                   for name, err in errors.items()],
@@ -57,7 +66,8 @@ def samples_html(samples: dict, vocab) -> str:
     return "\n".join(parts)
 
 
-def header_rows(*, data_path, text, vocab, n_train, n_val, cfg, result) -> list[tuple[str, str]]:
+def header_rows(*, data_path, text, vocab, n_train, n_val, cfg, result,
+                resumed_at=None) -> list[tuple[str, str]]:
     rows = [
         ("corpus", f"{data_path} ({len(text):,} characters, K = {len(vocab)})"),
         ("training / validation", f"{n_train:,} / {n_val:,} characters"),
@@ -67,6 +77,7 @@ def header_rows(*, data_path, text, vocab, n_train, n_val, cfg, result) -> list[
     rows += [
         ("epochs covered", f"{result.epochs:.2f} ({result.per_epoch:,} updates per epoch)"),
         ("training time", f"{result.seconds:.1f} s ({result.updates_per_sec:,.0f} updates/s)"),
+        ("resumed", "no" if resumed_at is None else f"from a checkpoint at update {resumed_at:,}"),
         ("versions", ", ".join(f"{k} {v}" for k, v in versions().items())),
     ]
     return rows

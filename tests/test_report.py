@@ -1,4 +1,5 @@
 """The whole report pipeline: papermill executes the notebook, nbconvert renders it."""
+import html as html_lib
 import json
 import os
 import re
@@ -13,15 +14,17 @@ from rnn import build
 pytestmark = pytest.mark.slow
 CORPUS = Path(__file__).parent / "data" / "macbeth-act1.txt"
 TINY = {"n_updates": 300, "m": 16, "sample_every": 100, "sample_length": 50,
-        "passage_length": 120, "eval_every": 100, "val_fraction": 0.05}
+        "passage_length": 120, "eval_every": 100, "val_fraction": 0.05, "compare_length": 80,
+        "prime": "<b>&MACBETH\n"}
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     corpus = tmp_path_factory.mktemp("corpus") / "tricky.txt"
     # Markup in the corpus must come out as text, never as markup.
-    corpus.write_text(CORPUS.read_text(encoding="utf-8") + "\n<script>alert(1)</script> & <b>bold</b>\n" * 40,
-                      encoding="utf-8")
+    # At the start, so that the validation suffix is ordinary text.
+    corpus.write_text("<script>alert(1)</script> & <b>bold</b>\n" * 40
+                      + CORPUS.read_text(encoding="utf-8"), encoding="utf-8")
     out = tmp_path_factory.mktemp("report")
     # A relative OUT, as `make report OUT=...` gives it: the notebook runs in notebooks/.
     html_file = build.build(corpus, Path(os.path.relpath(out)), dict(TINY))
@@ -55,15 +58,38 @@ def test_samples_at_expected_steps_and_passage_length(built):
     steps = re.findall(r"<h4>step ([0-9,]+) \(", html)
     assert steps == ["0", "100", "200"]
     pres = re.findall(r'<pre class="rnn-text">(.*?)</pre>', html, flags=re.S)
-    assert len(pres) == 4  # three samples and the passage
-    import html as html_lib
-    assert [len(html_lib.unescape(p)) for p in pres] == [50, 50, 50, 120]
+    # three samples, the passage, then four temperatures and nucleus sampling after the prime
+    assert [len(html_lib.unescape(p)) for p in pres] == [50, 50, 50, 120] + [12 + 80] * 5
+    assert all(html_lib.unescape(p).startswith("<b>&MACBETH\n") for p in pres[4:])
+
+
+def test_sampling_comparison(built):
+    _, html = built
+    labels = re.findall(r'<div class="rnn-cell"><h4>([^<]*)</h4><p>mean log-probability (-?[0-9.]+)', html)
+    assert [label for label, _ in labels] == ["temperature 0.5", "temperature 0.8", "temperature 1",
+                                               "temperature 1.2", "nucleus, top_p = 0.9"]
+    logps = [float(v) for _, v in labels]
+    assert all(v < 0 for v in logps)
+    assert logps[0] > logps[3]  # colder samples are likelier under the model
+
+
+def test_a_second_build_reuses_the_checkpoint(built):
+    out, _ = built
+    assert (out / "checkpoint.npz").exists()
+    params = dict(TINY, prime="MACBETH\n")
+    html_file = build.build(CORPUS, out, params)
+    assert "resumed</td><td>no" in html_file.read_text()  # another corpus: trained afresh
+    again = build.build(CORPUS, out, params)
+    assert "resumed</td><td>from a checkpoint at update 300" in again.read_text()
+    fresh = build.build(CORPUS, out, params, retrain=True)
+    assert "resumed</td><td>no" in fresh.read_text()
 
 
 def test_markup_is_escaped(built):
     _, html = built
-    assert "<script>alert(1)</script>" not in html
-    assert "&lt;script&gt;" in html or "&lt;" in html
+    assert "<b>&MACBETH" not in html  # the priming text, as raw markup
+    assert html.count("&lt;b&gt;&amp;MACBETH") == 6  # five samples and the parameter table
+    assert "<b>bold</b>" not in html and "<script>alert" not in html
 
 
 def test_code_is_hidden(built):
