@@ -64,11 +64,42 @@ def validate(params: dict, data: Path) -> tuple[Config, str]:
     return cfg, load_text(data)
 
 
+def kernel_manager_class():
+    """Kernels that talk over Unix sockets in a private folder rather than TCP ports.
+
+    Parallel runs (sweeps) start kernels at the same moment; with TCP each picks free ports
+    and may lose them to another before binding ("Address already in use", "Kernel didn't
+    respond"). Socket files in a folder of their own cannot collide. TCP where there are none.
+    """
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import default
+
+    if os.name != "posix":
+        return AsyncKernelManager
+
+    class IPCKernelManager(AsyncKernelManager):
+        @default("transport")
+        def _default_transport(self):
+            return "ipc"
+
+        @default("ip")
+        def _default_ip(self):
+            return os.path.join(tempfile.mkdtemp(prefix="rnn-kernel-"), "k")
+
+        async def cleanup_resources(self, restart=False):
+            await super().cleanup_resources(restart=restart)
+            if not restart:
+                shutil.rmtree(os.path.dirname(self.ip), ignore_errors=True)
+
+    return IPCKernelManager
+
+
 def execute(notebook: Path, output: Path, params: dict, kernel: str | None) -> None:
     import papermill as pm
 
     pm.execute_notebook(str(notebook), str(output), parameters=params, kernel_name=kernel,
-                        cwd=str(notebook.parent), log_output=True, progress_bar=False)
+                        cwd=str(notebook.parent), log_output=True, progress_bar=False,
+                        kernel_manager_class=kernel_manager_class())
 
 
 def render(executed: Path, html_out: Path) -> None:
