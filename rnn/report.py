@@ -157,3 +157,21 @@ def _finite(x):
     if isinstance(x, float) and not math.isfinite(x):
         return None
     return x
+
+
+def curves_figure(rows):
+    """Smooth loss of every successful sweep point, overlaid (from metrics.json's every-100th)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(9, 4.5), dpi=100)
+    ax = fig.subplots()
+    for row in rows:
+        if row.get("curve"):
+            ax.plot(np.arange(len(row["curve"])) * 100, row["curve"], lw=1.1, label=row["point"])
+    ax.set_xlabel("update step")
+    ax.set_ylabel("smooth loss (nats per sequence)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title("Smooth training loss of each point")
+    fig.tight_layout()
+    return fig
