@@ -66,15 +66,15 @@ def cmd_sample(args) -> int:
     state, meta = checkpoint.load(args.checkpoint)
     vocab, m, K = Vocab(meta["vocab"]), meta["m"], meta["K"]
     if args.final:
-        theta = state.theta
+        theta, h = state.theta, state.h
     elif state.best_val_theta is not None:
-        theta = state.best_val_theta
+        theta, h = state.best_val_theta, state.best_val_h
     else:
-        theta = state.best_smooth_theta
+        theta, h = state.best_smooth_theta, state.best_smooth_h
     params = Params.unflatten(theta, m, K)
     prime = vocab.encode(args.prime) if args.prime else vocab.encode(vocab.chars[:1])
     ids = sample_primed(params, prime, args.length, np.random.default_rng(args.seed),
-                        args.temperature, args.top_p)
+                        args.temperature, args.top_p, h0=h)
     sys.stdout.write(vocab.decode(prime) + vocab.decode(ids) + "\n")
     return 0
 

@@ -21,7 +21,6 @@ from .errors import CheckpointError
 from .train import TrainState
 
 FORMAT = 1
-ARRAYS = ("theta", "G", "h", "best_smooth_theta", "loss", "smooth_loss", "val_steps", "val_loss")
 
 
 def corpus_digest(text: str) -> str:
@@ -41,13 +40,14 @@ def save(path, state: TrainState, *, vocab_chars: str, m: int, config: dict,
     """Write `state` to `path` atomically."""
     arrays = {
         "theta": state.theta, "G": state.G, "h": state.h,
-        "best_smooth_theta": state.best_smooth_theta,
+        "best_smooth_theta": state.best_smooth_theta, "best_smooth_h": state.best_smooth_h,
         "loss": state.loss[:state.step], "smooth_loss": state.smooth_loss[:state.step],
         "val_steps": np.asarray(state.val_steps, dtype=np.int64),
         "val_loss": np.asarray(state.val_loss, dtype=np.float64),
     }
     if state.best_val_theta is not None:
         arrays["best_val_theta"] = state.best_val_theta
+        arrays["best_val_h"] = state.best_val_h
     for step, ids in state.samples.items():
         arrays[f"sample_{step}"] = np.asarray(ids, dtype=np.int64)
     meta = {
@@ -92,12 +92,14 @@ def load(path) -> tuple[TrainState, dict]:
         step=meta["step"], theta=arrays["theta"].copy(), G=arrays["G"].copy(),
         h=arrays["h"].copy(), smooth=meta["smooth"], best_smooth=_inf(meta["best_smooth"]),
         best_smooth_step=meta["best_smooth_step"],
-        best_smooth_theta=arrays["best_smooth_theta"].copy(), rng=rng,
+        best_smooth_theta=arrays["best_smooth_theta"].copy(),
+        best_smooth_h=arrays["best_smooth_h"].copy(), rng=rng,
         loss=loss.copy(), smooth_loss=smooth.copy(), samples=dict(sorted(samples.items())),
         val_steps=[int(s) for s in arrays["val_steps"]],
         val_loss=[float(v) for v in arrays["val_loss"]], best_val=_inf(meta["best_val"]),
         best_val_step=meta["best_val_step"],
         best_val_theta=arrays["best_val_theta"].copy() if "best_val_theta" in arrays else None,
+        best_val_h=arrays["best_val_h"].copy() if "best_val_h" in arrays else None,
         seconds=meta["seconds"])
     return state, meta
 

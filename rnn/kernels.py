@@ -282,14 +282,15 @@ def mean_loss_flat(theta, ids, h0, m, K):
 
 
 @_jit
-def run_updates(ids, theta, G2, best_theta, h, step0, n, per_epoch, L, m, K,
+def run_updates(ids, theta, G2, best_theta, best_h, h, step0, n, per_epoch, L, m, K,
                 eta, eps, clip, smooth, best_smooth, best_step, losses, smooths):
     """Run updates step0 .. step0+n-1 in place; returns (smooth, best_smooth, best_step).
 
     Update `step` trains on the sequence starting at (step % per_epoch) * L, with the hidden
     state zeroed when that is 0 (an epoch's start) and carried otherwise. theta: parameters,
-    G2: AdaGrad's sums of squared gradients, best_theta: the parameters with the lowest
-    smooth loss so far, h (m,): the carried hidden state; all updated in place. losses[step]
+    G2: AdaGrad's sums of squared gradients, best_theta and best_h: the parameters with
+    the lowest smooth loss so far and the hidden state they started that update from,
+    h (m,): the carried hidden state; all updated in place. losses[step]
     and smooths[step] receive the loss and smooth loss measured before update `step`.
     """
     H, O, D, WT, VT, q, bits, scale = _fscratch(L, m, K)
@@ -312,6 +313,7 @@ def run_updates(ids, theta, G2, best_theta, h, step0, n, per_epoch, L, m, K,
             best_smooth = smooth
             best_step = step
             best_theta[:] = theta  # the parameters this loss was measured with
+            best_h[:] = H[0]
         for i in range(theta.shape[0]):  # clip, then AdaGrad; written to vectorise
             g = grad[i]
             g = clip if g > clip else g

@@ -66,12 +66,18 @@ def warm(params: Params, prime_ids, h0: np.ndarray | None = None) -> np.ndarray:
 
 
 def sample_primed(params: Params, prime_ids, n: int, rng: np.random.Generator,
-                  temperature: float = 1.0, top_p: float = 1.0) -> np.ndarray:
-    """Sample n indices continuing prime_ids (at least one index) from a zero hidden state."""
+                  temperature: float = 1.0, top_p: float = 1.0, h0=None) -> np.ndarray:
+    """Sample n indices continuing prime_ids (at least one index), read from hidden state
+    h0 (zero by default)."""
     prime_ids = np.asarray(prime_ids)
     if prime_ids.size == 0:
         raise ConfigError("the priming text must have at least one character")
-    return sample(params, warm(params, prime_ids), int(prime_ids[-1]), n, rng, temperature, top_p)
+    h = warm(params, prime_ids, _column(params, h0))
+    return sample(params, h, int(prime_ids[-1]), n, rng, temperature, top_p)
+
+
+def _column(params: Params, h0):
+    return None if h0 is None else np.asarray(h0, dtype=np.float64).reshape(params.m, 1)
 
 
 def mean_log_prob(params: Params, ids, x0: int, h0: np.ndarray | None = None) -> float:

@@ -39,6 +39,7 @@ class TrainState:
     best_smooth: float
     best_smooth_step: int
     best_smooth_theta: np.ndarray
+    best_smooth_h: np.ndarray    # the hidden state that model started its update from
     rng: np.random.Generator  # sampling's generator
     loss: np.ndarray          # per update, length n_updates (filled up to step)
     smooth_loss: np.ndarray
@@ -48,6 +49,7 @@ class TrainState:
     best_val: float = math.inf
     best_val_step: int = -1
     best_val_theta: np.ndarray | None = None
+    best_val_h: np.ndarray | None = None
     seconds: float = 0.0                              # training time so far
 
 
@@ -55,6 +57,7 @@ class TrainState:
 class TrainResult:
     params: Params            # after the last update
     best_params: Params       # lowest validation loss if there is a split, else lowest smooth loss
+    best_h: np.ndarray        # (m,) the hidden state best_params was running from then
     best_step: int            # updates made before best_params (it is the model of that step)
     best_by: str              # "validation" or "smooth loss"
     loss: np.ndarray          # (n_updates,) loss of each update's sequence, nats
@@ -79,7 +82,7 @@ class TrainResult:
         return float(self.smooth_loss.min()) if len(self.smooth_loss) else math.nan
 
 
-def run_updates_reference(ids, theta, G, best_theta, h, step0, n, per_epoch, L, m, K,
+def run_updates_reference(ids, theta, G, best_theta, best_h, h, step0, n, per_epoch, L, m, K,
                           eta, eps, clip_at, smooth, best_smooth, best_step, losses, smooths):
     """The textbook loop, one update at a time through model.loss_and_grads and AdaGrad.
 
@@ -92,23 +95,25 @@ def run_updates_reference(ids, theta, G, best_theta, h, step0, n, per_epoch, L, 
             h[:] = 0.0
         X, Y = ids[j * L:j * L + L], ids[j * L + 1:j * L + L + 1]
         params, state = Params.unflatten(theta, m, K), Params.unflatten(G, m, K)
+        h_start = h.copy()
         loss, grads, h_last = loss_and_grads(params, X, Y, h.reshape(m, 1))
         h[:] = h_last[:, 0]
         smooth = 0.999 * smooth + 0.001 * loss
         losses[step], smooths[step] = loss, smooth
         if smooth < best_smooth:
             best_smooth, best_step = smooth, step
-            best_theta[:] = theta
+            best_theta[:], best_h[:] = theta, h_start
         params, state = opt.step(params, clip(grads, clip_at), state)
         theta[:], G[:] = params.flatten(), state.flatten()
     return smooth, best_smooth, best_step
 
 
-def mean_loss(params: Params, ids: np.ndarray, backend: str = "auto") -> float:
-    """Mean -ln p per character of ids[1:] given ids[:-1], reading from a zero hidden state."""
+def mean_loss(params: Params, ids: np.ndarray, backend: str = "auto", h0=None) -> float:
+    """Mean -ln p per character of ids[1:] given ids[:-1], reading from hidden state h0 (m,)
+    (zero by default)."""
     if len(ids) < 2:
         raise DataError("the validation text needs at least 2 characters")
-    h0 = np.zeros(params.m)
+    h0 = np.zeros(params.m) if h0 is None else np.asarray(h0, dtype=np.float64).reshape(params.m)
     if _resolve(backend) == "numba":
         return float(kernels.mean_loss_flat(params.flatten(), ids, h0, params.m, params.K))
     return float(sequence_losses(params, ids[:-1], ids[1:], h0.reshape(-1, 1)).mean())
@@ -130,7 +135,8 @@ def new_state(params: Params, n_updates: int, seq_length: int, seed: int) -> Tra
     return TrainState(
         step=0, theta=theta, G=np.zeros_like(theta), h=np.zeros(params.m),
         smooth=start, best_smooth=math.inf, best_smooth_step=-1,
-        best_smooth_theta=theta.copy(), rng=np.random.default_rng(seed),
+        best_smooth_theta=theta.copy(), best_smooth_h=np.zeros(params.m),
+        rng=np.random.default_rng(seed),
         loss=np.full(n_updates, np.nan), smooth_loss=np.full(n_updates, np.nan))
 
 
@@ -183,14 +189,16 @@ def train(params: Params, ids, *, n_updates: int, seq_length: int = 25, eta: flo
                                  for a in (s.loss, s.smooth_loss))
 
     def evaluate(step):
+        # From the hidden state training carries, not from zero: the model starts from zero
+        # only at an epoch's start, and from there it reads far worse (see the README).
         if val_ids is None or (s.val_steps and s.val_steps[-1] == step):
             return
-        current = Params.unflatten(s.theta, m, K)
-        v = mean_loss(current, val_ids, backend)
+        v = mean_loss(Params.unflatten(s.theta, m, K), val_ids, backend, h0=s.h)
         s.val_steps.append(step)
         s.val_loss.append(v)
         if v < s.best_val:
-            s.best_val, s.best_val_step, s.best_val_theta = v, step, s.theta.copy()
+            s.best_val, s.best_val_step = v, step
+            s.best_val_theta, s.best_val_h = s.theta.copy(), s.h.copy()
 
     bar = _progress_bar(n_updates, s.step) if progress else None
     tick = max(1, min(1000, n_updates // 100)) if progress else None
@@ -208,7 +216,7 @@ def train(params: Params, ids, *, n_updates: int, seq_length: int = 25, eta: flo
             checkpoint(s)
         stop = _next_stop(step, n_updates, sample_every, eval_every, checkpoint_every, tick)
         s.smooth, s.best_smooth, s.best_smooth_step = run(
-            ids, s.theta, s.G, s.best_smooth_theta, s.h, step, stop - step, per_epoch, L, m, K,
+            ids, s.theta, s.G, s.best_smooth_theta, s.best_smooth_h, s.h, step, stop - step, per_epoch, L, m, K,
             float(eta), EPS, CLIP, s.smooth, s.best_smooth, s.best_smooth_step,
             s.loss, s.smooth_loss)
         s.step = stop
@@ -227,13 +235,16 @@ def train(params: Params, ids, *, n_updates: int, seq_length: int = 25, eta: flo
 
 def _result(s: TrainState, m: int, K: int, per_epoch: int, n_updates: int) -> TrainResult:
     if s.best_val_step >= 0:
-        best_theta, best_step, best_by = s.best_val_theta, s.best_val_step, "validation"
+        best_theta, best_h, best_step, best_by = (s.best_val_theta, s.best_val_h,
+                                                  s.best_val_step, "validation")
     elif s.best_smooth_step >= 0:
-        best_theta, best_step, best_by = s.best_smooth_theta, s.best_smooth_step, "smooth loss"
+        best_theta, best_h, best_step, best_by = (s.best_smooth_theta, s.best_smooth_h,
+                                                  s.best_smooth_step, "smooth loss")
     else:  # no update was made
-        best_theta, best_step, best_by = s.theta, 0, "smooth loss"
+        best_theta, best_h, best_step, best_by = s.theta, s.h, 0, "smooth loss"
     return TrainResult(
         params=Params.unflatten(s.theta, m, K), best_params=Params.unflatten(best_theta, m, K),
+        best_h=best_h.copy(),
         best_step=best_step, best_by=best_by, loss=s.loss[:n_updates].copy(),
         smooth_loss=s.smooth_loss[:n_updates].copy(), samples=dict(s.samples),
         val_steps=np.array(s.val_steps, dtype=np.int64), val_loss=np.array(s.val_loss),

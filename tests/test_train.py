@@ -88,7 +88,7 @@ def test_epoch_wrap_resets_the_hidden_state(backend):
     theta, G = params.flatten(), np.zeros(params.flatten().size)
     h = np.full(8, 0.3)  # junk that the epoch start must clear
     losses = np.zeros(12)
-    run_updates_reference(ids, theta, G, theta.copy(), h, 0, 5, 5, 5, 8, len(vocab), 0.1, 1e-8,
+    run_updates_reference(ids, theta, G, theta.copy(), h.copy(), h, 0, 5, 5, 5, 8, len(vocab), 0.1, 1e-8,
                           5.0, 5 * math.log(len(vocab)), math.inf, -1, losses, losses.copy())
     p5 = rnn.Params.unflatten(theta, 8, len(vocab))
     fresh, _, _ = rnn.loss_and_grads(p5, ids[:5], ids[1:6], np.zeros((8, 1)))
@@ -156,7 +156,7 @@ def test_fast_path_matches_each_update_of_the_reference_at_eta_01():
         outs = {}
         for name, run in [("ref", run_updates_reference), ("fast", kernels.run_updates)]:
             th, GG, hh, loss = theta.copy(), G.copy(), h.copy(), np.zeros(step + 1)
-            run(ids, th, GG, th.copy(), hh, step, 1, per_epoch, L, m, K, 0.1, 1e-8, 5.0,
+            run(ids, th, GG, th.copy(), hh.copy(), hh, step, 1, per_epoch, L, m, K, 0.1, 1e-8, 5.0,
                 100.0, math.inf, -1, loss, loss.copy())
             outs[name] = th, GG, hh, loss[step]
         assert abs(outs["fast"][3] - outs["ref"][3]) <= 1e-9 * outs["ref"][3]
@@ -175,3 +175,27 @@ def test_mean_loss_matches_a_direct_computation(backend):
         o = params.V @ h + params.c
         total += np.log(np.exp(o - o.max()).sum()) + o.max() - o[y, 0]
     assert rnn.mean_loss(params, ids, backend) == pytest.approx(total / (len(ids) - 1), rel=1e-12)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_best_model_comes_with_its_hidden_state(text, backend):
+    _, ids, params = setup(text)
+    L = 10
+    result = rnn.train(params, ids, n_updates=150, seq_length=L, sample_every=None,
+                       backend=backend)
+    j = result.best_step % result.per_epoch
+    loss, _, _ = rnn.loss_and_grads(result.best_params, ids[j * L:j * L + L],
+                                    ids[j * L + 1:j * L + L + 1], result.best_h.reshape(-1, 1))
+    assert loss == pytest.approx(result.loss[result.best_step], rel=1e-9)
+
+
+def test_validation_reads_from_the_carried_hidden_state(text):
+    vocab, ids, params = setup(text)
+    train_ids, val_ids = ids[:-40], ids[-40:]
+    result = rnn.train(params, train_ids, n_updates=60, seq_length=10, sample_every=None,
+                       val_ids=val_ids, eval_every=1000)
+    assert list(result.val_steps) == [0, 60]
+    final_h = result.state.h
+    expected = rnn.mean_loss(result.params, val_ids, h0=final_h)
+    assert result.val_loss[-1] == pytest.approx(expected, rel=1e-12)
+    assert abs(expected - rnn.mean_loss(result.params, val_ids)) > 1e-6
