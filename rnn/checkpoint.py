@@ -20,7 +20,9 @@ from .atomic import atomic_path
 from .errors import CheckpointError
 from .train import TrainState
 
-FORMAT = 1
+FORMAT = 2
+REQUIRED = ("theta", "G", "h", "best_smooth_theta", "best_smooth_h", "loss", "smooth_loss",
+            "val_steps", "val_loss")
 
 
 def corpus_digest(text: str) -> str:
@@ -84,6 +86,9 @@ def load(path) -> tuple[TrainState, dict]:
     meta = json.loads(arrays.pop("meta").tobytes().decode("utf-8"))
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{path}: checkpoint format {meta.get('format')} is not {FORMAT}")
+    missing = [name for name in REQUIRED if name not in arrays]
+    if missing:
+        raise CheckpointError(f"{path}: incomplete checkpoint (no {missing[0]})")
     rng = np.random.default_rng()
     rng.bit_generator.state = meta["rng"]
     samples = {int(k[len("sample_"):]): v for k, v in arrays.items() if k.startswith("sample_")}
