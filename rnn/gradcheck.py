@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .model import PARAM_NAMES, Params, loss_and_grads, sequence_losses
+from .model import PARAM_NAMES, Params, loss_and_grads
 
 STEP = 1e-5        # finite-difference step h
 REL_FLOOR = 1e-8   # floor of rel_error's denominator, so two zero gradients compare as equal
@@ -14,25 +14,39 @@ def rel_error(g_a: np.ndarray, g_n: np.ndarray, eps: float = REL_FLOOR) -> np.nd
     return np.abs(g_a - g_n) / np.maximum(eps, np.abs(g_a) + np.abs(g_n))
 
 
-def eval_numerical_gradient(f, x: np.ndarray, h: float = STEP) -> np.ndarray:
+def eval_numerical_gradient(f, x: np.ndarray, h: float = STEP, chunk: int = 256) -> np.ndarray:
     """Centered differences (f(x + h e_i) - f(x - h e_i)) / 2h for every entry i of x.
 
-    x is perturbed in place and always restored, even if f raises.
+    f takes a stack of B perturbed copies of x, shape (B, *x.shape), and returns their
+    losses, shape (B,) or (B, T) for a loss's T terms: terms are differenced one by one and
+    then summed, which keeps the rounding error of a large summed loss out of a small
+    difference. Perturbing copies in batches of `chunk` entries leaves x itself untouched.
     """
-    grad = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        saved = x[i]
-        try:
-            x[i] = saved + h
-            f_plus = f()
-            x[i] = saved - h
-            f_minus = f()
-        finally:
-            x[i] = saved
-        # f may return the loss's terms: differencing them term by term, then summing,
-        # keeps the rounding error of the large summed loss out of the small difference.
-        grad[i] = np.sum(f_plus - f_minus) / (2.0 * h)
+    grad = np.zeros(x.shape, dtype=x.dtype)
+    flat = grad.reshape(-1)
+    for start in range(0, x.size, chunk):
+        idx = np.arange(start, min(start + chunk, x.size))
+        batch = np.repeat(x.reshape(1, -1), 2 * len(idx), axis=0)
+        batch[np.arange(len(idx)), idx] += h           # first half: x + h e_i
+        batch[len(idx) + np.arange(len(idx)), idx] -= h  # second half: x - h e_i
+        losses = f(batch.reshape((2 * len(idx),) + x.shape))
+        diff = losses[:len(idx)] - losses[len(idx):]
+        flat[idx] = diff.reshape(len(idx), -1).sum(axis=1) / (2.0 * h)
     return grad
+
+
+def batched_losses(P: dict, X, Y, h0: np.ndarray) -> np.ndarray:
+    """-ln p_t[y_t] for B networks at once, shape (B, T). Each array of P has a leading
+    batch axis of size B or 1 (shared); the forward pass is model.step_forward's, batched."""
+    h = h0[None]
+    out = []
+    for x, y in zip(X, Y):
+        h = np.tanh(P["W"] @ h + P["U"][:, :, [int(x)]] + P["b"])
+        o = P["V"] @ h + P["c"]                               # (B, K, 1)
+        top = o.max(axis=1, keepdims=True)
+        lse = top + np.log(np.exp(o - top).sum(axis=1, keepdims=True))
+        out.append((lse - o[:, [int(y)], :])[:, 0, 0])
+    return np.stack(out, axis=1)
 
 
 def numerical_grads(params: Params, X, Y, h0: np.ndarray, h: float = STEP,
@@ -43,14 +57,14 @@ def numerical_grads(params: Params, X, Y, h0: np.ndarray, h: float = STEP,
     so the differences measure the derivative rather than float64 rounding of a loss of
     about seq_length * ln K. dtype=np.float64 gives the textbook float64 check.
     """
-    work = params.map(lambda a: a.astype(dtype))  # a copy: the caller's arrays are untouched
+    shared = {name: value.astype(dtype)[None] for name, value in params.items()}
     h0 = np.asarray(h0, dtype=dtype)
-
-    def loss() -> np.ndarray:
-        return sequence_losses(work, X, Y, h0)
-
-    return Params(**{name: eval_numerical_gradient(loss, getattr(work, name), h).astype(np.float64)
-                     for name in PARAM_NAMES})
+    grads = {}
+    for name in PARAM_NAMES:
+        def f(stack, name=name):
+            return batched_losses(shared | {name: stack}, X, Y, h0)
+        grads[name] = eval_numerical_gradient(f, shared[name][0], h).astype(np.float64)
+    return Params(**grads)
 
 
 def gradient_check(params: Params, X, Y, h0: np.ndarray, h: float = STEP,
