@@ -11,6 +11,7 @@ when to stop for samples, validation, checkpoints and the progress bar.
 """
 from __future__ import annotations
 
+import copy
 import math
 import time
 from dataclasses import dataclass, field
@@ -181,7 +182,8 @@ def train(params: Params, ids, *, n_updates: int, seq_length: int = 25, eta: flo
     run = kernels.run_updates if _resolve(backend) == "numba" else run_updates_reference
     per_epoch = (len(ids) - 1) // L
 
-    s = resume if resume is not None else new_state(params, n_updates, L, seed)
+    # A copy: the caller's state (from a checkpoint, say) can seed another run unchanged.
+    s = copy.deepcopy(resume) if resume is not None else new_state(params, n_updates, L, seed)
     if s.step > n_updates:
         raise DataError(f"the checkpoint is at update {s.step}, past n_updates={n_updates}")
     if len(s.loss) != n_updates:  # continuing a finished run for more updates
@@ -216,9 +218,9 @@ def train(params: Params, ids, *, n_updates: int, seq_length: int = 25, eta: flo
             checkpoint(s)
         stop = _next_stop(step, n_updates, sample_every, eval_every, checkpoint_every, tick)
         s.smooth, s.best_smooth, s.best_smooth_step = run(
-            ids, s.theta, s.G, s.best_smooth_theta, s.best_smooth_h, s.h, step, stop - step, per_epoch, L, m, K,
-            float(eta), EPS, CLIP, s.smooth, s.best_smooth, s.best_smooth_step,
-            s.loss, s.smooth_loss)
+            ids, s.theta, s.G, s.best_smooth_theta, s.best_smooth_h, s.h, step, stop - step,
+            per_epoch, L, m, K, float(eta), EPS, CLIP, s.smooth, s.best_smooth,
+            s.best_smooth_step, s.loss, s.smooth_loss)
         s.step = stop
         if bar is not None:
             bar.update(stop - step)
