@@ -72,8 +72,7 @@ def header_rows(*, data_path, text, vocab, n_train, n_val, cfg, result,
         ("corpus", f"{data_path} ({len(text):,} characters, K = {len(vocab)})"),
         ("training / validation", f"{n_train:,} / {n_val:,} characters"),
     ]
-    rows += [(name, f"{value:,}" if isinstance(value, int) else str(value))
-             for name, value in cfg.to_dict().items()]
+    rows += [(name, _show(value)) for name, value in cfg.to_dict().items()]
     rows += [
         ("epochs covered", f"{result.epochs:.2f} ({result.per_epoch:,} updates per epoch)"),
         ("training time", f"{result.seconds:.1f} s ({result.updates_per_sec:,.0f} updates/s)"),
@@ -81,6 +80,14 @@ def header_rows(*, data_path, text, vocab, n_train, n_val, cfg, result,
         ("versions", ", ".join(f"{k} {v}" for k, v in versions().items())),
     ]
     return rows
+
+
+def _show(value) -> str:
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, str):
+        return repr(value) if value.strip() != value or not value else value
+    return str(value)
 
 
 def loss_figure(result, seq_length: int):
