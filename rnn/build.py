@@ -125,19 +125,24 @@ def render(executed: Path, html_out: Path) -> None:
 
 def build(data: Path, out: Path, params: dict, kernel: str | None = None,
           retrain: bool = False) -> Path:
-    """Execute and render the report into `out`. The run's checkpoint lives in
-    out/checkpoint.npz; when it is one of this configuration and corpus (finished or not),
-    training continues from it instead of starting again, unless `retrain`."""
+    """Execute and render the report into `out`.
+
+    The finished run's checkpoint is out/checkpoint.npz; while a run trains, its checkpoints
+    go to out/checkpoint.partial.npz, so a failed or interrupted run never replaces a
+    finished one. A run continues from whichever of the two holds this very configuration
+    and corpus (a finished one, or one that was interrupted), unless `retrain`."""
     data, out = data.resolve(), out.resolve()  # the notebook runs in notebooks/, not here
     cfg, text = validate(params, data)
     out.mkdir(parents=True, exist_ok=True)
-    ckpt = out / "checkpoint.npz"
-    reuse = not retrain and checkpoint.same_run(ckpt, config=cfg.to_dict(),
-                                                corpus_sha256=checkpoint.corpus_digest(text))
+    final, partial = out / "checkpoint.npz", out / "checkpoint.partial.npz"
+    resume = ""
+    if not retrain:
+        this_run = dict(config=cfg.to_dict(), corpus_sha256=checkpoint.corpus_digest(text))
+        resume = next((str(p) for p in (final, partial) if checkpoint.same_run(p, **this_run)), "")
     staging = Path(tempfile.mkdtemp(dir=out, prefix=".staging-"))
     try:
         params = params | {"data_path": str(data), "out_dir": str(staging),
-                           "checkpoint_path": str(ckpt), "resume_from": str(ckpt) if reuse else ""}
+                           "checkpoint_path": str(partial), "resume_from": resume}
         executed = staging / "report.ipynb"
         try:
             execute(NOTEBOOK, executed, params, kernel)
@@ -151,6 +156,8 @@ def build(data: Path, out: Path, params: dict, kernel: str | None = None,
             if (staging / name).exists() and name != "report.html":
                 os.replace(staging / name, out / name)
         os.replace(staging / "report.html", out / "report.html")
+        if partial.exists():
+            os.replace(partial, final)
         (out / "report.failed.ipynb").unlink(missing_ok=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

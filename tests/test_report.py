@@ -83,6 +83,22 @@ def test_a_second_build_reuses_the_checkpoint(built):
     assert "resumed</td><td>from a checkpoint at update 300" in again.read_text()
     fresh = build.build(CORPUS, out, params, retrain=True)
     assert "resumed</td><td>no" in fresh.read_text()
+    assert not (out / "checkpoint.partial.npz").exists()
+
+
+def test_a_failed_run_keeps_the_finished_checkpoint(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    build.build(CORPUS, out, dict(TINY, prime=""))
+    before = (out / "checkpoint.npz").read_bytes()
+    broken = tmp_path / "report.ipynb"
+    nb = nbformat.read(str(build.NOTEBOOK), as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell("raise RuntimeError('after training')"))
+    nbformat.write(nb, str(broken))
+    monkeypatch.setattr(build, "NOTEBOOK", broken)
+    with pytest.raises(build.BuildError, match="after training"):
+        build.build(CORPUS, out, dict(TINY, prime="", n_updates=350))
+    assert (out / "checkpoint.npz").read_bytes() == before
+    assert (out / "checkpoint.partial.npz").exists()  # the failed run's, for a retry to continue
 
 
 def test_markup_is_escaped(built):
