@@ -102,10 +102,6 @@ def log_softmax(o: np.ndarray) -> np.ndarray:
     return shifted - np.log(np.exp(shifted).sum(axis=0, keepdims=True))
 
 
-def softmax(o: np.ndarray) -> np.ndarray:
-    return np.exp(log_softmax(o))
-
-
 # --- one time step: forward, then its backward ----------------------------------------------
 
 

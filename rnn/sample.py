@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import ConfigError
-from .model import Params, log_softmax, sequence_losses
+from .model import Params, log_softmax, sequence_losses, step_forward
 
 
 def next_distribution(logp: np.ndarray, temperature: float, top_p: float) -> np.ndarray:
@@ -47,9 +47,8 @@ def sample(params: Params, h0: np.ndarray, x0: int, n: int, rng: np.random.Gener
     x = int(x0)
     out = np.empty(n, dtype=np.int64)
     for t in range(n):
-        h = np.tanh(params.W @ h + params.U[:, [x]] + params.b)
-        logp = log_softmax(params.V @ h + params.c)[:, 0]
-        cum = np.cumsum(next_distribution(logp, temperature, top_p))
+        h, logp, _ = step_forward(params, x, h)
+        cum = np.cumsum(next_distribution(logp[:, 0], temperature, top_p))
         x = int(np.searchsorted(cum, rng.random() * cum[-1], side="right"))
         x = min(x, params.K - 1)  # guards u * total rounding onto the last edge
         out[t] = x
@@ -61,7 +60,7 @@ def warm(params: Params, prime_ids, h0: np.ndarray | None = None) -> np.ndarray:
     the input that sampling continues from."""
     h = np.zeros((params.m, 1)) if h0 is None else h0
     for x in np.asarray(prime_ids)[:-1]:
-        h = np.tanh(params.W @ h + params.U[:, [int(x)]] + params.b)
+        h, _, _ = step_forward(params, int(x), h)
     return h
 
 
