@@ -202,6 +202,11 @@ def train(params: Params, ids, *, n_updates: int, seq_length: int = 25, eta: flo
             s.best_val, s.best_val_step = v, step
             s.best_val_theta, s.best_val_h = s.theta.copy(), s.h.copy()
 
+    # A call for zero updates compiles the fast path (once per machine; cached after), so
+    # that the compiler's seconds are not counted as training time.
+    run(ids, s.theta, s.G, s.best_smooth_theta, s.best_smooth_h, s.h, s.step, 0, per_epoch, L,
+        m, K, float(eta), EPS, CLIP, s.smooth, s.best_smooth, s.best_smooth_step, s.loss,
+        s.smooth_loss)
     bar = _progress_bar(n_updates, s.step) if progress else None
     tick = max(1, min(1000, n_updates // 100)) if progress else None
     t0 = time.perf_counter() - s.seconds
