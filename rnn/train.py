@@ -207,6 +207,8 @@ def train(params: Params, ids, *, n_updates: int, seq_length: int = 25, eta: flo
     run(ids, s.theta, s.G, s.best_smooth_theta, s.best_smooth_h, s.h, s.step, 0, per_epoch, L,
         m, K, float(eta), EPS, CLIP, s.smooth, s.best_smooth, s.best_smooth_step, s.loss,
         s.smooth_loss)
+    if val_ids is not None:
+        mean_loss(params, val_ids[:2], backend)
     bar = _progress_bar(n_updates, s.step) if progress else None
     tick = max(1, min(1000, n_updates // 100)) if progress else None
     t0 = time.perf_counter() - s.seconds
