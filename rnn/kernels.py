@@ -82,7 +82,7 @@ def _expm1_parts(x, n, q, bits):
 @_jit
 def _exp_shifted(x, q, bits, scale):
     """x[:] = exp(x - x.max()) in place; returns the sum (the softmax denominator).
-    scale is bits viewed as float64 (made once, in _scratch)."""
+    scale is bits read as float64 (see _scratch)."""
     n = x.shape[0]
     top = x.max()
     for i in range(n):
@@ -121,9 +121,10 @@ def _transpose(A, AT):
 def _gaxpy(acc, coef, R):
     """acc += sum_j coef[j] * R[j] over the rows of R, added in order j = 0, 1, 2, ...
 
-    Every matrix product of the model is this one loop. Four rows at a time, with the sum
-    held in a register between them, it loads and stores acc a quarter as often as a plain
-    axpy per row; the order of the additions, and so the rounding, is the plain one's."""
+    The recurrence's matrix-vector products are this loop (and `_gemm` is it for four
+    accumulators at once). Four rows at a time, with the sum held in a register between
+    them, it loads and stores acc a quarter as often as a plain axpy per row; the order of
+    the additions, and so the rounding, is the plain one's."""
     n, width = coef.shape[0], acc.shape[0]
     j = 0
     while j + 4 <= n:
@@ -241,22 +242,18 @@ def _backward(theta, grad, X, Y, H, O, D, m, K):
 
 @_jit
 def _scratch(T, m, K):
+    """H (T+1, m), O (T, K), D (T, m), WT (m, m), VT (m, K), and for exp and tanh: q,
+    bits (int64) and scale (the same memory as bits, read as float64)."""
     n = max(m, K)
+    bits = np.zeros(n, dtype=np.int64)
     return (np.zeros((T + 1, m)), np.zeros((T, K)), np.zeros((T, m)),
-            np.zeros((m, m)), np.zeros((m, K)), np.zeros(n), np.zeros(n, dtype=np.int64))
-
-
-@_jit
-def _fscratch(T, m, K):
-    """_scratch plus the float64 view of its exponent bits."""
-    H, O, D, WT, VT, q, bits = _scratch(T, m, K)
-    return H, O, D, WT, VT, q, bits, bits.view(np.float64)
+            np.zeros((m, m)), np.zeros((m, K)), np.zeros(n), bits, bits.view(np.float64))
 
 
 @_jit
 def loss_and_grads_flat(theta, X, Y, h0, m, K):
     """(loss, dL/dtheta, h_last) for one sequence; the compiled twin of model.loss_and_grads."""
-    H, O, D, WT, VT, q, bits, scale = _fscratch(X.shape[0], m, K)
+    H, O, D, WT, VT, q, bits, scale = _scratch(X.shape[0], m, K)
     H[0] = h0
     grad = np.empty_like(theta)
     loss = _forward(theta, X, Y, H, O, WT, VT, q, bits, scale, m, K)
@@ -270,7 +267,7 @@ def mean_loss_flat(theta, ids, h0, m, K):
     carried from h0 through all of it. Forward only; used for the validation split."""
     n = ids.shape[0] - 1
     chunk = min(n, 1024)
-    H, O, _, WT, VT, q, bits, scale = _fscratch(chunk, m, K)
+    H, O, _, WT, VT, q, bits, scale = _scratch(chunk, m, K)
     h = h0.copy()
     total = 0.0
     for start in range(0, n, chunk):
@@ -294,7 +291,7 @@ def run_updates(ids, theta, G2, best_theta, best_h, h, step0, n, per_epoch, L, m
     h (m,): the carried hidden state; all updated in place. losses[step]
     and smooths[step] receive the loss and smooth loss measured before update `step`.
     """
-    H, O, D, WT, VT, q, bits, scale = _fscratch(L, m, K)
+    H, O, D, WT, VT, q, bits, scale = _scratch(L, m, K)
     grad = np.empty_like(theta)
     for step in range(step0, step0 + n):
         j = step % per_epoch
