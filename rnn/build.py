@@ -44,17 +44,26 @@ def parse_value(raw: str):
 def collect_parameters(args) -> dict:
     params = {}
     for f in args.parameters_file or []:
-        loaded = yaml.safe_load(Path(f).read_text(encoding="utf-8")) or {}
-        if not isinstance(loaded, dict):
-            raise RNNError(f"{f}: a parameters file must map names to values")
-        params |= loaded
+        if not Path(f).is_file():
+            raise RNNError(f"{f}: no such parameters file")
+        params |= _yaml_mapping(Path(f).read_text(encoding="utf-8"), f)
     for y in args.parameters_yaml or []:
-        params |= yaml.safe_load(y) or {}
+        params |= _yaml_mapping(y, "-y")
     for name, raw in args.parameters or []:
         params[name] = parse_value(raw)
     for name, raw in args.parameters_raw or []:
         params[name] = raw
     return params
+
+
+def _yaml_mapping(text: str, where: str) -> dict:
+    try:
+        loaded = yaml.safe_load(text) or {}
+    except yaml.YAMLError as err:
+        raise RNNError(f"{where}: not valid YAML ({str(err).splitlines()[0]})") from None
+    if not isinstance(loaded, dict):
+        raise RNNError(f"{where}: parameters must map names to values")
+    return loaded
 
 
 def validate(params: dict, data: Path) -> tuple[Config, str]:

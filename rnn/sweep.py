@@ -47,7 +47,10 @@ def load_spec(path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise RNNError(f"{path}: no such sweep file")
-    spec = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    try:
+        spec = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        raise RNNError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
     if not isinstance(spec, dict) or not isinstance(spec.get("grid"), dict) or not spec["grid"]:
         raise RNNError(f"{path}: a sweep needs a 'grid' mapping parameter names to lists of values")
     unknown = set(spec) - {"name", "data", "fixed", "grid"}

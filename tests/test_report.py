@@ -166,3 +166,16 @@ def test_build_failure_inside_the_notebook_keeps_partial_notebook(tmp_path, caps
 def test_unknown_parameter_is_refused(tmp_path, capsys):
     code = build.main(["--data", str(CORPUS), "--out", str(tmp_path), "-p", "etaa", "0.1"])
     assert code == 2 and "unknown parameter 'etaa'" in capsys.readouterr().err
+
+
+def test_parameters_file_is_read_and_checked(tmp_path, capsys):
+    good = tmp_path / "p.yaml"
+    good.write_text("eta: 0.05\nm: 8\n")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("eta: [0.1\n")
+    args = lambda *extra: build.main(["--data", str(CORPUS), "--out", str(tmp_path / "o"), *extra])
+    assert args("-f", str(bad)) == 2 and "bad.yaml: not valid YAML" in capsys.readouterr().err
+    assert args("-f", str(tmp_path / "none.yaml")) == 2
+    assert "none.yaml: no such parameters file" in capsys.readouterr().err
+    assert args("-f", str(good), "-p", "m", "-2") == 2  # -p comes after -f and wins
+    assert "parameter m must be >= 1, got -2" in capsys.readouterr().err
