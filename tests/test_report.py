@@ -179,3 +179,9 @@ def test_parameters_file_is_read_and_checked(tmp_path, capsys):
     assert "none.yaml: no such parameters file" in capsys.readouterr().err
     assert args("-f", str(good), "-p", "m", "-2") == 2  # -p comes after -f and wins
     assert "parameter m must be >= 1, got -2" in capsys.readouterr().err
+
+
+def test_pdf_without_chromium_says_how_to_get_one(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(build.shutil, "which", lambda name: None)
+    assert build.main(["--pdf-only", "--out", str(tmp_path)]) == 2
+    assert "apt-get install chromium" in capsys.readouterr().err
