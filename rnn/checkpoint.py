@@ -29,8 +29,8 @@ def corpus_digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _digest(arrays: dict, meta_bytes: bytes) -> str:
-    h = hashlib.sha256(meta_bytes)
+def _digest(arrays: dict) -> str:
+    h = hashlib.sha256()
     for name in sorted(arrays):
         a = np.ascontiguousarray(arrays[name])
         h.update(name.encode() + str(a.dtype).encode() + str(a.shape).encode() + a.tobytes())
@@ -62,7 +62,7 @@ def save(path, state: TrainState, *, vocab_chars: str, m: int, config: dict,
     }
     meta_bytes = json.dumps(meta, sort_keys=True).encode("utf-8")
     arrays["meta"] = np.frombuffer(meta_bytes, dtype=np.uint8)
-    arrays["digest"] = np.frombuffer(_digest(arrays, b"").encode(), dtype=np.uint8)
+    arrays["digest"] = np.frombuffer(_digest(arrays).encode(), dtype=np.uint8)
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             np.savez(f, **arrays)
@@ -81,7 +81,7 @@ def load(path) -> tuple[TrainState, dict]:
     if "meta" not in arrays or "digest" not in arrays:
         raise CheckpointError(f"{path}: not a checkpoint of this package (no metadata)")
     stored = arrays.pop("digest").tobytes().decode("ascii", "replace")
-    if _digest(arrays, b"") != stored:
+    if _digest(arrays) != stored:
         raise CheckpointError(f"{path}: contents do not match their checksum (truncated or edited)")
     meta = json.loads(arrays.pop("meta").tobytes().decode("utf-8"))
     if meta.get("format") != FORMAT:
