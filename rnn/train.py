@@ -202,11 +202,17 @@ def train(params: Params, ids, *, n_updates: int, seq_length: int = 25, eta: flo
             s.best_val, s.best_val_step = v, step
             s.best_val_theta, s.best_val_h = s.theta.copy(), s.h.copy()
 
-    # A call for zero updates compiles the fast path (once per machine; cached after), so
-    # that the compiler's seconds are not counted as training time.
-    run(ids, s.theta, s.G, s.best_smooth_theta, s.best_smooth_h, s.h, s.step, 0, per_epoch, L,
-        m, K, float(eta), EPS, CLIP, s.smooth, s.best_smooth, s.best_smooth_step, s.loss,
-        s.smooth_loss)
+    def advance(n: int) -> None:
+        """Make updates s.step .. s.step + n - 1."""
+        s.smooth, s.best_smooth, s.best_smooth_step = run(
+            ids, s.theta, s.G, s.best_smooth_theta, s.best_smooth_h, s.h, s.step, n,
+            per_epoch, L, m, K, float(eta), EPS, CLIP, s.smooth, s.best_smooth,
+            s.best_smooth_step, s.loss, s.smooth_loss)
+        s.step += n
+
+    # Zero updates compile the fast path (once per machine; cached after), so that the
+    # compiler's seconds are not counted as training time.
+    advance(0)
     if val_ids is not None:
         mean_loss(params, val_ids[:2], backend)
     bar = _progress_bar(n_updates, s.step) if progress else None
@@ -224,11 +230,7 @@ def train(params: Params, ids, *, n_updates: int, seq_length: int = 25, eta: flo
             s.seconds = time.perf_counter() - t0
             checkpoint(s)
         stop = _next_stop(step, n_updates, sample_every, eval_every, checkpoint_every, tick)
-        s.smooth, s.best_smooth, s.best_smooth_step = run(
-            ids, s.theta, s.G, s.best_smooth_theta, s.best_smooth_h, s.h, step, stop - step,
-            per_epoch, L, m, K, float(eta), EPS, CLIP, s.smooth, s.best_smooth,
-            s.best_smooth_step, s.loss, s.smooth_loss)
-        s.step = stop
+        advance(stop - step)
         if bar is not None:
             bar.update(stop - step)
             bar.set_postfix(smooth_loss=f"{s.smooth:.3f}", refresh=False)
