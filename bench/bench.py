@@ -6,6 +6,7 @@ of a full 100,000-update run at the default settings; its peak traced memory; th
 sample 1,000 characters and to run the report's gradient check. Nothing here is a test:
 figures depend on the machine and its load.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,8 +39,12 @@ def speed_at(m: int, ids, K: int, n_fast: int, n_ref: int) -> dict:
     params = rnn.init_params(K, m=m, seed=0)
     ref = updates_per_sec(params, ids, "reference", n_ref, repeats=2)
     fast = updates_per_sec(params, ids, "numba", n_fast)
-    return {"m": m, "reference_updates_per_sec": round(ref, 1),
-            "fast_updates_per_sec": round(fast, 1), "speedup": round(fast / ref, 2)}
+    return {
+        "m": m,
+        "reference_updates_per_sec": round(ref, 1),
+        "fast_updates_per_sec": round(fast, 1),
+        "speedup": round(fast / ref, 2),
+    }
 
 
 def full_run(ids, K: int, n_updates: int) -> dict:
@@ -48,17 +53,21 @@ def full_run(ids, K: int, n_updates: int) -> dict:
     params = rnn.init_params(K, m=100, seed=0)
     tracemalloc.start()
     t0 = time.perf_counter()
-    result = rnn.train(params, train_ids, n_updates=n_updates, val_ids=val_ids,
-                       eval_every=rnn.Config().eval_every)
+    result = rnn.train(
+        params, train_ids, n_updates=n_updates, val_ids=val_ids, eval_every=rnn.Config().eval_every
+    )
     seconds = time.perf_counter() - t0
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    return {"n_updates": n_updates, "seconds": round(seconds, 2),
-            "updates_per_sec": round(n_updates / seconds, 1),
-            "peak_traced_memory_mb": round(peak / 2**20, 2),
-            "history_arrays_mb": round((result.loss.nbytes + result.smooth_loss.nbytes) / 2**20, 2),
-            "final_smooth_loss": round(float(result.smooth_loss[-1]), 3),
-            "best_smooth_loss": round(result.best_smooth_loss, 3)}
+    return {
+        "n_updates": n_updates,
+        "seconds": round(seconds, 2),
+        "updates_per_sec": round(n_updates / seconds, 1),
+        "peak_traced_memory_mb": round(peak / 2**20, 2),
+        "history_arrays_mb": round((result.loss.nbytes + result.smooth_loss.nbytes) / 2**20, 2),
+        "final_smooth_loss": round(float(result.smooth_loss[-1]), 3),
+        "best_smooth_loss": round(result.best_smooth_loss, 3),
+    }
 
 
 def small_jobs(ids, K: int) -> dict:
@@ -71,8 +80,10 @@ def small_jobs(ids, K: int) -> dict:
     t0 = time.perf_counter()
     rnn.gradient_check(check, ids[:25], ids[1:26], np.zeros((5, 1)))
     check_s = time.perf_counter() - t0
-    return {"sample_1000_chars_seconds": round(sample_s, 4),
-            "gradient_check_m5_seconds": round(check_s, 4)}
+    return {
+        "sample_1000_chars_seconds": round(sample_s, 4),
+        "gradient_check_m5_seconds": round(check_s, 4),
+    }
 
 
 def main() -> None:
@@ -86,32 +97,44 @@ def main() -> None:
     vocab = rnn.Vocab.from_text(text)
     ids = vocab.encode(text)
     K = len(vocab)
-    out = {"machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-                       "python": platform.python_version(), "numpy": np.__version__},
-           "corpus": {"path": str(args.data), "characters": len(text), "K": K}}
+    out = {
+        "machine": {
+            "cpu": platform.processor() or platform.machine(),
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+        },
+        "corpus": {"path": str(args.data), "characters": len(text), "K": K},
+    }
     print(f"corpus {args.data}: {len(text):,} characters, K = {K}")
 
     out["speed"] = []
     for m, n_fast, n_ref in [(100, 20_000, 1_000), (50, 40_000, 2_000), (200, 5_000, 300)]:
         row = speed_at(m, ids, K, n_fast, n_ref)
         out["speed"].append(row)
-        print(f"m = {m:3d}: reference {row['reference_updates_per_sec']:8,.0f} updates/s, "
-              f"fast {row['fast_updates_per_sec']:8,.0f} updates/s, ratio {row['speedup']:.1f}x")
+        print(
+            f"m = {m:3d}: reference {row['reference_updates_per_sec']:8,.0f} updates/s, "
+            f"fast {row['fast_updates_per_sec']:8,.0f} updates/s, ratio {row['speedup']:.1f}x"
+        )
 
     full = full_run(ids, K, args.full_updates)
     out["full_run"] = full
-    print(f"full run, {full['n_updates']:,} updates at the defaults (validation included): "
-          f"{full['seconds']:.1f} s ({full['updates_per_sec']:,.0f} updates/s), "
-          f"peak traced memory {full['peak_traced_memory_mb']:.1f} MB "
-          f"(of which history arrays {full['history_arrays_mb']:.1f} MB), "
-          f"final / best smooth loss {full['final_smooth_loss']:.2f} / {full['best_smooth_loss']:.2f}")
+    print(
+        f"full run, {full['n_updates']:,} updates at the defaults (validation included): "
+        f"{full['seconds']:.1f} s ({full['updates_per_sec']:,.0f} updates/s), "
+        f"peak traced memory {full['peak_traced_memory_mb']:.1f} MB "
+        f"(of which history arrays {full['history_arrays_mb']:.1f} MB), "
+        f"final / best smooth loss {full['final_smooth_loss']:.2f} / {full['best_smooth_loss']:.2f}"
+    )
     out["max_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     print(f"process peak resident memory: {out['max_rss_mb']:.0f} MB")
 
     jobs = small_jobs(ids, K)
     out["small_jobs"] = jobs
-    print(f"sampling 1,000 characters: {jobs['sample_1000_chars_seconds'] * 1e3:.1f} ms; "
-          f"gradient check (m = 5, 25 characters): {jobs['gradient_check_m5_seconds'] * 1e3:.0f} ms")
+    print(
+        f"sampling 1,000 characters: {jobs['sample_1000_chars_seconds'] * 1e3:.1f} ms; "
+        f"gradient check (m = 5, 25 characters): {jobs['gradient_check_m5_seconds'] * 1e3:.0f} ms"
+    )
 
     write_atomic(args.json, json.dumps(out, indent=1) + "\n")
     print(f"wrote {args.json}")

@@ -1,9 +1,10 @@
 """Command line: python -m rnn train | sample | gradcheck (the notebooks' parameter names).
 
-    python -m rnn train --data data/shakespeare.txt --out runs/default --n_updates 100000
-    python -m rnn sample --checkpoint runs/default/checkpoint.npz --temperature 0.8 --prime "ROMEO"
-    python -m rnn gradcheck --data data/shakespeare.txt --m 5
+python -m rnn train --data data/shakespeare.txt --out runs/default --n_updates 100000
+python -m rnn sample --checkpoint runs/default/checkpoint.npz --temperature 0.8 --prime "ROMEO"
+python -m rnn gradcheck --data data/shakespeare.txt --m 5
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,9 +28,12 @@ from .train import train
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     """One --name option for every Config field, typed and defaulted as in Config."""
     for f in fields(Config):
-        kind = {"int": int, "float": float, "str": str}[f.type if isinstance(f.type, str) else f.type.__name__]
-        parser.add_argument(f"--{f.name}", type=kind, default=f.default,
-                            help=f"(default: {f.default!r})")
+        kind = {"int": int, "float": float, "str": str}[
+            f.type if isinstance(f.type, str) else f.type.__name__
+        ]
+        parser.add_argument(
+            f"--{f.name}", type=kind, default=f.default, help=f"(default: {f.default!r})"
+        )
 
 
 def cmd_train(args) -> int:
@@ -43,21 +47,42 @@ def cmd_train(args) -> int:
         resume, meta = checkpoint.load(path)
         checkpoint.check_compatible(meta, path, vocab_chars=vocab.chars, m=cfg.m)
         print(f"resuming {path} at update {resume.step:,}")
-    saver = checkpoint.Checkpointer(path, vocab_chars=vocab.chars, m=cfg.m, config=cfg.to_dict(),
-                                    corpus_sha256=checkpoint.corpus_digest(text))
-    result = train(init_params(len(vocab), m=cfg.m, sigma=cfg.sigma, seed=cfg.seed), train_ids,
-                   n_updates=cfg.n_updates, seq_length=cfg.seq_length, eta=cfg.eta,
-                   sample_every=cfg.sample_every, sample_length=cfg.sample_length, seed=cfg.seed,
-                   progress=not args.quiet, val_ids=val_ids if len(val_ids) > 1 else None,
-                   eval_every=cfg.eval_every, checkpoint=saver,
-                   checkpoint_every=cfg.checkpoint_every, resume=resume, backend=args.backend)
-    print(f"{cfg.n_updates:,} updates ({result.epochs:.2f} epochs) in {result.seconds:.1f} s; "
-          f"smooth loss final {result.smooth_loss[-1]:.3f}, best {result.best_smooth_loss:.3f}"
-          if len(result.loss) else "no updates made")
+    saver = checkpoint.Checkpointer(
+        path,
+        vocab_chars=vocab.chars,
+        m=cfg.m,
+        config=cfg.to_dict(),
+        corpus_sha256=checkpoint.corpus_digest(text),
+    )
+    result = train(
+        init_params(len(vocab), m=cfg.m, sigma=cfg.sigma, seed=cfg.seed),
+        train_ids,
+        n_updates=cfg.n_updates,
+        seq_length=cfg.seq_length,
+        eta=cfg.eta,
+        sample_every=cfg.sample_every,
+        sample_length=cfg.sample_length,
+        seed=cfg.seed,
+        progress=not args.quiet,
+        val_ids=val_ids if len(val_ids) > 1 else None,
+        eval_every=cfg.eval_every,
+        checkpoint=saver,
+        checkpoint_every=cfg.checkpoint_every,
+        resume=resume,
+        backend=args.backend,
+    )
+    print(
+        f"{cfg.n_updates:,} updates ({result.epochs:.2f} epochs) in {result.seconds:.1f} s; "
+        f"smooth loss final {result.smooth_loss[-1]:.3f}, best {result.best_smooth_loss:.3f}"
+        if len(result.loss)
+        else "no updates made"
+    )
     if len(result.val_steps):
         best = float(np.min(result.val_loss))
-        print(f"validation: best {best / math.log(2):.3f} bits per character "
-              f"(perplexity {math.exp(best):.2f}) at update {result.best_step:,}")
+        print(
+            f"validation: best {best / math.log(2):.3f} bits per character "
+            f"(perplexity {math.exp(best):.2f}) at update {result.best_step:,}"
+        )
     print(f"checkpoint: {path}")
     return 0
 
@@ -73,8 +98,15 @@ def cmd_sample(args) -> int:
         theta, h = state.best_smooth_theta, state.best_smooth_h
     params = Params.unflatten(theta, m, K)
     prime = vocab.encode(args.prime) if args.prime else vocab.encode(vocab.chars[:1])
-    ids = sample_primed(params, prime, args.length, np.random.default_rng(args.seed),
-                        args.temperature, args.top_p, h0=h)
+    ids = sample_primed(
+        params,
+        prime,
+        args.length,
+        np.random.default_rng(args.seed),
+        args.temperature,
+        args.top_p,
+        h0=h,
+    )
     sys.stdout.write(vocab.decode(prime) + vocab.decode(ids) + "\n")
     return 0
 
@@ -82,13 +114,17 @@ def cmd_sample(args) -> int:
 def cmd_gradcheck(args) -> int:
     text = load_text(args.data)
     vocab = Vocab.from_text(text)
-    ids = vocab.encode(text[:args.seq_length + 1])
+    ids = vocab.encode(text[: args.seq_length + 1])
     if len(ids) < args.seq_length + 1:
-        raise RNNError(f"{args.data}: shorter than seq_length + 1 = {args.seq_length + 1} characters")
+        raise RNNError(
+            f"{args.data}: shorter than seq_length + 1 = {args.seq_length + 1} characters"
+        )
     params = init_params(len(vocab), m=args.m, sigma=args.sigma, seed=args.seed)
     errors = gradient_check(params, ids[:-1], ids[1:], np.zeros((args.m, 1)))
-    print(f"m = {args.m}, K = {len(vocab)}, {args.seq_length} characters; centered differences, "
-          f"h = {STEP:g}; relative error |ga - gn| / max({REL_FLOOR:g}, |ga| + |gn|), largest:")
+    print(
+        f"m = {args.m}, K = {len(vocab)}, {args.seq_length} characters; centered differences, "
+        f"h = {STEP:g}; relative error |ga - gn| / max({REL_FLOOR:g}, |ga| + |gn|), largest:"
+    )
     for name, err in errors.items():
         print(f"  {name}: {err:.2e}")
     return 0 if max(errors.values()) < 1e-6 else 1

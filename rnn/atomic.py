@@ -1,4 +1,5 @@
 """Writing files so that a crash never leaves a half-written one: temporary file, then rename."""
+
 from __future__ import annotations
 
 import contextlib

@@ -7,6 +7,7 @@ report.html, report.ipynb and metrics.json, so a failed run never leaves a broke
 place of a good one. A failed run keeps its partly executed notebook as
 OUT/report.failed.ipynb, names the cell that failed, and exits 1.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -106,9 +107,16 @@ def kernel_manager_class():
 def execute(notebook: Path, output: Path, params: dict, kernel: str | None) -> None:
     import papermill as pm
 
-    pm.execute_notebook(str(notebook), str(output), parameters=params, kernel_name=kernel,
-                        cwd=str(notebook.parent), log_output=True, progress_bar=False,
-                        kernel_manager_class=kernel_manager_class())
+    pm.execute_notebook(
+        str(notebook),
+        str(output),
+        parameters=params,
+        kernel_name=kernel,
+        cwd=str(notebook.parent),
+        log_output=True,
+        progress_bar=False,
+        kernel_manager_class=kernel_manager_class(),
+    )
 
 
 def render(executed: Path, html_out: Path) -> None:
@@ -132,8 +140,9 @@ def render(executed: Path, html_out: Path) -> None:
     html_out.write_text(body, encoding="utf-8")
 
 
-def build(data: Path, out: Path, params: dict, kernel: str | None = None,
-          retrain: bool = False) -> Path:
+def build(
+    data: Path, out: Path, params: dict, kernel: str | None = None, retrain: bool = False
+) -> Path:
     """Execute and render the report into `out`.
 
     The finished run's checkpoint is out/checkpoint.npz; while a run trains, its checkpoints
@@ -150,8 +159,12 @@ def build(data: Path, out: Path, params: dict, kernel: str | None = None,
         resume = next((str(p) for p in (final, partial) if checkpoint.same_run(p, **this_run)), "")
     staging = Path(tempfile.mkdtemp(dir=out, prefix=".staging-"))
     try:
-        params = params | {"data_path": str(data), "out_dir": str(staging),
-                           "checkpoint_path": str(partial), "resume_from": resume}
+        params = params | {
+            "data_path": str(data),
+            "out_dir": str(staging),
+            "checkpoint_path": str(partial),
+            "resume_from": resume,
+        }
         executed = staging / "report.ipynb"
         try:
             execute(NOTEBOOK, executed, params, kernel)
@@ -191,34 +204,62 @@ def describe_failure(err: Exception) -> str:
 
 def print_pdf(out: Path) -> Path:
     html_file = (out / "report.html").resolve()
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    chromium = (
+        shutil.which("chromium")
+        or shutil.which("chromium-browser")
+        or shutil.which("google-chrome")
+    )
     if chromium is None:
-        raise RNNError("no Chromium found for the PDF: install Debian's 'chromium' package "
-                       "(apt-get install chromium), or print report.html from a browser")
+        raise RNNError(
+            "no Chromium found for the PDF: install Debian's 'chromium' package "
+            "(apt-get install chromium), or print report.html from a browser"
+        )
     if not html_file.exists():
         raise RNNError(f"{html_file}: no report to print; run 'make report' first")
     pdf = out / "report.pdf"
     tmp = out / ".report.pdf.tmp"
-    subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu",
-                    "--disable-background-networking", "--no-first-run",
-                    f"--print-to-pdf={tmp}", "--no-pdf-header-footer", html_file.as_uri()],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--no-first-run",
+            f"--print-to-pdf={tmp}",
+            "--no-pdf-header-footer",
+            html_file.as_uri(),
+        ],
+        check=True,
+        capture_output=True,
+    )
     os.replace(tmp, pdf)
     return pdf
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=ROOT / "data" / "shakespeare.txt",
-                        help="UTF-8 text to train on")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=ROOT / "data" / "shakespeare.txt",
+        help="UTF-8 text to train on",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "reports", help="output folder")
     parser.add_argument("-p", "--parameters", nargs=2, action="append", metavar=("NAME", "VALUE"))
-    parser.add_argument("-r", "--parameters_raw", nargs=2, action="append", metavar=("NAME", "VALUE"))
+    parser.add_argument(
+        "-r", "--parameters_raw", nargs=2, action="append", metavar=("NAME", "VALUE")
+    )
     parser.add_argument("-f", "--parameters_file", action="append", metavar="YAML_FILE")
     parser.add_argument("-y", "--parameters_yaml", action="append", metavar="YAML")
-    parser.add_argument("-k", "--kernel", default=None, help="Jupyter kernel (default: the notebook's)")
-    parser.add_argument("--retrain", action="store_true",
-                        help="train afresh even if OUT/checkpoint.npz is of this very run")
+    parser.add_argument(
+        "-k", "--kernel", default=None, help="Jupyter kernel (default: the notebook's)"
+    )
+    parser.add_argument(
+        "--retrain",
+        action="store_true",
+        help="train afresh even if OUT/checkpoint.npz is of this very run",
+    )
     parser.add_argument("--pdf-only", action="store_true", help="print OUT/report.html to PDF")
     args = parser.parse_args(argv)
     try:

@@ -6,6 +6,7 @@ the configuration. A SHA-256 over everything else is stored with it, so a trunca
 edited file is refused rather than half-loaded. Files are written to a temporary name and
 renamed, so a run killed at any moment leaves the previous checkpoint whole.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -21,8 +22,17 @@ from .errors import CheckpointError
 from .train import TrainState
 
 FORMAT = 2
-REQUIRED = ("theta", "G", "h", "best_smooth_theta", "best_smooth_h", "loss", "smooth_loss",
-            "val_steps", "val_loss")
+REQUIRED = (
+    "theta",
+    "G",
+    "h",
+    "best_smooth_theta",
+    "best_smooth_h",
+    "loss",
+    "smooth_loss",
+    "val_steps",
+    "val_loss",
+)
 
 
 def corpus_digest(text: str) -> str:
@@ -37,13 +47,18 @@ def _digest(arrays: dict) -> str:
     return h.hexdigest()
 
 
-def save(path, state: TrainState, *, vocab_chars: str, m: int, config: dict,
-         corpus_sha256: str = "") -> None:
+def save(
+    path, state: TrainState, *, vocab_chars: str, m: int, config: dict, corpus_sha256: str = ""
+) -> None:
     """Write `state` to `path` atomically."""
     arrays = {
-        "theta": state.theta, "G": state.G, "h": state.h,
-        "best_smooth_theta": state.best_smooth_theta, "best_smooth_h": state.best_smooth_h,
-        "loss": state.loss[:state.step], "smooth_loss": state.smooth_loss[:state.step],
+        "theta": state.theta,
+        "G": state.G,
+        "h": state.h,
+        "best_smooth_theta": state.best_smooth_theta,
+        "best_smooth_h": state.best_smooth_h,
+        "loss": state.loss[: state.step],
+        "smooth_loss": state.smooth_loss[: state.step],
         "val_steps": np.asarray(state.val_steps, dtype=np.int64),
         "val_loss": np.asarray(state.val_loss, dtype=np.float64),
     }
@@ -53,11 +68,19 @@ def save(path, state: TrainState, *, vocab_chars: str, m: int, config: dict,
     for step, ids in state.samples.items():
         arrays[f"sample_{step}"] = np.asarray(ids, dtype=np.int64)
     meta = {
-        "format": FORMAT, "step": state.step, "smooth": state.smooth,
-        "best_smooth": _num(state.best_smooth), "best_smooth_step": state.best_smooth_step,
-        "best_val": _num(state.best_val), "best_val_step": state.best_val_step,
-        "seconds": state.seconds, "rng": state.rng.bit_generator.state,
-        "vocab": vocab_chars, "m": m, "K": len(vocab_chars), "config": config,
+        "format": FORMAT,
+        "step": state.step,
+        "smooth": state.smooth,
+        "best_smooth": _num(state.best_smooth),
+        "best_smooth_step": state.best_smooth_step,
+        "best_val": _num(state.best_val),
+        "best_val_step": state.best_val_step,
+        "seconds": state.seconds,
+        "rng": state.rng.bit_generator.state,
+        "vocab": vocab_chars,
+        "m": m,
+        "K": len(vocab_chars),
+        "config": config,
         "corpus_sha256": corpus_sha256,
     }
     meta_bytes = json.dumps(meta, sort_keys=True).encode("utf-8")
@@ -91,21 +114,30 @@ def load(path) -> tuple[TrainState, dict]:
         raise CheckpointError(f"{path}: incomplete checkpoint (no {missing[0]})")
     rng = np.random.default_rng()
     rng.bit_generator.state = meta["rng"]
-    samples = {int(k[len("sample_"):]): v for k, v in arrays.items() if k.startswith("sample_")}
+    samples = {int(k[len("sample_") :]): v for k, v in arrays.items() if k.startswith("sample_")}
     loss, smooth = arrays["loss"], arrays["smooth_loss"]
     state = TrainState(
-        step=meta["step"], theta=arrays["theta"].copy(), G=arrays["G"].copy(),
-        h=arrays["h"].copy(), smooth=meta["smooth"], best_smooth=_inf(meta["best_smooth"]),
+        step=meta["step"],
+        theta=arrays["theta"].copy(),
+        G=arrays["G"].copy(),
+        h=arrays["h"].copy(),
+        smooth=meta["smooth"],
+        best_smooth=_inf(meta["best_smooth"]),
         best_smooth_step=meta["best_smooth_step"],
         best_smooth_theta=arrays["best_smooth_theta"].copy(),
-        best_smooth_h=arrays["best_smooth_h"].copy(), rng=rng,
-        loss=loss.copy(), smooth_loss=smooth.copy(), samples=dict(sorted(samples.items())),
+        best_smooth_h=arrays["best_smooth_h"].copy(),
+        rng=rng,
+        loss=loss.copy(),
+        smooth_loss=smooth.copy(),
+        samples=dict(sorted(samples.items())),
         val_steps=[int(s) for s in arrays["val_steps"]],
-        val_loss=[float(v) for v in arrays["val_loss"]], best_val=_inf(meta["best_val"]),
+        val_loss=[float(v) for v in arrays["val_loss"]],
+        best_val=_inf(meta["best_val"]),
         best_val_step=meta["best_val_step"],
         best_val_theta=arrays["best_val_theta"].copy() if "best_val_theta" in arrays else None,
         best_val_h=arrays["best_val_h"].copy() if "best_val_h" in arrays else None,
-        seconds=meta["seconds"])
+        seconds=meta["seconds"],
+    )
     return state, meta
 
 
@@ -113,7 +145,9 @@ def check_compatible(meta: dict, path, *, vocab_chars: str, m: int) -> None:
     """Refuse a checkpoint made for another vocabulary or network shape."""
     if meta["vocab"] != vocab_chars:
         raise CheckpointError(
-            f"{path}: made for another vocabulary (K={meta['K']}, this corpus has K={len(vocab_chars)})")
+            f"{path}: made for another vocabulary "
+            f"(K={meta['K']}, this corpus has K={len(vocab_chars)})"
+        )
     if meta["m"] != m:
         raise CheckpointError(f"{path}: made for m={meta['m']} hidden units, this run has m={m}")
 

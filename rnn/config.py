@@ -3,6 +3,7 @@
 The notebooks' `parameters` cell, the command line and sweeps all feed `Config`, so a
 nonsense value fails the same way wherever it comes from.
 """
+
 from __future__ import annotations
 
 import math
@@ -22,15 +23,26 @@ def check_int(name: str, value, minimum: int | None = None, *, allow_none: bool 
     return int(value)
 
 
-def check_float(name: str, value, *, low: float | None = None, high: float | None = None,
-                low_open: bool = False, high_open: bool = False):
+def check_float(
+    name: str,
+    value,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+):
     if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
         raise ConfigError(f"parameter {name} must be a finite number, got {value!r}")
     value = float(value)
     if low is not None and (value <= low if low_open else value < low):
-        raise ConfigError(f"parameter {name} must be {'>' if low_open else '>='} {low}, got {value}")
+        raise ConfigError(
+            f"parameter {name} must be {'>' if low_open else '>='} {low}, got {value}"
+        )
     if high is not None and (value >= high if high_open else value > high):
-        raise ConfigError(f"parameter {name} must be {'<' if high_open else '<='} {high}, got {value}")
+        raise ConfigError(
+            f"parameter {name} must be {'<' if high_open else '<='} {high}, got {value}"
+        )
     return value
 
 
@@ -38,23 +50,23 @@ def check_float(name: str, value, *, low: float | None = None, high: float | Non
 class Config:
     """Every parameter of a run, with the original report's defaults."""
 
-    n_updates: int = 100_000        # AdaGrad updates, one sequence each
-    m: int = 100                    # hidden units
-    eta: float = 0.1                # AdaGrad learning rate
-    seq_length: int = 25            # characters per sequence (BPTT length)
-    sigma: float = 0.01             # std of the initial weights
-    seed: int = 0                   # seeds initialisation and sampling
-    sample_every: int = 10_000      # updates between the synthesized-text samples
-    sample_length: int = 200        # characters per sample during training
-    passage_length: int = 1000      # characters of the final passage
-    check_m: int = 5                # hidden units of the gradient-check network
-    val_fraction: float = 0.05      # held-out suffix of the corpus (0 turns it off)
-    eval_every: int = 10_000        # updates between validation passes
+    n_updates: int = 100_000  # AdaGrad updates, one sequence each
+    m: int = 100  # hidden units
+    eta: float = 0.1  # AdaGrad learning rate
+    seq_length: int = 25  # characters per sequence (BPTT length)
+    sigma: float = 0.01  # std of the initial weights
+    seed: int = 0  # seeds initialisation and sampling
+    sample_every: int = 10_000  # updates between the synthesized-text samples
+    sample_length: int = 200  # characters per sample during training
+    passage_length: int = 1000  # characters of the final passage
+    check_m: int = 5  # hidden units of the gradient-check network
+    val_fraction: float = 0.05  # held-out suffix of the corpus (0 turns it off)
+    eval_every: int = 10_000  # updates between validation passes
     checkpoint_every: int = 10_000  # updates between checkpoints
     temperatures: str = "0.5, 0.8, 1.0, 1.2"  # sampling temperatures to compare
-    top_p: float = 0.9              # nucleus sampling's probability mass, compared too
-    prime: str = ""                 # text to warm the hidden state on ("" = first character)
-    compare_length: int = 300       # characters per sample in the comparison
+    top_p: float = 0.9  # nucleus sampling's probability mass, compared too
+    prime: str = ""  # text to warm the hidden state on ("" = first character)
+    compare_length: int = 300  # characters per sample in the comparison
 
     def __post_init__(self):
         check_int("n_updates", self.n_updates, 0)
@@ -81,19 +93,23 @@ class Config:
         try:
             values = [float(t) for t in str(self.temperatures).split(",") if t.strip()]
         except ValueError:
-            raise ConfigError(f"parameter temperatures must be numbers separated by commas, "
-                              f"got {self.temperatures!r}") from None
+            raise ConfigError(
+                f"parameter temperatures must be numbers separated by commas, "
+                f"got {self.temperatures!r}"
+            ) from None
         for t in values:
             check_float("temperatures", t, low=0.0)
         return values
 
     @classmethod
-    def from_dict(cls, values: dict) -> "Config":
+    def from_dict(cls, values: dict) -> Config:
         """Strict: an unknown key is an error (a typo must not silently run the defaults)."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ConfigError(f"unknown parameter {unknown[0]!r}; known: {', '.join(sorted(known))}")
+            raise ConfigError(
+                f"unknown parameter {unknown[0]!r}; known: {', '.join(sorted(known))}"
+            )
         return cls(**values)
 
     def to_dict(self) -> dict:

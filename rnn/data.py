@@ -1,4 +1,5 @@
 """Text in, integer sequences out: reading a corpus and mapping characters to indices."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -38,7 +39,7 @@ class Vocab:
     chars: str
 
     @classmethod
-    def from_text(cls, text: str) -> "Vocab":
+    def from_text(cls, text: str) -> Vocab:
         if not text:
             raise DataError("cannot build a vocabulary from empty text")
         return cls("".join(sorted(set(text))))

@@ -1,12 +1,13 @@
 """Backpropagation through time checked against centered finite differences."""
+
 from __future__ import annotations
 
 import numpy as np
 
 from .model import PARAM_NAMES, Params, loss_and_grads
 
-STEP = 1e-5        # finite-difference step h
-REL_FLOOR = 1e-8   # floor of rel_error's denominator, so two zero gradients compare as equal
+STEP = 1e-5  # finite-difference step h
+REL_FLOOR = 1e-8  # floor of rel_error's denominator, so two zero gradients compare as equal
 
 
 def rel_error(g_a: np.ndarray, g_n: np.ndarray, eps: float = REL_FLOOR) -> np.ndarray:
@@ -27,10 +28,10 @@ def eval_numerical_gradient(f, x: np.ndarray, h: float = STEP, chunk: int = 256)
     for start in range(0, x.size, chunk):
         idx = np.arange(start, min(start + chunk, x.size))
         batch = np.repeat(x.reshape(1, -1), 2 * len(idx), axis=0)
-        batch[np.arange(len(idx)), idx] += h           # first half: x + h e_i
+        batch[np.arange(len(idx)), idx] += h  # first half: x + h e_i
         batch[len(idx) + np.arange(len(idx)), idx] -= h  # second half: x - h e_i
         losses = f(batch.reshape((2 * len(idx),) + x.shape))
-        diff = losses[:len(idx)] - losses[len(idx):]
+        diff = losses[: len(idx)] - losses[len(idx) :]
         flat[idx] = diff.reshape(len(idx), -1).sum(axis=1) / (2.0 * h)
     return grad
 
@@ -42,15 +43,16 @@ def batched_losses(P: dict, X, Y, h0: np.ndarray) -> np.ndarray:
     out = []
     for x, y in zip(X, Y):
         h = np.tanh(P["W"] @ h + P["U"][:, :, [int(x)]] + P["b"])
-        o = P["V"] @ h + P["c"]                               # (B, K, 1)
+        o = P["V"] @ h + P["c"]  # (B, K, 1)
         top = o.max(axis=1, keepdims=True)
         lse = top + np.log(np.exp(o - top).sum(axis=1, keepdims=True))
         out.append((lse - o[:, [int(y)], :])[:, 0, 0])
     return np.stack(out, axis=1)
 
 
-def numerical_grads(params: Params, X, Y, h0: np.ndarray, h: float = STEP,
-                    dtype=np.longdouble) -> Params:
+def numerical_grads(
+    params: Params, X, Y, h0: np.ndarray, h: float = STEP, dtype=np.longdouble
+) -> Params:
     """dL/dparam for every entry of every parameter by centered differences, as float64.
 
     The forward passes run in `dtype`: extended precision by default (80-bit on x86-64),
@@ -61,14 +63,23 @@ def numerical_grads(params: Params, X, Y, h0: np.ndarray, h: float = STEP,
     h0 = np.asarray(h0, dtype=dtype)
     grads = {}
     for name in PARAM_NAMES:
+
         def f(stack, name=name):
             return batched_losses(shared | {name: stack}, X, Y, h0)
+
         grads[name] = eval_numerical_gradient(f, shared[name][0], h).astype(np.float64)
     return Params(**grads)
 
 
-def gradient_check(params: Params, X, Y, h0: np.ndarray, h: float = STEP,
-                   eps: float = REL_FLOOR, grad_fn=loss_and_grads) -> dict[str, float]:
+def gradient_check(
+    params: Params,
+    X,
+    Y,
+    h0: np.ndarray,
+    h: float = STEP,
+    eps: float = REL_FLOOR,
+    grad_fn=loss_and_grads,
+) -> dict[str, float]:
     """Largest relative error between BPTT and numerical gradients, for each of W, U, b, V, c.
 
     The analytic gradients g_a come from `grad_fn` (the reference BPTT by default), the
@@ -79,5 +90,7 @@ def gradient_check(params: Params, X, Y, h0: np.ndarray, h: float = STEP,
     """
     _, g_a, _ = grad_fn(params, X, Y, h0)
     g_n = numerical_grads(params, X, Y, h0, h)
-    return {name: float(rel_error(getattr(g_a, name), getattr(g_n, name), eps).max())
-            for name in PARAM_NAMES}
+    return {
+        name: float(rel_error(getattr(g_a, name), getattr(g_n, name), eps).max())
+        for name in PARAM_NAMES
+    }

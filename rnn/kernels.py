@@ -12,6 +12,7 @@ rows, so memory traffic, not arithmetic, sets the pace less often. exp and tanh 
 in a vectorisable form. No sum is reassociated: results differ from the reference's BLAS
 only by rounding, and the tests hold the two paths to each other.
 """
+
 from __future__ import annotations
 
 import math
@@ -39,8 +40,13 @@ def _views(theta, m, K):
     o2 = o1 + m * K
     o3 = o2 + m
     o4 = o3 + K * m
-    return (theta[:o1].reshape((m, m)), theta[o1:o2].reshape((m, K)), theta[o2:o3],
-            theta[o3:o4].reshape((K, m)), theta[o4:o4 + K])
+    return (
+        theta[:o1].reshape((m, m)),
+        theta[o1:o2].reshape((m, K)),
+        theta[o2:o3],
+        theta[o3:o4].reshape((K, m)),
+        theta[o4 : o4 + K],
+    )
 
 
 # exp and tanh in a form the compiler vectorises. numba calls libm one element at a time
@@ -193,19 +199,19 @@ def _forward(theta, X, Y, H, O, WT, VT, q, bits, scale, m, K):
         a = H[t + 1]
         a[:] = b
         a += U[:, X[t]]
-        _gaxpy(a, H[t], WT)         # a_t = W h_{t-1} + U x_t + b
-        _tanh(a, q, bits, scale)     # h_t = tanh(a_t)
+        _gaxpy(a, H[t], WT)  # a_t = W h_{t-1} + U x_t + b
+        _tanh(a, q, bits, scale)  # h_t = tanh(a_t)
     for t in range(T):
         O[t] = c
-    _gemm(O, H[1:T + 1], VT)         # o_t = V h_t + c, all t at once
+    _gemm(O, H[1 : T + 1], VT)  # o_t = V h_t + c, all t at once
     loss = 0.0
     for t in range(T):
         o = O[t]
-        loss += o.max() - o[Y[t]]    # -ln p[y] = logsumexp(o) - o[y], shifted by the max
+        loss += o.max() - o[Y[t]]  # -ln p[y] = logsumexp(o) - o[y], shifted by the max
         total = _exp_shifted(o, q, bits, scale)
         loss += math.log(total)
         for k in range(K):
-            o[k] /= total            # p_t
+            o[k] /= total  # p_t
     return loss
 
 
@@ -219,25 +225,25 @@ def _backward(theta, grad, X, Y, H, O, D, m, K):
     dW, dU, db, dV, dc = _views(grad, m, K)
     T = X.shape[0]
     for t in range(T):
-        O[t, Y[t]] -= 1.0                  # do_t = p_t - onehot(y_t)
+        O[t, Y[t]] -= 1.0  # do_t = p_t - onehot(y_t)
     D[:T] = 0.0
-    _gemm(D[:T], O[:T], V)                 # dh_t from the output: V.T do_t, all t at once
+    _gemm(D[:T], O[:T], V)  # dh_t from the output: V.T do_t, all t at once
     for t in range(T - 1, -1, -1):
         g = D[t]
         if t < T - 1:
-            _gaxpy(g, D[t + 1], W)         # dh_t += W.T da_{t+1}
+            _gaxpy(g, D[t + 1], W)  # dh_t += W.T da_{t+1}
         h = H[t + 1]
         for i in range(m):
-            g[i] *= 1.0 - h[i] * h[i]      # da_t = (1 - h_t^2) dh_t
+            g[i] *= 1.0 - h[i] * h[i]  # da_t = (1 - h_t^2) dh_t
     grad[:] = 0.0
-    _gemm(dV, O[:T].T, H[1:T + 1])         # dV = sum_t do_t h_t^T
-    _gemm(dW, D[:T].T, H[:T])              # dW = sum_t da_t h_{t-1}^T
+    _gemm(dV, O[:T].T, H[1 : T + 1])  # dV = sum_t do_t h_t^T
+    _gemm(dW, D[:T].T, H[:T])  # dW = sum_t da_t h_{t-1}^T
     for k in range(K):
         dc[k] = O[:T, k].sum()
     for i in range(m):
         db[i] = D[:T, i].sum()
     for t in range(T):
-        dU[:, X[t]] += D[t]                # U x_t picks column x_t
+        dU[:, X[t]] += D[t]  # U x_t picks column x_t
 
 
 @_jit
@@ -246,8 +252,16 @@ def _scratch(T, m, K):
     bits (int64) and scale (the same memory as bits, read as float64)."""
     n = max(m, K)
     bits = np.zeros(n, dtype=np.int64)
-    return (np.zeros((T + 1, m)), np.zeros((T, K)), np.zeros((T, m)),
-            np.zeros((m, m)), np.zeros((m, K)), np.zeros(n), bits, bits.view(np.float64))
+    return (
+        np.zeros((T + 1, m)),
+        np.zeros((T, K)),
+        np.zeros((T, m)),
+        np.zeros((m, m)),
+        np.zeros((m, K)),
+        np.zeros(n),
+        bits,
+        bits.view(np.float64),
+    )
 
 
 @_jit
@@ -273,15 +287,47 @@ def mean_loss_flat(theta, ids, h0, m, K):
     for start in range(0, n, chunk):
         T = min(chunk, n - start)
         H[0] = h
-        total += _forward(theta, ids[start:start + T], ids[start + 1:start + T + 1],
-                          H[:T + 1], O[:T], WT, VT, q, bits, scale, m, K)
+        total += _forward(
+            theta,
+            ids[start : start + T],
+            ids[start + 1 : start + T + 1],
+            H[: T + 1],
+            O[:T],
+            WT,
+            VT,
+            q,
+            bits,
+            scale,
+            m,
+            K,
+        )
         h = H[T].copy()
     return total / max(n, 1)
 
 
 @_jit
-def run_updates(ids, theta, G2, best_theta, best_h, h, step0, n, per_epoch, L, m, K,
-                eta, eps, clip, smooth, best_smooth, best_step, losses, smooths):
+def run_updates(
+    ids,
+    theta,
+    G2,
+    best_theta,
+    best_h,
+    h,
+    step0,
+    n,
+    per_epoch,
+    L,
+    m,
+    K,
+    eta,
+    eps,
+    clip,
+    smooth,
+    best_smooth,
+    best_step,
+    losses,
+    smooths,
+):
     """Run updates step0 .. step0+n-1 in place; returns (smooth, best_smooth, best_step).
 
     Update `step` trains on the sequence starting at (step % per_epoch) * L, with the hidden
@@ -298,8 +344,8 @@ def run_updates(ids, theta, G2, best_theta, best_h, h, step0, n, per_epoch, L, m
         if j == 0:
             h[:] = 0.0
         start = j * L
-        X = ids[start:start + L]
-        Y = ids[start + 1:start + L + 1]
+        X = ids[start : start + L]
+        Y = ids[start + 1 : start + L + 1]
         H[0] = h
         loss = _forward(theta, X, Y, H, O, WT, VT, q, bits, scale, m, K)
         _backward(theta, grad, X, Y, H, O, D, m, K)

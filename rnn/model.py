@@ -11,6 +11,7 @@ This module is the readable reference: every forward step has its backward step
 beside it, and `loss_and_grads` is a loop over them. The fast path in
 `rnn.kernels` computes the same numbers and is tested against this one.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
@@ -46,11 +47,11 @@ class Params:
     def items(self):
         return ((f.name, getattr(self, f.name)) for f in fields(self))
 
-    def map(self, fn) -> "Params":
+    def map(self, fn) -> Params:
         """A new Params with fn applied to each array."""
         return Params(**{name: fn(value) for name, value in self.items()})
 
-    def copy(self) -> "Params":
+    def copy(self) -> Params:
         return self.map(np.copy)
 
     def flatten(self) -> np.ndarray:
@@ -58,16 +59,18 @@ class Params:
         return np.concatenate([value.ravel() for _, value in self.items()])
 
     @classmethod
-    def unflatten(cls, theta: np.ndarray, m: int, K: int) -> "Params":
+    def unflatten(cls, theta: np.ndarray, m: int, K: int) -> Params:
         """Inverse of flatten: copies theta's entries into arrays of the usual shapes."""
         shapes = param_shapes(m, K)
         arrays, offset = {}, 0
         for name in PARAM_NAMES:
             size = int(np.prod(shapes[name]))
-            arrays[name] = theta[offset:offset + size].reshape(shapes[name]).copy()
+            arrays[name] = theta[offset : offset + size].reshape(shapes[name]).copy()
             offset += size
         if offset != theta.size:
-            raise ValueError(f"theta has {theta.size} entries, a network with m={m}, K={K} has {offset}")
+            raise ValueError(
+                f"theta has {theta.size} entries, a network with m={m}, K={K} has {offset}"
+            )
         return cls(**arrays)
 
 
@@ -120,11 +123,11 @@ def step_backward(y: int, dh_next: np.ndarray, cache, params: Params, grads: Par
     """
     x, h_prev, h, p = cache
     do = p.copy()
-    do[y] -= 1.0                          # dL/do = p - onehot(y)
+    do[y] -= 1.0  # dL/do = p - onehot(y)
     grads.V += do @ h.T
     grads.c += do
-    dh = params.V.T @ do + dh_next        # from the output, plus from the future
-    da = (1.0 - h * h) * dh               # tanh' = 1 - tanh^2
+    dh = params.V.T @ do + dh_next  # from the output, plus from the future
+    da = (1.0 - h * h) * dh  # tanh' = 1 - tanh^2
     grads.W += da @ h_prev.T
     grads.U[:, [x]] += da
     grads.b += da

@@ -1,4 +1,5 @@
 """AdaGrad with its state in plain sight, and the gradient clipping that precedes it."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -28,9 +29,13 @@ class AdaGrad:
     def step(self, params: Params, grads: Params, G: Params) -> tuple[Params, Params]:
         """(next_params, next_G); the inputs are left as they were."""
         next_G = Params(**{name: G_p + getattr(grads, name) ** 2 for name, G_p in G.items()})
-        next_params = Params(**{
-            name: w - self.eta * getattr(grads, name) / np.sqrt(getattr(next_G, name) + self.eps)
-            for name, w in params.items()})
+        next_params = Params(
+            **{
+                name: w
+                - self.eta * getattr(grads, name) / np.sqrt(getattr(next_G, name) + self.eps)
+                for name, w in params.items()
+            }
+        )
         return next_params, next_G
 
 

@@ -3,6 +3,7 @@
 Each function returns an HTML string or a matplotlib Figure; the notebook displays it.
 Every piece of text that comes from the corpus or the model is HTML-escaped here.
 """
+
 from __future__ import annotations
 
 import html
@@ -32,9 +33,14 @@ def table(rows, header=None) -> str:
     """A two-or-more-column HTML table; every cell is escaped."""
     head = ""
     if header:
-        head = "<thead><tr>" + "".join(f"<th>{html.escape(str(h))}</th>" for h in header) + "</tr></thead>"
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>"
-                   for row in rows)
+        head = (
+            "<thead><tr>"
+            + "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+            + "</tr></thead>"
+        )
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows
+    )
     return f'<table class="rnn-table">{head}<tbody>{body}</tbody></table>'
 
 
@@ -48,14 +54,16 @@ def sampling_grid(items) -> str:
     cells = "".join(
         f'<div class="rnn-cell"><h4>{html.escape(label)}</h4>'
         f"<p>mean log-probability {logp:.3f} nats per character</p>{pre(text)}</div>"
-        for label, text, logp in items)
+        for label, text, logp in items
+    )
     return f'<div class="rnn-grid">{cells}</div>'
 
 
 def gradcheck_table(errors: dict[str, float]) -> str:
-    return table([(name, f"{err:.2e}", "yes" if err < 1e-6 else "NO")
-                  for name, err in errors.items()],
-                 header=("parameter", "max relative error", "below 1e-6"))
+    return table(
+        [(name, f"{err:.2e}", "yes" if err < 1e-6 else "NO") for name, err in errors.items()],
+        header=("parameter", "max relative error", "below 1e-6"),
+    )
 
 
 def samples_html(samples: dict, vocab) -> str:
@@ -66,8 +74,9 @@ def samples_html(samples: dict, vocab) -> str:
     return "\n".join(parts)
 
 
-def header_rows(*, data_path, text, vocab, n_train, n_val, cfg, result,
-                resumed_at=None) -> list[tuple[str, str]]:
+def header_rows(
+    *, data_path, text, vocab, n_train, n_val, cfg, result, resumed_at=None
+) -> list[tuple[str, str]]:
     rows = [
         ("corpus", f"{data_path} ({len(text):,} characters, K = {len(vocab)})"),
         ("training / validation", f"{n_train:,} / {n_val:,} characters"),
@@ -101,16 +110,22 @@ def loss_figure(result, seq_length: int):
     ax.plot(steps, result.smooth_loss, color="C0", lw=1.2, label="smooth training loss")
     for k in range(1, int(math.ceil(result.epochs))):
         x = k * result.per_epoch
-        ax.axvline(x, color="0.6", ls="--", lw=0.8,
-                   label="epoch boundary" if k == 1 else None)
+        ax.axvline(x, color="0.6", ls="--", lw=0.8, label="epoch boundary" if k == 1 else None)
     ax.set_xlabel("update step")
     ax.set_ylabel(f"smooth loss (nats per {seq_length}-character sequence)")
     ax.grid(alpha=0.3)
     handles, labels = ax.get_legend_handles_labels()
     if len(result.val_steps):
         ax2 = ax.twinx()
-        ax2.plot(result.val_steps, np.asarray(result.val_loss) / math.log(2), "o-", color="C3",
-                 ms=3, lw=1, label="validation bits per character")
+        ax2.plot(
+            result.val_steps,
+            np.asarray(result.val_loss) / math.log(2),
+            "o-",
+            color="C3",
+            ms=3,
+            lw=1,
+            label="validation bits per character",
+        )
         ax2.set_ylabel("validation bits per character")
         h2, l2 = ax2.get_legend_handles_labels()
         handles, labels = handles + h2, labels + l2
@@ -144,10 +159,12 @@ def metrics(result, cfg) -> dict:
     }
     if len(result.val_steps):
         best = float(np.min(result.val_loss))
-        out |= {"val_steps": [int(s) for s in result.val_steps],
-                "val_loss": [float(v) for v in result.val_loss],
-                "best_val_bits_per_char": best / math.log(2),
-                "best_val_perplexity": math.exp(best)}
+        out |= {
+            "val_steps": [int(s) for s in result.val_steps],
+            "val_loss": [float(v) for v in result.val_loss],
+            "best_val_bits_per_char": best / math.log(2),
+            "best_val_perplexity": math.exp(best),
+        }
     return out
 
 

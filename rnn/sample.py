@@ -1,4 +1,5 @@
 """Drawing text from the model: temperature, nucleus (top-p) sampling, priming."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -37,8 +38,15 @@ def _check(temperature: float, top_p: float, n: int) -> None:
         raise ConfigError(f"the sample length must be an integer >= 0, got {n!r}")
 
 
-def sample(params: Params, h0: np.ndarray, x0: int, n: int, rng: np.random.Generator,
-           temperature: float = 1.0, top_p: float = 1.0) -> np.ndarray:
+def sample(
+    params: Params,
+    h0: np.ndarray,
+    x0: int,
+    n: int,
+    rng: np.random.Generator,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+) -> np.ndarray:
     """n character indices drawn from the model, starting from hidden state h0 (m, 1) and
     input character x0. Each step uses exactly one rng.random() draw, whatever the
     temperature and top_p, so settings can be compared on the same random numbers."""
@@ -64,8 +72,15 @@ def warm(params: Params, prime_ids, h0: np.ndarray | None = None) -> np.ndarray:
     return h
 
 
-def sample_primed(params: Params, prime_ids, n: int, rng: np.random.Generator,
-                  temperature: float = 1.0, top_p: float = 1.0, h0=None) -> np.ndarray:
+def sample_primed(
+    params: Params,
+    prime_ids,
+    n: int,
+    rng: np.random.Generator,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    h0=None,
+) -> np.ndarray:
     """Sample n indices continuing prime_ids (at least one index), read from hidden state
     h0 (zero by default)."""
     prime_ids = np.asarray(prime_ids)

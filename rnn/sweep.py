@@ -16,6 +16,7 @@ already exists is skipped, so re-running a sweep finishes what is missing. A poi
 is retried once, then recorded as failed; the others go on. With --scheduler the points run on
 an existing Dask cluster, whose workers must see this folder at the same path.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,9 +39,16 @@ ROOT = Path(__file__).resolve().parent.parent
 SWEEP_NOTEBOOK = ROOT / "notebooks" / "sweep.ipynb"
 # One thread of BLAS (and of numba) per run: the parallelism is across runs, and threads
 # within runs would only fight over the same cores.
-SINGLE_THREADED = {name: "1" for name in (
-    "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS",
-    "VECLIB_MAXIMUM_THREADS")}
+SINGLE_THREADED = {
+    name: "1"
+    for name in (
+        "OMP_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "NUMBA_NUM_THREADS",
+        "VECLIB_MAXIMUM_THREADS",
+    )
+}
 
 
 def load_spec(path) -> dict:
@@ -55,7 +63,9 @@ def load_spec(path) -> dict:
         raise RNNError(f"{path}: a sweep needs a 'grid' mapping parameter names to lists of values")
     unknown = set(spec) - {"name", "data", "fixed", "grid"}
     if unknown:
-        raise RNNError(f"{path}: unknown key {sorted(unknown)[0]!r} (known: name, data, fixed, grid)")
+        raise RNNError(
+            f"{path}: unknown key {sorted(unknown)[0]!r} (known: name, data, fixed, grid)"
+        )
     for name, values in spec["grid"].items():
         if not isinstance(values, list) or not values:
             raise RNNError(f"{path}: grid entry {name!r} must be a non-empty list")
@@ -68,8 +78,10 @@ def load_spec(path) -> dict:
 def expand(spec: dict) -> list[dict]:
     """Every combination of the grid, each with the fixed parameters; grid order kept."""
     names = list(spec["grid"])
-    return [dict(spec["fixed"]) | dict(zip(names, values))
-            for values in itertools.product(*(spec["grid"][n] for n in names))]
+    return [
+        dict(spec["fixed"]) | dict(zip(names, values))
+        for values in itertools.product(*(spec["grid"][n] for n in names))
+    ]
 
 
 def point_name(point: dict, grid_names) -> str:
@@ -93,8 +105,9 @@ def is_done(out: Path) -> bool:
     return (out / "report.html").exists() and (out / "metrics.json").exists()
 
 
-def run_sweep(spec: dict, sweep_dir: Path, scheduler: str | None = None,
-              workers: int | None = None, log=print) -> list[dict]:
+def run_sweep(
+    spec: dict, sweep_dir: Path, scheduler: str | None = None, workers: int | None = None, log=print
+) -> list[dict]:
     """Run every point not yet done; returns one status record per point, in grid order."""
     from dask.distributed import Client, LocalCluster, as_completed
 
@@ -103,7 +116,9 @@ def run_sweep(spec: dict, sweep_dir: Path, scheduler: str | None = None,
     known = {f.name for f in fields(Config)}
     for name in list(spec["fixed"]) + names:  # a misspelt name would fail every point
         if name not in known:
-            raise ConfigError(f"unknown parameter {name!r} in the sweep; known: {', '.join(sorted(known))}")
+            raise ConfigError(
+                f"unknown parameter {name!r} in the sweep; known: {', '.join(sorted(known))}"
+            )
     records, todo = {}, []
     for p in points:
         name = point_name(p, names)
@@ -112,37 +127,55 @@ def run_sweep(spec: dict, sweep_dir: Path, scheduler: str | None = None,
             records[name] = {"point": name, "status": "done (earlier)", "out": str(out)}
         else:
             todo.append((name, out, p))
-    log(f"sweep {spec['name']}: {len(points)} points, {len(records)} already done, "
-        f"{len(todo)} to run")
+    log(
+        f"sweep {spec['name']}: {len(points)} points, {len(records)} already done, "
+        f"{len(todo)} to run"
+    )
     if todo:
         if scheduler:
             client, cluster = Client(scheduler), None
         else:
             n = workers or max(1, min(len(todo), os.cpu_count() or 1))
-            cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                   dashboard_address=None, env=SINGLE_THREADED)
+            cluster = LocalCluster(
+                n_workers=n,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                env=SINGLE_THREADED,
+            )
             client = Client(cluster)
         try:
             futures = {}
             for name, out, p in todo:
-                fut = client.submit(run_point, spec["data"], str(out), p, key=f"point-{name}",
-                                    retries=1, pure=False)
+                fut = client.submit(
+                    run_point, spec["data"], str(out), p, key=f"point-{name}", retries=1, pure=False
+                )
                 futures[fut] = (name, out)
             done = failed = 0
             for fut in as_completed(futures):
                 name, out = futures[fut]
                 if fut.status == "finished":
                     done += 1
-                    records[name] = {"point": name, "status": "done", "out": str(out),
-                                     "seconds": fut.result()["seconds"]}
+                    records[name] = {
+                        "point": name,
+                        "status": "done",
+                        "out": str(out),
+                        "seconds": fut.result()["seconds"],
+                    }
                 else:
                     failed += 1
                     error = str(fut.exception()).splitlines()[0]
-                    records[name] = {"point": name, "status": "failed", "out": str(out),
-                                     "error": error}
+                    records[name] = {
+                        "point": name,
+                        "status": "failed",
+                        "out": str(out),
+                        "error": error,
+                    }
                 detail = f" ({records[name]['error']})" if "error" in records[name] else ""
-                log(f"{name}: {records[name]['status']}{detail} | done {done}, failed {failed}, "
-                    f"running or queued {len(futures) - done - failed}")
+                log(
+                    f"{name}: {records[name]['status']}{detail} | done {done}, failed {failed}, "
+                    f"running or queued {len(futures) - done - failed}"
+                )
         finally:
             client.close()
             if cluster is not None:
@@ -157,16 +190,24 @@ def table(sweep_dir: Path) -> list[dict]:
     by best validation bits/char where there are any, else by best smooth loss."""
     rows = []
     for rec in json.loads((sweep_dir / "status.json").read_text()):
-        row = {"point": rec["point"], "status": rec["status"], "seconds": rec.get("seconds"),
-               "error": rec.get("error", "")}
+        row = {
+            "point": rec["point"],
+            "status": rec["status"],
+            "seconds": rec.get("seconds"),
+            "error": rec.get("error", ""),
+        }
         metrics_file = Path(rec["out"]) / "metrics.json"
         if rec["status"] != "failed" and metrics_file.exists():
             m = json.loads(metrics_file.read_text())
-            row |= {"best_smooth_loss": m["best_smooth_loss"], "final_smooth_loss": m["final_smooth_loss"],
-                    "val_bits_per_char": m.get("best_val_bits_per_char"),
-                    "seconds": row["seconds"] or m["seconds"],
-                    "curve": m["smooth_loss_every_100"], "passage": m.get("passage", ""),
-                    "report": str(Path(rec["out"]) / "report.html")}
+            row |= {
+                "best_smooth_loss": m["best_smooth_loss"],
+                "final_smooth_loss": m["final_smooth_loss"],
+                "val_bits_per_char": m.get("best_val_bits_per_char"),
+                "seconds": row["seconds"] or m["seconds"],
+                "curve": m["smooth_loss_every_100"],
+                "passage": m.get("passage", ""),
+                "report": str(Path(rec["out"]) / "report.html"),
+            }
         rows.append(row)
 
     def quality(row):
@@ -190,11 +231,17 @@ def render_report(sweep_dir: Path) -> Path:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m rnn.sweep", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m rnn.sweep", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("sweep", type=Path, help="the sweep's YAML file")
     parser.add_argument("--scheduler", help="address of a running Dask scheduler (tcp://host:8786)")
-    parser.add_argument("--workers", type=int, help="local worker processes (default: one per core)")
-    parser.add_argument("--out", type=Path, default=ROOT / "reports", help="parent of the sweep's folder")
+    parser.add_argument(
+        "--workers", type=int, help="local worker processes (default: one per core)"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "reports", help="parent of the sweep's folder"
+    )
     args = parser.parse_args(argv)
     try:
         spec = load_spec(args.sweep)
@@ -210,8 +257,10 @@ def main(argv=None) -> int:
     failed = [r for r in records if r["status"] == "failed"]
     if ran:
         total = sum(r["seconds"] for r in ran)
-        print(f"{len(ran)} points ran in {wall:.1f} s of wall time; their own times add up to "
-              f"{total:.1f} s (parallel speed-up {total / wall:.2f}x)")
+        print(
+            f"{len(ran)} points ran in {wall:.1f} s of wall time; their own times add up to "
+            f"{total:.1f} s (parallel speed-up {total / wall:.2f}x)"
+        )
     print(f"wrote {page}" + (f"; {len(failed)} point(s) failed" if failed else ""))
     return 1 if failed else 0
 

@@ -9,6 +9,7 @@ Two interchangeable update loops run it: `kernels.run_updates` (compiled, the de
 `run_updates_reference` below (per-time-step numpy, readable). The loop here decides only
 when to stop for samples, validation, checkpoints and the progress bar.
 """
+
 from __future__ import annotations
 
 import copy
@@ -33,41 +34,41 @@ class TrainState:
     """Everything a run needs to continue exactly where it stopped (see rnn.checkpoint)."""
 
     step: int
-    theta: np.ndarray        # parameters, flat (Params.flatten order)
-    G: np.ndarray            # AdaGrad's sums of squared gradients, same layout
-    h: np.ndarray            # carried hidden state (m,)
+    theta: np.ndarray  # parameters, flat (Params.flatten order)
+    G: np.ndarray  # AdaGrad's sums of squared gradients, same layout
+    h: np.ndarray  # carried hidden state (m,)
     smooth: float
     best_smooth: float
     best_smooth_step: int
     best_smooth_theta: np.ndarray
-    best_smooth_h: np.ndarray    # the hidden state that model started its update from
+    best_smooth_h: np.ndarray  # the hidden state that model started its update from
     rng: np.random.Generator  # sampling's generator
-    loss: np.ndarray          # per update, length n_updates (filled up to step)
+    loss: np.ndarray  # per update, length n_updates (filled up to step)
     smooth_loss: np.ndarray
-    samples: dict = field(default_factory=dict)      # step -> sampled ids
+    samples: dict = field(default_factory=dict)  # step -> sampled ids
     val_steps: list = field(default_factory=list)
-    val_loss: list = field(default_factory=list)     # mean nats per character
+    val_loss: list = field(default_factory=list)  # mean nats per character
     best_val: float = math.inf
     best_val_step: int = -1
     best_val_theta: np.ndarray | None = None
     best_val_h: np.ndarray | None = None
-    seconds: float = 0.0                              # training time so far
+    seconds: float = 0.0  # training time so far
 
 
 @dataclass
 class TrainResult:
-    params: Params            # after the last update
-    best_params: Params       # lowest validation loss if there is a split, else lowest smooth loss
-    best_h: np.ndarray        # (m,) the hidden state best_params was running from then
-    best_step: int            # updates made before best_params (it is the model of that step)
-    best_by: str              # "validation" or "smooth loss"
-    loss: np.ndarray          # (n_updates,) loss of each update's sequence, nats
-    smooth_loss: np.ndarray   # (n_updates,)
-    samples: dict             # step -> ids sampled before that update
-    val_steps: np.ndarray     # steps at which the validation split was evaluated
-    val_loss: np.ndarray      # mean nats per character there
-    per_epoch: int            # updates per epoch
-    seconds: float            # wall time spent in updates, evaluation and sampling
+    params: Params  # after the last update
+    best_params: Params  # lowest validation loss if there is a split, else lowest smooth loss
+    best_h: np.ndarray  # (m,) the hidden state best_params was running from then
+    best_step: int  # updates made before best_params (it is the model of that step)
+    best_by: str  # "validation" or "smooth loss"
+    loss: np.ndarray  # (n_updates,) loss of each update's sequence, nats
+    smooth_loss: np.ndarray  # (n_updates,)
+    samples: dict  # step -> ids sampled before that update
+    val_steps: np.ndarray  # steps at which the validation split was evaluated
+    val_loss: np.ndarray  # mean nats per character there
+    per_epoch: int  # updates per epoch
+    seconds: float  # wall time spent in updates, evaluation and sampling
     state: TrainState
 
     @property
@@ -83,8 +84,28 @@ class TrainResult:
         return float(self.smooth_loss.min()) if len(self.smooth_loss) else math.nan
 
 
-def run_updates_reference(ids, theta, G, best_theta, best_h, h, step0, n, per_epoch, L, m, K,
-                          eta, eps, clip_at, smooth, best_smooth, best_step, losses, smooths):
+def run_updates_reference(
+    ids,
+    theta,
+    G,
+    best_theta,
+    best_h,
+    h,
+    step0,
+    n,
+    per_epoch,
+    L,
+    m,
+    K,
+    eta,
+    eps,
+    clip_at,
+    smooth,
+    best_smooth,
+    best_step,
+    losses,
+    smooths,
+):
     """The textbook loop, one update at a time through model.loss_and_grads and AdaGrad.
 
     Same contract as kernels.run_updates: arrays are updated in place, scalars returned.
@@ -94,7 +115,7 @@ def run_updates_reference(ids, theta, G, best_theta, best_h, h, step0, n, per_ep
         j = step % per_epoch
         if j == 0:
             h[:] = 0.0
-        X, Y = ids[j * L:j * L + L], ids[j * L + 1:j * L + L + 1]
+        X, Y = ids[j * L : j * L + L], ids[j * L + 1 : j * L + L + 1]
         params, state = Params.unflatten(theta, m, K), Params.unflatten(G, m, K)
         h_start = h.copy()
         loss, grads, h_last = loss_and_grads(params, X, Y, h.reshape(m, 1))
@@ -134,11 +155,19 @@ def new_state(params: Params, n_updates: int, seq_length: int, seed: int) -> Tra
     theta = params.flatten()
     start = seq_length * math.log(params.K)
     return TrainState(
-        step=0, theta=theta, G=np.zeros_like(theta), h=np.zeros(params.m),
-        smooth=start, best_smooth=math.inf, best_smooth_step=-1,
-        best_smooth_theta=theta.copy(), best_smooth_h=np.zeros(params.m),
+        step=0,
+        theta=theta,
+        G=np.zeros_like(theta),
+        h=np.zeros(params.m),
+        smooth=start,
+        best_smooth=math.inf,
+        best_smooth_step=-1,
+        best_smooth_theta=theta.copy(),
+        best_smooth_h=np.zeros(params.m),
         rng=np.random.default_rng(seed),
-        loss=np.full(n_updates, np.nan), smooth_loss=np.full(n_updates, np.nan))
+        loss=np.full(n_updates, np.nan),
+        smooth_loss=np.full(n_updates, np.nan),
+    )
 
 
 def _next_stop(step: int, n_updates: int, *periods) -> int:
@@ -146,11 +175,24 @@ def _next_stop(step: int, n_updates: int, *periods) -> int:
     return min([n_updates] + [(step // p + 1) * p for p in periods if p])
 
 
-def train(params: Params, ids, *, n_updates: int, seq_length: int = 25, eta: float = 0.1,
-          sample_every: int | None = 10_000, sample_length: int = 200, seed: int = 0,
-          progress: bool = False, val_ids=None, eval_every: int | None = None,
-          checkpoint=None, checkpoint_every: int | None = None, resume: TrainState | None = None,
-          backend: str = "auto") -> TrainResult:
+def train(
+    params: Params,
+    ids,
+    *,
+    n_updates: int,
+    seq_length: int = 25,
+    eta: float = 0.1,
+    sample_every: int | None = 10_000,
+    sample_length: int = 200,
+    seed: int = 0,
+    progress: bool = False,
+    val_ids=None,
+    eval_every: int | None = None,
+    checkpoint=None,
+    checkpoint_every: int | None = None,
+    resume: TrainState | None = None,
+    backend: str = "auto",
+) -> TrainResult:
     """Train `params` (left untouched) on the index array `ids` for n_updates AdaGrad updates.
 
     sample_every=None turns sampling off; samples are drawn before update s for every s that
@@ -170,8 +212,9 @@ def train(params: Params, ids, *, n_updates: int, seq_length: int = 25, eta: flo
     ids = np.ascontiguousarray(ids, dtype=np.int64)
     m, K, L = params.m, params.K, seq_length
     if len(ids) < L + 1:
-        raise DataError(f"the training text has {len(ids)} characters; seq_length={L} "
-                        f"needs at least {L + 1}")
+        raise DataError(
+            f"the training text has {len(ids)} characters; seq_length={L} needs at least {L + 1}"
+        )
     if ids.min() < 0 or ids.max() >= K:
         raise DataError(f"character indices must lie in [0, {K}) for a network with K={K}")
     if val_ids is not None:
@@ -187,8 +230,10 @@ def train(params: Params, ids, *, n_updates: int, seq_length: int = 25, eta: flo
     if s.step > n_updates:
         raise DataError(f"the checkpoint is at update {s.step}, past n_updates={n_updates}")
     if len(s.loss) != n_updates:  # continuing a finished run for more updates
-        s.loss, s.smooth_loss = (np.concatenate([a[:s.step], np.full(n_updates - s.step, np.nan)])
-                                 for a in (s.loss, s.smooth_loss))
+        s.loss, s.smooth_loss = (
+            np.concatenate([a[: s.step], np.full(n_updates - s.step, np.nan)])
+            for a in (s.loss, s.smooth_loss)
+        )
 
     def evaluate(step):
         # From the hidden state training carries, not from zero: the model starts from zero
@@ -205,9 +250,27 @@ def train(params: Params, ids, *, n_updates: int, seq_length: int = 25, eta: flo
     def advance(n: int) -> None:
         """Make updates s.step .. s.step + n - 1."""
         s.smooth, s.best_smooth, s.best_smooth_step = run(
-            ids, s.theta, s.G, s.best_smooth_theta, s.best_smooth_h, s.h, s.step, n,
-            per_epoch, L, m, K, float(eta), EPS, CLIP, s.smooth, s.best_smooth,
-            s.best_smooth_step, s.loss, s.smooth_loss)
+            ids,
+            s.theta,
+            s.G,
+            s.best_smooth_theta,
+            s.best_smooth_h,
+            s.h,
+            s.step,
+            n,
+            per_epoch,
+            L,
+            m,
+            K,
+            float(eta),
+            EPS,
+            CLIP,
+            s.smooth,
+            s.best_smooth,
+            s.best_smooth_step,
+            s.loss,
+            s.smooth_loss,
+        )
         s.step += n
 
     # Zero updates compile the fast path (once per machine; cached after), so that the
@@ -246,24 +309,48 @@ def train(params: Params, ids, *, n_updates: int, seq_length: int = 25, eta: flo
 
 def _result(s: TrainState, m: int, K: int, per_epoch: int, n_updates: int) -> TrainResult:
     if s.best_val_step >= 0:
-        best_theta, best_h, best_step, best_by = (s.best_val_theta, s.best_val_h,
-                                                  s.best_val_step, "validation")
+        best_theta, best_h, best_step, best_by = (
+            s.best_val_theta,
+            s.best_val_h,
+            s.best_val_step,
+            "validation",
+        )
     elif s.best_smooth_step >= 0:
-        best_theta, best_h, best_step, best_by = (s.best_smooth_theta, s.best_smooth_h,
-                                                  s.best_smooth_step, "smooth loss")
+        best_theta, best_h, best_step, best_by = (
+            s.best_smooth_theta,
+            s.best_smooth_h,
+            s.best_smooth_step,
+            "smooth loss",
+        )
     else:  # no update was made
         best_theta, best_h, best_step, best_by = s.theta, s.h, 0, "smooth loss"
     return TrainResult(
-        params=Params.unflatten(s.theta, m, K), best_params=Params.unflatten(best_theta, m, K),
+        params=Params.unflatten(s.theta, m, K),
+        best_params=Params.unflatten(best_theta, m, K),
         best_h=best_h.copy(),
-        best_step=best_step, best_by=best_by, loss=s.loss[:n_updates].copy(),
-        smooth_loss=s.smooth_loss[:n_updates].copy(), samples=dict(s.samples),
-        val_steps=np.array(s.val_steps, dtype=np.int64), val_loss=np.array(s.val_loss),
-        per_epoch=per_epoch, seconds=s.seconds, state=s)
+        best_step=best_step,
+        best_by=best_by,
+        loss=s.loss[:n_updates].copy(),
+        smooth_loss=s.smooth_loss[:n_updates].copy(),
+        samples=dict(s.samples),
+        val_steps=np.array(s.val_steps, dtype=np.int64),
+        val_loss=np.array(s.val_loss),
+        per_epoch=per_epoch,
+        seconds=s.seconds,
+        state=s,
+    )
 
 
 def _progress_bar(total: int, initial: int):
     from tqdm import tqdm  # plain text bar: readable in a notebook, a terminal and papermill's log
 
-    return tqdm(total=total, initial=initial, unit="upd", mininterval=1.0, ascii=True,
-                dynamic_ncols=False, ncols=90, desc="training")
+    return tqdm(
+        total=total,
+        initial=initial,
+        unit="upd",
+        mininterval=1.0,
+        ascii=True,
+        dynamic_ncols=False,
+        ncols=90,
+        desc="training",
+    )

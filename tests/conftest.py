@@ -3,10 +3,12 @@ import pytest
 
 import rnn
 
-TEXT = ("To be, or not to be, that is the question:\n"
-        "Whether 'tis nobler in the mind to suffer\n"
-        "The slings and arrows of outrageous fortune,\n"
-        "Or to take arms against a sea of troubles\n")
+TEXT = (
+    "To be, or not to be, that is the question:\n"
+    "Whether 'tis nobler in the mind to suffer\n"
+    "The slings and arrows of outrageous fortune,\n"
+    "Or to take arms against a sea of troubles\n"
+)
 
 
 @pytest.fixture

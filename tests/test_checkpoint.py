@@ -14,8 +14,18 @@ class Stop(Exception):
 
 
 def run(params, ids, val_ids, **kwargs):
-    return rnn.train(params, ids, n_updates=400, seq_length=20, sample_every=100,
-                     sample_length=30, seed=3, val_ids=val_ids, eval_every=100, **kwargs)
+    return rnn.train(
+        params,
+        ids,
+        n_updates=400,
+        seq_length=20,
+        sample_every=100,
+        sample_length=30,
+        seed=3,
+        val_ids=val_ids,
+        eval_every=100,
+        **kwargs,
+    )
 
 
 @pytest.fixture
@@ -56,8 +66,9 @@ def test_killed_at_half_and_resumed_equals_uninterrupted(problem, tmp_path):
 def test_checkpoint_round_trip_and_compatibility(problem, tmp_path):
     vocab, ids, val_ids, params = problem
     path = tmp_path / "ck.npz"
-    saver = checkpoint.Checkpointer(path, vocab_chars=vocab.chars, m=24, config={"a": 1},
-                                    corpus_sha256="abc")
+    saver = checkpoint.Checkpointer(
+        path, vocab_chars=vocab.chars, m=24, config={"a": 1}, corpus_sha256="abc"
+    )
     result = run(params, ids, val_ids, checkpoint=saver, checkpoint_every=150)
     state, meta = checkpoint.load(path)
     assert state.step == 400

@@ -1,6 +1,5 @@
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from rnn import checkpoint
@@ -10,8 +9,20 @@ CORPUS = Path(__file__).parent / "data" / "macbeth-act1.txt"
 
 
 def test_train_then_resume_then_sample(tmp_path, capsys):
-    args = ["train", "--data", str(CORPUS), "--out", str(tmp_path), "--m", "16",
-            "--eval_every", "100", "--checkpoint_every", "100", "--quiet"]
+    args = [
+        "train",
+        "--data",
+        str(CORPUS),
+        "--out",
+        str(tmp_path),
+        "--m",
+        "16",
+        "--eval_every",
+        "100",
+        "--checkpoint_every",
+        "100",
+        "--quiet",
+    ]
     assert main(args + ["--n_updates", "200"]) == 0
     out = capsys.readouterr().out
     assert "200 updates" in out and "bits per character" in out
@@ -22,8 +33,22 @@ def test_train_then_resume_then_sample(tmp_path, capsys):
     assert "resuming" in capsys.readouterr().out
     assert checkpoint.load(tmp_path / "checkpoint.npz")[0].step == 300
 
-    assert main(["sample", "--checkpoint", str(tmp_path / "checkpoint.npz"), "--length", "60",
-                 "--prime", "MACBETH", "--temperature", "0.5"]) == 0
+    assert (
+        main(
+            [
+                "sample",
+                "--checkpoint",
+                str(tmp_path / "checkpoint.npz"),
+                "--length",
+                "60",
+                "--prime",
+                "MACBETH",
+                "--temperature",
+                "0.5",
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert text.startswith("MACBETH") and len(text) == len("MACBETH") + 60 + 1
 
@@ -42,11 +67,14 @@ def test_gradcheck_command(capsys):
     assert len(errors) == 5 and max(errors) < 1e-6
 
 
-@pytest.mark.parametrize("args, message", [
-    (["train", "--data", "missing.txt"], "missing.txt: no such file"),
-    (["train", "--data", str(CORPUS), "--eta", "-1"], "parameter eta must be > 0.0"),
-    (["sample", "--checkpoint", "nope.npz"], "nope.npz: no such checkpoint"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "--data", "missing.txt"], "missing.txt: no such file"),
+        (["train", "--data", str(CORPUS), "--eta", "-1"], "parameter eta must be > 0.0"),
+        (["sample", "--checkpoint", "nope.npz"], "nope.npz: no such checkpoint"),
+    ],
+)
 def test_errors_are_one_line(tmp_path, capsys, args, message):
     assert main(args + (["--out", str(tmp_path)] if args[0] == "train" else [])) == 2
     err = capsys.readouterr().err.strip()

@@ -8,7 +8,10 @@ from rnn import corpus
 
 def test_markdown_becomes_plain_text():
     md = "# Hamlet\n\n## ACT I\n\n_Enter Ghost_\n\n**HAMLET**  \nWho's there?  \nStand!\n"
-    assert corpus.markdown_to_text(md) == "Hamlet\n\nACT I\n\nEnter Ghost\n\nHAMLET\nWho's there?\nStand!\n"
+    assert (
+        corpus.markdown_to_text(md)
+        == "Hamlet\n\nACT I\n\nEnter Ghost\n\nHAMLET\nWho's there?\nStand!\n"
+    )
 
 
 def test_a_wheel_with_another_hash_is_refused(tmp_path):

@@ -16,13 +16,16 @@ def test_load_text_drops_a_byte_order_mark(tmp_path):
     assert rnn.load_text(path) == "abc"
 
 
-@pytest.mark.parametrize("make, problem", [
-    (lambda p: None, "no such file"),
-    (lambda p: p.mkdir(), "is a directory"),
-    (lambda p: p.write_bytes(b""), "file is empty"),
-    (lambda p: p.write_bytes(b"abc \xff\xfe def"), "not UTF-8"),
-    (lambda p: p.write_bytes(b"abc\x00def"), "NUL"),
-])
+@pytest.mark.parametrize(
+    "make, problem",
+    [
+        (lambda p: None, "no such file"),
+        (lambda p: p.mkdir(), "is a directory"),
+        (lambda p: p.write_bytes(b""), "file is empty"),
+        (lambda p: p.write_bytes(b"abc \xff\xfe def"), "not UTF-8"),
+        (lambda p: p.write_bytes(b"abc\x00def"), "NUL"),
+    ],
+)
 def test_load_text_bad_files_name_file_and_problem(tmp_path, make, problem):
     path = tmp_path / "corpus.txt"
     make(path)

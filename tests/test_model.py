@@ -1,4 +1,5 @@
 """The reference BPTT against two independent derivatives: complex-step and finite differences."""
+
 import numpy as np
 import pytest
 
@@ -52,8 +53,9 @@ def test_compiled_bptt_matches_reference():
         pytest.skip("numba not installed")
     params, X, Y, h0 = small_problem(K=11, m=7, T=15, seed=4)
     loss, grads, h = rnn.loss_and_grads(params, X, Y, h0)
-    loss_f, grad_f, h_f = kernels.loss_and_grads_flat(params.flatten(), X, Y, h0[:, 0],
-                                                      params.m, params.K)
+    loss_f, grad_f, h_f = kernels.loss_and_grads_flat(
+        params.flatten(), X, Y, h0[:, 0], params.m, params.K
+    )
     assert loss_f == pytest.approx(loss, rel=1e-13)
     np.testing.assert_allclose(grad_f, grads.flatten(), rtol=0, atol=1e-13)
     np.testing.assert_allclose(h_f, h[:, 0], rtol=0, atol=1e-15)
@@ -101,7 +103,12 @@ def test_loss_at_initialisation_is_seq_length_ln_K(text):
 def test_init_params_shapes_and_seed():
     p = rnn.init_params(K=7, m=4, sigma=0.01, seed=3)
     assert {n: a.shape for n, a in p.items()} == {
-        "W": (4, 4), "U": (4, 7), "b": (4, 1), "V": (7, 4), "c": (7, 1)}
+        "W": (4, 4),
+        "U": (4, 7),
+        "b": (4, 1),
+        "V": (7, 4),
+        "c": (7, 1),
+    }
     assert all(a.dtype == np.float64 for _, a in p.items())
     assert not p.b.any() and not p.c.any()
     assert 0.005 < p.U.std() < 0.02
@@ -116,10 +123,15 @@ def test_flatten_round_trips():
         np.testing.assert_array_equal(getattr(p, name), getattr(q, name))
 
 
-@pytest.mark.parametrize("kwargs, name", [
-    (dict(K=5, m=0), "m"), (dict(K=5, m=-3), "m"), (dict(K=0), "K"),
-    (dict(K=5, sigma=0.0), "sigma"),
-])
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        (dict(K=5, m=0), "m"),
+        (dict(K=5, m=-3), "m"),
+        (dict(K=0), "K"),
+        (dict(K=5, sigma=0.0), "sigma"),
+    ],
+)
 def test_init_params_rejects_nonsense(kwargs, name):
     with pytest.raises(rnn.ConfigError, match=name):
         rnn.init_params(**kwargs)
@@ -148,8 +160,12 @@ def test_compiled_exp_and_tanh_agree_with_numpy():
     ref = np.exp(x - x.max())
     assert np.max(np.abs(y - ref) / ref) < 4e-16
     assert total == pytest.approx(ref.sum(), rel=1e-14)
-    for a in [np.linspace(-30, 30, 40001), np.logspace(-20, 1, 10001),
-              -np.logspace(-20, 3, 10001), np.array([0.0, 400.0, -400.0, 1e-300])]:
+    for a in [
+        np.linspace(-30, 30, 40001),
+        np.logspace(-20, 1, 10001),
+        -np.logspace(-20, 3, 10001),
+        np.array([0.0, 400.0, -400.0, 1e-300]),
+    ]:
         t = a.copy()
         q, bits = np.empty_like(a), np.empty(len(a), dtype=np.int64)
         kernels._tanh(t, q, bits, bits.view(np.float64))

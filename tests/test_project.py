@@ -1,4 +1,5 @@
 """The project's own promises: pinned environment in step, notebooks stored without outputs."""
+
 import json
 import re
 import subprocess
@@ -61,9 +62,18 @@ def test_one_parameters_cell_with_typed_commented_literals():
 
 
 def test_papermill_documents_the_parameters():
-    out = subprocess.run([sys.executable, "-m", "papermill", "--help-notebook",
-                          str(ROOT / "notebooks" / "report.ipynb")],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "papermill",
+            "--help-notebook",
+            str(ROOT / "notebooks" / "report.ipynb"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     nb = json.loads((ROOT / "notebooks" / "report.ipynb").read_text())
     cell = next(c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", []))
     names = re.findall(r"^(\w+):", "".join(cell["source"]), flags=re.M)

@@ -1,4 +1,5 @@
 """The whole report pipeline: papermill executes the notebook, nbconvert renders it."""
+
 import html as html_lib
 import json
 import os
@@ -13,9 +14,17 @@ from rnn import build
 
 pytestmark = pytest.mark.slow
 CORPUS = Path(__file__).parent / "data" / "macbeth-act1.txt"
-TINY = {"n_updates": 300, "m": 16, "sample_every": 100, "sample_length": 50,
-        "passage_length": 120, "eval_every": 100, "val_fraction": 0.05, "compare_length": 80,
-        "prime": "<b>&MACBETH\n"}
+TINY = {
+    "n_updates": 300,
+    "m": 16,
+    "sample_every": 100,
+    "sample_length": 50,
+    "passage_length": 120,
+    "eval_every": 100,
+    "val_fraction": 0.05,
+    "compare_length": 80,
+    "prime": "<b>&MACBETH\n",
+}
 
 
 @pytest.fixture(scope="module")
@@ -23,8 +32,10 @@ def built(tmp_path_factory):
     corpus = tmp_path_factory.mktemp("corpus") / "tricky.txt"
     # Markup in the corpus must come out as text, never as markup.
     # At the start, so that the validation suffix is ordinary text.
-    corpus.write_text("<script>alert(1)</script> & <b>bold</b>\n" * 40
-                      + CORPUS.read_text(encoding="utf-8"), encoding="utf-8")
+    corpus.write_text(
+        "<script>alert(1)</script> & <b>bold</b>\n" * 40 + CORPUS.read_text(encoding="utf-8"),
+        encoding="utf-8",
+    )
     out = tmp_path_factory.mktemp("report")
     # A relative OUT, as `make report OUT=...` gives it: the notebook runs in notebooks/.
     html_file = build.build(corpus, Path(os.path.relpath(out)), dict(TINY))
@@ -65,9 +76,16 @@ def test_samples_at_expected_steps_and_passage_length(built):
 
 def test_sampling_comparison(built):
     _, html = built
-    labels = re.findall(r'<div class="rnn-cell"><h4>([^<]*)</h4><p>mean log-probability (-?[0-9.]+)', html)
-    assert [label for label, _ in labels] == ["temperature 0.5", "temperature 0.8", "temperature 1",
-                                               "temperature 1.2", "nucleus, top_p = 0.9"]
+    labels = re.findall(
+        r'<div class="rnn-cell"><h4>([^<]*)</h4><p>mean log-probability (-?[0-9.]+)', html
+    )
+    assert [label for label, _ in labels] == [
+        "temperature 0.5",
+        "temperature 0.8",
+        "temperature 1",
+        "temperature 1.2",
+        "nucleus, top_p = 0.9",
+    ]
     logps = [float(v) for _, v in labels]
     assert all(v < 0 for v in logps)
     assert logps[0] > logps[3]  # colder samples are likelier under the model
@@ -116,9 +134,13 @@ def test_code_is_hidden(built):
 
 def test_papermill_reports_a_bad_parameter(tmp_path):
     with pytest.raises(pm.PapermillExecutionError) as info:
-        pm.execute_notebook(str(build.NOTEBOOK), str(tmp_path / "out.ipynb"),
-                            parameters={"data_path": str(CORPUS), "out_dir": str(tmp_path), "m": -3},
-                            cwd=str(build.NOTEBOOK.parent), progress_bar=False)
+        pm.execute_notebook(
+            str(build.NOTEBOOK),
+            str(tmp_path / "out.ipynb"),
+            parameters={"data_path": str(CORPUS), "out_dir": str(tmp_path), "m": -3},
+            cwd=str(build.NOTEBOOK.parent),
+            progress_bar=False,
+        )
     assert info.value.ename == "ConfigError"
     assert "parameter m must be >= 1, got -3" in info.value.evalue
 
@@ -126,9 +148,13 @@ def test_papermill_reports_a_bad_parameter(tmp_path):
 def test_papermill_reports_a_missing_corpus(tmp_path):
     missing = tmp_path / "nope.txt"
     with pytest.raises(pm.PapermillExecutionError) as info:
-        pm.execute_notebook(str(build.NOTEBOOK), str(tmp_path / "out.ipynb"),
-                            parameters={"data_path": str(missing), "out_dir": str(tmp_path)},
-                            cwd=str(build.NOTEBOOK.parent), progress_bar=False)
+        pm.execute_notebook(
+            str(build.NOTEBOOK),
+            str(tmp_path / "out.ipynb"),
+            parameters={"data_path": str(missing), "out_dir": str(tmp_path)},
+            cwd=str(build.NOTEBOOK.parent),
+            progress_bar=False,
+        )
     assert info.value.ename == "DataError"
     assert f"{missing}: no such file" in info.value.evalue
 

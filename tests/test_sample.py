@@ -72,10 +72,14 @@ def test_mean_log_prob_matches_the_loss():
     assert lp == pytest.approx(-loss / len(Y), rel=1e-12)
 
 
-@pytest.mark.parametrize("kwargs, name", [
-    (dict(temperature=-1.0), "temperature"), (dict(top_p=0.0), "top_p"),
-    (dict(top_p=1.5), "top_p"),
-])
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        (dict(temperature=-1.0), "temperature"),
+        (dict(top_p=0.0), "top_p"),
+        (dict(top_p=1.5), "top_p"),
+    ],
+)
 def test_bad_sampling_settings(kwargs, name):
     params, _, _, h0 = small_problem(K=5, m=3)
     with pytest.raises(rnn.ConfigError, match=name):

@@ -1,4 +1,5 @@
 """A real sweep on a LocalCluster: four tiny points, one failing on purpose."""
+
 import json
 from pathlib import Path
 
@@ -13,10 +14,20 @@ CORPUS = Path(__file__).parent / "data" / "macbeth-act1.txt"
 
 
 def write_spec(tmp_path, grid, fixed=None):
-    spec = {"name": "tiny", "data": str(CORPUS),
-            "fixed": fixed or {"n_updates": 200, "sample_every": 100, "sample_length": 20,
-                               "passage_length": 50, "eval_every": 100, "compare_length": 20},
-            "grid": grid}
+    spec = {
+        "name": "tiny",
+        "data": str(CORPUS),
+        "fixed": fixed
+        or {
+            "n_updates": 200,
+            "sample_every": 100,
+            "sample_length": 20,
+            "passage_length": 50,
+            "eval_every": 100,
+            "compare_length": 20,
+        },
+        "grid": grid,
+    }
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(spec))
     return path
@@ -29,8 +40,12 @@ def test_four_points_one_failing_then_resume(tmp_path):
     log = []
     records = sweep.run_sweep(spec, sweep_dir, workers=2, log=log.append)
     status = {r["point"]: r["status"] for r in records}
-    assert status == {"eta=0.05,m=8": "done", "eta=0.05,m=-1": "failed",
-                      "eta=0.1,m=8": "done", "eta=0.1,m=-1": "failed"}
+    assert status == {
+        "eta=0.05,m=8": "done",
+        "eta=0.05,m=-1": "failed",
+        "eta=0.1,m=8": "done",
+        "eta=0.1,m=-1": "failed",
+    }
     failed = [r for r in records if r["status"] == "failed"]
     assert all("parameter m must be >= 1, got -1" in r["error"] for r in failed)
     assert any("done 1" in line for line in log)
@@ -52,8 +67,12 @@ def test_four_points_one_failing_then_resume(tmp_path):
     log.clear()
     records = sweep.run_sweep(spec, sweep_dir, workers=2, log=log.append)
     assert log[0] == "sweep tiny: 4 points, 2 already done, 2 to run"
-    assert sorted(r["status"] for r in records) == ["done (earlier)", "done (earlier)",
-                                                   "failed", "failed"]
+    assert sorted(r["status"] for r in records) == [
+        "done (earlier)",
+        "done (earlier)",
+        "failed",
+        "failed",
+    ]
     assert json.loads((sweep_dir / "status.json").read_text())[0]["status"] == "done (earlier)"
 
 

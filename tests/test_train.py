@@ -26,20 +26,38 @@ def setup(text, m=16, seed=0):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_memorises_a_repetitive_text(backend):
     vocab, ids, params = setup("abcdefgh" * 40, m=16)
-    result = rnn.train(params, ids, n_updates=1500, seq_length=8, sample_every=None,
-                       backend=backend)
+    result = rnn.train(
+        params, ids, n_updates=1500, seq_length=8, sample_every=None, backend=backend
+    )
     assert result.loss[0] == pytest.approx(8 * math.log(8), abs=0.5)
-    assert result.loss[-50:].mean() < 0.05       # nearly certain of every next character
-    greedy = rnn.sample(result.params, np.zeros((16, 1)), vocab.encode("a")[0], 16,
-                        np.random.default_rng(0), temperature=0.0)
+    assert result.loss[-50:].mean() < 0.05  # nearly certain of every next character
+    greedy = rnn.sample(
+        result.params,
+        np.zeros((16, 1)),
+        vocab.encode("a")[0],
+        16,
+        np.random.default_rng(0),
+        temperature=0.0,
+    )
     assert vocab.decode(greedy) == "bcdefgha" * 2
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_training_is_deterministic(text, backend):
     _, ids, params = setup(text)
-    runs = [rnn.train(params, ids, n_updates=120, seq_length=10, sample_every=50,
-                      sample_length=30, seed=7, backend=backend) for _ in range(2)]
+    runs = [
+        rnn.train(
+            params,
+            ids,
+            n_updates=120,
+            seq_length=10,
+            sample_every=50,
+            sample_length=30,
+            seed=7,
+            backend=backend,
+        )
+        for _ in range(2)
+    ]
     np.testing.assert_array_equal(runs[0].loss, runs[1].loss)
     np.testing.assert_array_equal(runs[0].params.flatten(), runs[1].params.flatten())
     assert runs[0].samples.keys() == runs[1].samples.keys() == {0, 50, 100}
@@ -57,14 +75,14 @@ def test_train_leaves_params_untouched(text):
 def test_result_records(text):
     vocab, ids, params = setup(text)
     L, n = 10, 70
-    result = rnn.train(params, ids, n_updates=n, seq_length=L, sample_every=25,
-                       sample_length=40)
+    result = rnn.train(params, ids, n_updates=n, seq_length=L, sample_every=25, sample_length=40)
     K = len(vocab)
     assert result.loss.shape == result.smooth_loss.shape == (n,)
     expected = 0.999 * (L * math.log(K)) + 0.001 * result.loss[0]
     assert result.smooth_loss[0] == pytest.approx(expected, rel=1e-12)
-    assert result.smooth_loss[1] == pytest.approx(0.999 * result.smooth_loss[0]
-                                                  + 0.001 * result.loss[1], rel=1e-12)
+    assert result.smooth_loss[1] == pytest.approx(
+        0.999 * result.smooth_loss[0] + 0.001 * result.loss[1], rel=1e-12
+    )
     assert sorted(result.samples) == [0, 25, 50]
     assert all(s.shape == (40,) and s.max() < K for s in result.samples.values())
     assert result.best_step == int(np.argmin(result.smooth_loss))
@@ -81,15 +99,34 @@ def test_sample_every_none_turns_sampling_off(text):
 def test_epoch_wrap_resets_the_hidden_state(backend):
     text = "hello world, hello there!\n"  # 26 characters: (26-1)//5 = 5 sequences an epoch
     vocab, ids, params = setup(text, m=8)
-    result = rnn.train(params, ids, n_updates=12, seq_length=5, sample_every=None,
-                       backend=backend)
+    result = rnn.train(params, ids, n_updates=12, seq_length=5, sample_every=None, backend=backend)
     assert result.per_epoch == 5 and result.epochs == pytest.approx(12 / 5)
     # Replaying by hand: update 5 starts a new epoch from h = 0 on ids[0:6].
     theta, G = params.flatten(), np.zeros(params.flatten().size)
     h = np.full(8, 0.3)  # junk that the epoch start must clear
     losses = np.zeros(12)
-    run_updates_reference(ids, theta, G, theta.copy(), h.copy(), h, 0, 5, 5, 5, 8, len(vocab), 0.1, 1e-8,
-                          5.0, 5 * math.log(len(vocab)), math.inf, -1, losses, losses.copy())
+    run_updates_reference(
+        ids,
+        theta,
+        G,
+        theta.copy(),
+        h.copy(),
+        h,
+        0,
+        5,
+        5,
+        5,
+        8,
+        len(vocab),
+        0.1,
+        1e-8,
+        5.0,
+        5 * math.log(len(vocab)),
+        math.inf,
+        -1,
+        losses,
+        losses.copy(),
+    )
     p5 = rnn.Params.unflatten(theta, 8, len(vocab))
     fresh, _, _ = rnn.loss_and_grads(p5, ids[:5], ids[1:6], np.zeros((8, 1)))
     carried, _, _ = rnn.loss_and_grads(p5, ids[:5], ids[1:6], h.reshape(8, 1))
@@ -103,11 +140,18 @@ def test_corpus_shorter_than_a_sequence_is_refused():
         rnn.train(params, ids, n_updates=5)
 
 
-@pytest.mark.parametrize("kwargs, name", [
-    (dict(eta=0.0), "eta"), (dict(eta=-1.0), "eta"), (dict(eta=float("nan")), "eta"),
-    (dict(seq_length=0), "seq_length"), (dict(n_updates=-1), "n_updates"),
-    (dict(n_updates=2.5), "n_updates"), (dict(sample_every=0), "sample_every"),
-])
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        (dict(eta=0.0), "eta"),
+        (dict(eta=-1.0), "eta"),
+        (dict(eta=float("nan")), "eta"),
+        (dict(seq_length=0), "seq_length"),
+        (dict(n_updates=-1), "n_updates"),
+        (dict(n_updates=2.5), "n_updates"),
+        (dict(sample_every=0), "sample_every"),
+    ],
+)
 def test_nonsense_hyperparameters_are_refused(text, kwargs, name):
     _, ids, params = setup(text)
     args = dict(n_updates=5, seq_length=10) | kwargs
@@ -156,8 +200,28 @@ def test_fast_path_matches_each_update_of_the_reference_at_eta_01():
         outs = {}
         for name, run in [("ref", run_updates_reference), ("fast", kernels.run_updates)]:
             th, GG, hh, loss = theta.copy(), G.copy(), h.copy(), np.zeros(step + 1)
-            run(ids, th, GG, th.copy(), hh.copy(), hh, step, 1, per_epoch, L, m, K, 0.1, 1e-8, 5.0,
-                100.0, math.inf, -1, loss, loss.copy())
+            run(
+                ids,
+                th,
+                GG,
+                th.copy(),
+                hh.copy(),
+                hh,
+                step,
+                1,
+                per_epoch,
+                L,
+                m,
+                K,
+                0.1,
+                1e-8,
+                5.0,
+                100.0,
+                math.inf,
+                -1,
+                loss,
+                loss.copy(),
+            )
             outs[name] = th, GG, hh, loss[step]
         assert abs(outs["fast"][3] - outs["ref"][3]) <= 1e-9 * outs["ref"][3]
         assert np.max(np.abs(outs["fast"][0] - outs["ref"][0])) < 1e-8
@@ -181,19 +245,29 @@ def test_mean_loss_matches_a_direct_computation(backend):
 def test_best_model_comes_with_its_hidden_state(text, backend):
     _, ids, params = setup(text)
     L = 10
-    result = rnn.train(params, ids, n_updates=150, seq_length=L, sample_every=None,
-                       backend=backend)
+    result = rnn.train(params, ids, n_updates=150, seq_length=L, sample_every=None, backend=backend)
     j = result.best_step % result.per_epoch
-    loss, _, _ = rnn.loss_and_grads(result.best_params, ids[j * L:j * L + L],
-                                    ids[j * L + 1:j * L + L + 1], result.best_h.reshape(-1, 1))
+    loss, _, _ = rnn.loss_and_grads(
+        result.best_params,
+        ids[j * L : j * L + L],
+        ids[j * L + 1 : j * L + L + 1],
+        result.best_h.reshape(-1, 1),
+    )
     assert loss == pytest.approx(result.loss[result.best_step], rel=1e-9)
 
 
 def test_validation_reads_from_the_carried_hidden_state(text):
     vocab, ids, params = setup(text)
     train_ids, val_ids = ids[:-40], ids[-40:]
-    result = rnn.train(params, train_ids, n_updates=60, seq_length=10, sample_every=None,
-                       val_ids=val_ids, eval_every=1000)
+    result = rnn.train(
+        params,
+        train_ids,
+        n_updates=60,
+        seq_length=10,
+        sample_every=None,
+        val_ids=val_ids,
+        eval_every=1000,
+    )
     assert list(result.val_steps) == [0, 60]
     final_h = result.state.h
     expected = rnn.mean_loss(result.params, val_ids, h0=final_h)
