@@ -1,4 +1,4 @@
-"""The package's exceptions: one family, so callers can catch all bad input at once."""
+"""The package's exceptions: one family for bad input, so callers can catch it all at once."""
 
 
 class RNNError(ValueError):
@@ -15,3 +15,24 @@ class ConfigError(RNNError):
 
 class CheckpointError(RNNError):
     """A checkpoint that is unreadable, tampered with, or from another model."""
+
+
+class TrainingDiverged(RNNError):
+    """The loss became non-finite or rose far above its starting value; names the update and
+    the parameter to lower."""
+
+
+class BusyError(RNNError):
+    """An output folder that another live run holds."""
+
+
+class Interrupted(Exception):
+    """Training stopped on request (Ctrl-C, SIGTERM) after saving what it could.
+
+    step: updates made when it stopped; checkpoint_step: the update of the last checkpoint
+    written (None if none was)."""
+
+    def __init__(self, step: int, checkpoint_step: int | None):
+        super().__init__(f"interrupted at update {step:,}")
+        self.step = step
+        self.checkpoint_step = checkpoint_step
