@@ -12,7 +12,7 @@ from .optim import AdaGrad, clip
 from .sample import mean_log_prob, sample, sample_primed, warm
 from .train import TrainResult, TrainState, mean_loss, train
 
-__version__ = "1.0.0"
+__version__ = "1.1.0"
 
 __all__ = [
     "AdaGrad",

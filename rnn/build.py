@@ -201,10 +201,21 @@ def render(executed: Path, html_out: Path) -> None:
     html_out.write_text(body, encoding="utf-8")
 
 
-def build(data: Path, out: Path, params: dict, retrain: bool = False, log=print) -> Path:
-    """Train (or reuse) and render the report into `out`; returns the HTML's path."""
+def build(
+    data: Path,
+    out: Path,
+    params: dict,
+    retrain: bool = False,
+    *,
+    notebook: Path | None = None,
+    progress: bool = True,
+    log=print,
+) -> Path:
+    """Train (or reuse) and render the report into `out`; returns the HTML's path.
+    notebook: the report notebook to execute (default: the package's)."""
     data, out = Path(data).resolve(), Path(out).resolve()
-    cfg, values = effective_parameters(NOTEBOOK, params)
+    notebook = Path(notebook or NOTEBOOK)
+    cfg, values = effective_parameters(notebook, params)
     prepared = driver.prepare(cfg, data)
     with lock.hold(out, f"make report into {out}"):
         build_id = uuid.uuid4().hex
@@ -215,7 +226,7 @@ def build(data: Path, out: Path, params: dict, retrain: bool = False, log=print)
                 out,
                 build_id=build_id,
                 fresh=retrain,
-                progress=True,
+                progress=progress,
                 should_stop=should_stop,
             )
         log(f"{trained.provenance}; rendering the report")
@@ -229,7 +240,7 @@ def build(data: Path, out: Path, params: dict, retrain: bool = False, log=print)
             }
             executed = staging / "report.ipynb"
             try:
-                execute(NOTEBOOK, executed, values, cwd=staging)
+                execute(notebook, executed, values, cwd=staging)
             except Exception as err:
                 failed = out / "report.failed.ipynb"
                 if executed.exists():

@@ -49,9 +49,10 @@ class Data:
         return self.corpus.vocab
 
 
-def prepare(cfg: Config, data_path) -> Data:
-    """Read the corpus and check it against every parameter, before anything is trained."""
-    corpus = load_corpus(data_path)
+def prepare(cfg: Config, source) -> Data:
+    """Read the corpus (a path, or a Corpus already read) and check it against every
+    parameter, before anything is trained."""
+    corpus = source if isinstance(source, Corpus) else load_corpus(source)
     train_ids, val_ids = split_train_val(corpus.ids, cfg.val_fraction)
     if len(train_ids) < cfg.seq_length + 1:
         raise DataError(
