@@ -91,23 +91,42 @@ def test_sampling_comparison(built):
     assert logps[0] > logps[3]  # colder samples are likelier under the model
 
 
-def test_a_second_build_reuses_the_checkpoint(built):
+def provenance(html_file) -> str:
+    return re.search(
+        r"(trained in this build|continued from|rendered from)[^<]*", Path(html_file).read_text()
+    ).group(0)
+
+
+def test_reuse_is_decided_by_the_training_parameters_and_the_corpus(built, tmp_path):
     out, _ = built
     assert (out / "checkpoint.npz").exists()
+    assert provenance(out / "report.html").startswith("trained in this build (")
     params = dict(TINY, prime="MACBETH\n")
-    html_file = build.build(CORPUS, out, params)
-    assert "resumed</td><td>no" in html_file.read_text()  # another corpus: trained afresh
-    again = build.build(CORPUS, out, params)
-    assert "resumed</td><td>from a checkpoint at update 300" in again.read_text()
+    html_file = build.build(CORPUS, out, params)  # another corpus: trained afresh
+    assert provenance(html_file).startswith("trained in this build (")
+    # A parameter that only changes what is drawn from the model: rendered, not retrained.
+    again = build.build(CORPUS, out, params | {"passage_length": 77, "top_p": 0.5})
+    assert provenance(again).startswith("rendered from the finished run of ")
+    assert "resumed" not in again.read_text()
     fresh = build.build(CORPUS, out, params, retrain=True)
-    assert "resumed</td><td>no" in fresh.read_text()
+    assert provenance(fresh).startswith("trained in this build (")
     assert not (out / "checkpoint.partial.npz").exists()
+    # A default edited in the notebook's own parameters cell is a training parameter too.
+    edited = tmp_path / "report.ipynb"
+    nb = nbformat.read(str(build.NOTEBOOK), as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    cell.source = cell.source.replace("eta: float = 0.1 ", "eta: float = 0.05 ")
+    nbformat.write(nb, str(edited))
+    params.pop("eta", None)
+    html_file = build.build(CORPUS, out, params, notebook=edited)
+    assert provenance(html_file).startswith("trained in this build (")
+    assert json.loads((out / "metrics.json").read_text())["config"]["eta"] == 0.05
 
 
-def test_a_failed_run_keeps_the_finished_checkpoint(tmp_path, monkeypatch):
+def test_a_failed_report_keeps_the_previous_report(tmp_path, monkeypatch):
     out = tmp_path / "out"
     build.build(CORPUS, out, dict(TINY, prime=""))
-    before = (out / "checkpoint.npz").read_bytes()
+    before = (out / "report.html").read_bytes()
     broken = tmp_path / "report.ipynb"
     nb = nbformat.read(str(build.NOTEBOOK), as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell("raise RuntimeError('after training')"))
@@ -115,8 +134,12 @@ def test_a_failed_run_keeps_the_finished_checkpoint(tmp_path, monkeypatch):
     monkeypatch.setattr(build, "NOTEBOOK", broken)
     with pytest.raises(build.BuildError, match="after training"):
         build.build(CORPUS, out, dict(TINY, prime="", n_updates=350))
-    assert (out / "checkpoint.npz").read_bytes() == before
-    assert (out / "checkpoint.partial.npz").exists()  # the failed run's, for a retry to continue
+    assert (out / "report.html").read_bytes() == before
+    assert (out / "report.failed.ipynb").exists()
+    # The new run trained to the end: the next build renders it without training again.
+    monkeypatch.undo()
+    html_file = build.build(CORPUS, out, dict(TINY, prime="", n_updates=350))
+    assert provenance(html_file).startswith("rendered from the finished run of ")
 
 
 def test_markup_is_escaped(built):
