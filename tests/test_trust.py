@@ -1,0 +1,222 @@
+"""Bad input gets one line, early; one writer per output folder; nothing a user made is lost."""
+
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+import rnn
+from rnn import build, lock, sweep
+from rnn.__main__ import main as cli
+from rnn.data import load_corpus
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = Path(__file__).parent / "data" / "macbeth-act1.txt"
+
+
+def one_line_error(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err, err
+    return err
+
+
+# --- the corpus ---------------------------------------------------------------------------
+
+
+def test_only_regular_files_are_read(tmp_path):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)  # reading it would block for ever
+    with pytest.raises(rnn.DataError, match="fifo: not a regular file"):
+        load_corpus(fifo)
+    with pytest.raises(rnn.DataError, match="/dev/zero: not a regular file"):
+        load_corpus("/dev/zero")  # would read until memory runs out
+
+
+def test_invalid_utf8_is_located_across_chunk_boundaries(tmp_path, monkeypatch):
+    monkeypatch.setattr(rnn.data, "CHUNK", 7)
+    path = tmp_path / "t.txt"
+    path.write_bytes("héllo wörld, ".encode() * 3 + b"\xff" + b"tail")
+    with pytest.raises(rnn.DataError, match=r"invalid byte at offset 45\)"):
+        load_corpus(path)
+    path.write_bytes("\ufeffhéllo wörld ✓".encode() * 5)  # multi-byte characters split by chunks
+    corpus = load_corpus(path)
+    assert corpus.text() == "héllo wörld ✓" + "\ufeffhéllo wörld ✓" * 4
+    assert corpus.ids.dtype == "uint8"
+
+
+def test_indices_take_the_smallest_type_that_holds_K(tmp_path):
+    path = tmp_path / "wide.txt"
+    path.write_text("".join(chr(0x4E00 + i) for i in range(300)) * 2, encoding="utf-8")
+    corpus = load_corpus(path)
+    assert len(corpus.vocab) == 300 and corpus.ids.dtype == "uint16"
+    assert corpus.text() == path.read_text(encoding="utf-8")
+
+
+# --- the output folder --------------------------------------------------------------------
+
+
+def test_a_busy_folder_is_refused_at_once_naming_its_holder(tmp_path, capsys):
+    out = tmp_path / "out"
+    with lock.hold(out, "make report into out"):
+        code = build.main(["--data", str(CORPUS), "--out", str(out), "-p", "n_updates", "5"])
+        assert code == 2
+        err = one_line_error(capsys)
+        assert "another run is writing there (process" in err and "make report into out" in err
+        assert cli(["train", "--data", str(CORPUS), "--out", str(out), "--quiet"]) == 2
+        assert "another run is writing there" in one_line_error(capsys)
+    # Released (as it is when its process dies, however it dies): the next run goes ahead.
+    with lock.hold(out, "next"):
+        pass
+
+
+HOLD_THEN_SLEEP = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
+fcntl.flock(fd, fcntl.LOCK_EX)
+os.write(fd, b"process that is killed")
+print("held", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_lock_left_by_a_dead_process_does_not_block(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    holder = subprocess.Popen(["python3", "-c", HOLD_THEN_SLEEP, str(out / ".lock")],
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    assert holder.stdout.readline().strip() == "held"
+    with pytest.raises(rnn.errors.BusyError, match="process that is killed"):
+        with lock.hold(out, "second"):
+            pass
+    holder.kill()
+    holder.wait()
+    with lock.hold(out, "after the kill"):
+        assert "after the kill" in (out / ".lock").read_text()
+
+
+def test_leftovers_of_dead_runs_are_cleared(tmp_path):
+    out = tmp_path / "out"
+    (out / ".staging-123-abc").mkdir(parents=True)
+    (out / ".staging-123-abc" / "report.ipynb").write_text("{}")
+    (out / ".checkpoint.partial.npz.xyz.tmp").write_bytes(b"half")
+    (out / "report.html").write_text("kept")
+    dead = _dead_pid()
+    kernel_dir = Path(tempfile.gettempdir()) / f"rnn-kernel-{dead}-abc"
+    kernel_dir.mkdir()
+    live_dir = Path(tempfile.mkdtemp(prefix=lock.kernel_folder_prefix()))
+    with lock.hold(out, "test"):
+        pass
+    assert sorted(p.name for p in out.iterdir()) == [".lock", "report.html"]
+    assert not kernel_dir.exists() and live_dir.exists()
+    live_dir.rmdir()
+
+
+def _dead_pid() -> int:
+    p = subprocess.Popen(["true"])
+    p.wait()
+    return p.pid
+
+
+def test_an_output_folder_that_cannot_be_used_is_an_error_before_training(tmp_path, capsys):
+    a_file = tmp_path / "file"
+    a_file.write_text("not a folder")
+    for out, message in [(a_file, "exists and is not a folder"),
+                         (a_file / "sub", "cannot create the output folder")]:  # fmt: skip
+        assert build.main(["--data", str(CORPUS), "--out", str(out)]) == 2
+        assert message in one_line_error(capsys)
+        assert cli(["train", "--data", str(CORPUS), "--out", str(out), "--quiet"]) == 2
+        assert message in one_line_error(capsys)
+
+
+# --- parameters ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["-p", "prime", "ROMEO✓"], "parameter prime: character '✓' does not occur in macbeth"),
+        (
+            ["-p", "data_path", "x.txt"],
+            "parameter data_path is set by make report: give the corpus",
+        ),
+        (["-p", "resume_from", "x.npz"], "unknown parameter 'resume_from'"),
+        (["-p", "checkpoint_path", "x.npz"], "unknown parameter 'checkpoint_path'"),
+        (["-p", "cell", "lsmt"], "parameter cell must be one of vanilla, lstm, gru"),
+        (["-p", "seq_length", "100000"], "seq_length=100000 needs at least 100001"),
+    ],
+)
+def test_bad_parameters_are_refused_before_anything_starts(tmp_path, capsys, extra, message):
+    out = tmp_path / "out"
+    assert build.main(["--data", str(CORPUS), "--out", str(out), *extra]) == 2
+    assert message in one_line_error(capsys)
+    assert not out.exists()  # nothing was started, not even the folder
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "--seed", "-1"], "parameter seed must be >= 0, got -1"),
+        (["gradcheck", "--seq_length", "0"], "parameter seq_length must be >= 1, got 0"),
+        (["gradcheck", "--seq_length", "-2"], "parameter seq_length must be >= 1, got -2"),
+        (["gradcheck", "--m", "0"], "parameter m must be >= 1, got 0"),
+    ],
+)
+def test_command_line_gaps(tmp_path, capsys, args, message):
+    extra = ["--out", str(tmp_path / "o"), "--quiet"] if args[0] == "train" else []
+    assert cli([args[0], "--data", str(CORPUS), *args[1:], *extra]) == 2
+    assert message in one_line_error(capsys)
+
+
+# --- the Makefile -------------------------------------------------------------------------
+
+
+def test_make_quotes_paths_and_fetches_the_default_corpus_only_for_itself(tmp_path):
+    def dry(*args):
+        env = dict(os.environ, MAKEFLAGS="")
+        return subprocess.run(["make", "-n", "-W", ".venv/.installed", *args], cwd=ROOT,
+                              capture_output=True, text=True, env=env).stdout  # fmt: skip
+
+    own = dry("report", "DATA=my book.txt", "OUT=my reports")
+    assert '--data "my book.txt" --out "my reports"' in own
+    assert "rnn.corpus" not in own
+    assert "--pdf-only" in dry("pdf", "OUT=my reports") and "rnn.build --data" not in dry("pdf")
+
+
+# --- sweep files --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("name: 3\ngrid: {eta: [0.1]}\n", "name must be a folder name"),
+        ("name: a/b\ngrid: {eta: [0.1]}\n", "name must be a folder name"),
+        ("fixed:\ngrid: {eta: [0.1]}\n", "'fixed' must map parameter names to values"),
+        ("data:\ngrid: {eta: [0.1]}\n", "'data' must be the path of a text file"),
+        ("grid: {eta: []}\n", "grid entry 'eta' must be a non-empty list"),
+        ("grid: [1, 2]\n", "a sweep needs a 'grid' mapping"),
+    ],
+)
+def test_malformed_sweep_files_get_one_line(tmp_path, capsys, text, message):
+    path = tmp_path / "s.yaml"
+    path.write_text(text)
+    assert sweep.main([str(path), "--out", str(tmp_path)]) == 2
+    assert message in one_line_error(capsys)
+
+
+@pytest.mark.parametrize(
+    "spec, args, message",
+    [
+        ("data: missing.txt\ngrid: {eta: [0.1]}\n", [], "missing.txt: no such file"),
+        ("grid: {etaa: [0.1]}\n", [], "unknown parameter 'etaa'"),
+        ("grid: {m: [8, -1]}\n", [], "parameter m must be >= 1, got -1"),
+        ("grid: {eta: [0.1]}\n", ["--workers", "0"], "--workers must be at least 1, got 0"),
+    ],
+)
+def test_sweep_problems_are_found_before_any_cluster_starts(tmp_path, capsys, spec, args, message):
+    path = tmp_path / "s.yaml"
+    path.write_text(f"data: {CORPUS}\n" * ("data:" not in spec) + spec)
+    assert sweep.main([str(path), "--out", str(tmp_path), *args]) == 2
+    assert message in one_line_error(capsys)
+    assert not (tmp_path / "s").exists()
