@@ -47,11 +47,31 @@ def test_the_command_line_offers_every_training_parameter(capsys):
 
 
 def test_every_parameter_is_checked_and_named_in_the_message():
-    bad = {"cell": "lsmt", "n_updates": -1, "m": 0, "eta": 0.0, "seq_length": 0, "sigma": -1.0,
-           "seed": -1, "sample_every": 0, "sample_length": -1, "val_fraction": 0.9,
-           "eval_every": 0, "checkpoint_every": 0, "title": 3, "author": None, "check_m": -1,
-           "passage_length": -1, "temperatures": "hot", "top_p": 0.0, "prime": 5,
-           "compare_length": -1, "analysis": "yes", "ngram_order": 0, "analysis_length": 0}  # fmt: skip
+    bad = {
+        "cell": "lsmt",
+        "n_updates": -1,
+        "m": 0,
+        "eta": 0.0,
+        "seq_length": 0,
+        "sigma": -1.0,
+        "seed": -1,
+        "sample_every": 0,
+        "sample_length": -1,
+        "val_fraction": 0.9,
+        "eval_every": 0,
+        "checkpoint_every": 0,
+        "title": 3,
+        "author": None,
+        "check_m": -1,
+        "passage_length": -1,
+        "temperatures": "hot",
+        "top_p": 0.0,
+        "prime": 5,
+        "compare_length": -1,
+        "analysis": "yes",
+        "ngram_order": 0,
+        "analysis_length": 0,
+    }
     assert set(bad) == set(config.names())
     for name, value in bad.items():
         with pytest.raises(rnn.ConfigError, match=f"parameter {name} "):

@@ -84,8 +84,9 @@ time.sleep(60)
 def test_a_lock_left_by_a_dead_process_does_not_block(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
-    holder = subprocess.Popen(["python3", "-c", HOLD_THEN_SLEEP, str(out / ".lock")],
-                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    holder = subprocess.Popen(
+        ["python3", "-c", HOLD_THEN_SLEEP, str(out / ".lock")], stdout=subprocess.PIPE, text=True
+    )
     assert holder.stdout.readline().strip() == "held"
     with pytest.raises(rnn.errors.BusyError, match="process that is killed"):
         with lock.hold(out, "second"):
@@ -122,8 +123,10 @@ def _dead_pid() -> int:
 def test_an_output_folder_that_cannot_be_used_is_an_error_before_training(tmp_path, capsys):
     a_file = tmp_path / "file"
     a_file.write_text("not a folder")
-    for out, message in [(a_file, "exists and is not a folder"),
-                         (a_file / "sub", "cannot create the output folder")]:  # fmt: skip
+    for out, message in [
+        (a_file, "exists and is not a folder"),
+        (a_file / "sub", "cannot create the output folder"),
+    ]:
         assert build.main(["--data", str(CORPUS), "--out", str(out)]) == 2
         assert message in one_line_error(capsys)
         assert cli(["train", "--data", str(CORPUS), "--out", str(out), "--quiet"]) == 2
@@ -175,8 +178,13 @@ def test_command_line_gaps(tmp_path, capsys, args, message):
 def test_make_quotes_paths_and_fetches_the_default_corpus_only_for_itself(tmp_path):
     def dry(*args):
         env = dict(os.environ, MAKEFLAGS="")
-        return subprocess.run(["make", "-n", "-W", ".venv/.installed", *args], cwd=ROOT,
-                              capture_output=True, text=True, env=env).stdout  # fmt: skip
+        return subprocess.run(
+            ["make", "-n", "-W", ".venv/.installed", *args],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            env=env,
+        ).stdout
 
     own = dry("report", "DATA=my book.txt", "OUT=my reports")
     assert '--data "my book.txt" --out "my reports"' in own
