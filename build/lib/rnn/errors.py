@@ -1,0 +1,38 @@
+"""The package's exceptions: one family for bad input, so callers can catch it all at once."""
+
+
+class RNNError(ValueError):
+    """Bad input to the package: a file, a parameter or a checkpoint. The message names it."""
+
+
+class DataError(RNNError):
+    """A corpus file that cannot be used: missing, empty, not UTF-8, too short."""
+
+
+class ConfigError(RNNError):
+    """A hyperparameter outside its domain."""
+
+
+class CheckpointError(RNNError):
+    """A checkpoint that is unreadable, tampered with, or from another model."""
+
+
+class TrainingDiverged(RNNError):
+    """The loss became non-finite or rose far above its starting value; names the update and
+    the parameter to lower."""
+
+
+class BusyError(RNNError):
+    """An output folder that another live run holds."""
+
+
+class Interrupted(Exception):
+    """Training stopped on request (Ctrl-C, SIGTERM) after saving what it could.
+
+    step: updates made when it stopped; checkpoint_step: the update of the last checkpoint
+    written (None if none was)."""
+
+    def __init__(self, step: int, checkpoint_step: int | None):
+        super().__init__(f"interrupted at update {step:,}")
+        self.step = step
+        self.checkpoint_step = checkpoint_step

@@ -1,0 +1,104 @@
+"""Drawing text from the model: temperature, nucleus (top-p) sampling, priming."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import ConfigError
+from .model import Params, log_softmax, sequence_losses, step_forward
+
+
+def next_distribution(logp: np.ndarray, temperature: float, top_p: float) -> np.ndarray:
+    """Probabilities (K,) to draw from, given the model's ln p (K,).
+
+    temperature rescales the logits (0 means argmax); top_p keeps the smallest set of most
+    likely characters whose probability reaches top_p and renormalises over it.
+    """
+    if temperature == 0.0:
+        p = np.zeros_like(logp)
+        p[np.argmax(logp)] = 1.0
+        return p
+    p = np.exp(log_softmax(logp[:, None] / temperature)[:, 0])
+    if top_p < 1.0:
+        order = np.argsort(-p, kind="stable")
+        cum = np.cumsum(p[order])
+        keep = order[: int(np.searchsorted(cum, top_p)) + 1]
+        nucleus = np.zeros_like(p)
+        nucleus[keep] = p[keep]
+        p = nucleus / nucleus.sum()
+    return p
+
+
+def _check(temperature: float, top_p: float, n: int) -> None:
+    if not (np.isfinite(temperature) and temperature >= 0):
+        raise ConfigError(f"temperature must be a number >= 0, got {temperature!r}")
+    if not 0.0 < top_p <= 1.0:
+        raise ConfigError(f"top_p must be in (0, 1], got {top_p!r}")
+    if not (isinstance(n, (int, np.integer)) and n >= 0):
+        raise ConfigError(f"the sample length must be an integer >= 0, got {n!r}")
+
+
+def sample(
+    params: Params,
+    h0: np.ndarray,
+    x0: int,
+    n: int,
+    rng: np.random.Generator,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+) -> np.ndarray:
+    """n character indices drawn from the model, starting from hidden state h0 (m, 1) and
+    input character x0. Each step uses exactly one rng.random() draw, whatever the
+    temperature and top_p, so settings can be compared on the same random numbers."""
+    _check(temperature, top_p, n)
+    h = np.asarray(h0, dtype=np.float64).reshape(params.m, 1)
+    x = int(x0)
+    out = np.empty(n, dtype=np.int64)
+    for t in range(n):
+        h, logp, _ = step_forward(params, x, h)
+        cum = np.cumsum(next_distribution(logp[:, 0], temperature, top_p))
+        x = int(np.searchsorted(cum, rng.random() * cum[-1], side="right"))
+        x = min(x, params.K - 1)  # guards u * total rounding onto the last edge
+        out[t] = x
+    return out
+
+
+def warm(params: Params, prime_ids, h0: np.ndarray | None = None) -> np.ndarray:
+    """The hidden state (m, 1) after reading all of prime_ids but the last, which is then
+    the input that sampling continues from."""
+    h = np.zeros((params.m, 1)) if h0 is None else h0
+    for x in np.asarray(prime_ids)[:-1]:
+        h, _, _ = step_forward(params, int(x), h)
+    return h
+
+
+def sample_primed(
+    params: Params,
+    prime_ids,
+    n: int,
+    rng: np.random.Generator,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    h0=None,
+) -> np.ndarray:
+    """Sample n indices continuing prime_ids (at least one index), read from hidden state
+    h0 (zero by default)."""
+    prime_ids = np.asarray(prime_ids)
+    if prime_ids.size == 0:
+        raise ConfigError("the priming text must have at least one character")
+    h = warm(params, prime_ids, _column(params, h0))
+    return sample(params, h, int(prime_ids[-1]), n, rng, temperature, top_p)
+
+
+def _column(params: Params, h0):
+    return None if h0 is None else np.asarray(h0, dtype=np.float64).reshape(params.m, 1)
+
+
+def mean_log_prob(params: Params, ids, x0: int, h0: np.ndarray | None = None) -> float:
+    """Mean ln p per character of ids under the model, read after input x0 from h0."""
+    ids = np.asarray(ids)
+    if ids.size == 0:
+        return 0.0
+    h0 = np.zeros((params.m, 1)) if h0 is None else h0
+    X = np.concatenate([[x0], ids[:-1]])
+    return -float(sequence_losses(params, X, ids, h0).mean())

@@ -1,0 +1,420 @@
+"""Hyperparameter sweeps: every point of a grid is one build of the report (rnn.build), run in
+parallel on Dask, then compared on one page.
+
+    python -m rnn.sweep sweeps/example.yaml [--scheduler tcp://host:8786] [--workers N]
+
+The YAML file:
+
+    name: eta-m                  # reports/<name>/ holds everything (default: the file's stem)
+    data: data/shakespeare.txt   # optional; the default corpus otherwise
+    fixed: {n_updates: 20000}    # parameters shared by every point
+    grid: {eta: [0.05, 0.1], m: [50, 100]}
+
+Every point is checked, with the corpus, before any worker starts. Each point builds
+reports/<name>/points/<eta-0.05_m-50>/ exactly as `make report` builds a folder. Workers
+need no shared filesystem: the client sends each point the corpus and the notebook, the
+worker builds in a folder of its own, and the point's files come back through Dask. A
+point is skipped when its folder holds a report of the same effective parameters and
+corpus; otherwise it is built again (its earlier checkpoint goes with it, so a change of a
+report-only parameter does not retrain). A point that fails is retried once, then
+recorded as failed; the others go on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import itertools
+import json
+import math
+import os
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from . import build, lock, report
+from . import run as driver
+from .atomic import write_atomic
+from .data import load_corpus
+from .errors import Interrupted, RNNError
+
+ROOT = Path(__file__).resolve().parent.parent
+SWEEP_NOTEBOOK = build.notebook_path("sweep.ipynb")
+DEFAULT_DATA = ROOT / "data" / "shakespeare.txt"
+# One thread of BLAS (and of numba) per run: the parallelism is across runs, and threads
+# within runs would only fight over the same cores.
+SINGLE_THREADED = {
+    name: "1"
+    for name in (
+        "OMP_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "NUMBA_NUM_THREADS",
+        "VECLIB_MAXIMUM_THREADS",
+    )
+}
+POINT_FILES = ("report.html", "report.ipynb", "metrics.json", "checkpoint.npz")
+
+
+def load_spec(path) -> dict:
+    """The sweep file, checked: every way it can be wrong is one line naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise RNNError(f"{path}: no such sweep file")
+    try:
+        spec = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        raise RNNError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    if not isinstance(spec, dict) or not isinstance(spec.get("grid"), dict) or not spec["grid"]:
+        raise RNNError(f"{path}: a sweep needs a 'grid' mapping parameter names to lists of values")
+    unknown = set(spec) - {"name", "data", "fixed", "grid"}
+    if unknown:
+        raise RNNError(
+            f"{path}: unknown key {sorted(unknown)[0]!r} (known: name, data, fixed, grid)"
+        )
+    for name, values in spec["grid"].items():
+        if not isinstance(values, list) or not values:
+            raise RNNError(f"{path}: grid entry {name!r} must be a non-empty list")
+    name = spec.setdefault("name", path.stem)
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
+        raise RNNError(
+            f"{path}: name must be a folder name of letters, digits, '.', '_' or '-', got {name!r}"
+        )
+    if "fixed" in spec and not isinstance(spec["fixed"], dict):
+        raise RNNError(f"{path}: 'fixed' must map parameter names to values (or be left out)")
+    spec.setdefault("fixed", {})
+    if "data" in spec and not isinstance(spec["data"], str):
+        raise RNNError(f"{path}: 'data' must be the path of a text file (or be left out)")
+    data = Path(spec.get("data", DEFAULT_DATA))
+    spec["data"] = str(data if data.is_absolute() else (ROOT / data).resolve())
+    return spec
+
+
+def expand(spec: dict) -> list[dict]:
+    """Every combination of the grid, each with the fixed parameters; grid order kept."""
+    names = list(spec["grid"])
+    return [
+        dict(spec["fixed"]) | dict(zip(names, values))
+        for values in itertools.product(*(spec["grid"][n] for n in names))
+    ]
+
+
+def point_name(point: dict, grid_names) -> str:
+    """A folder name safe to type in a shell: eta-0.05_m-50."""
+    parts = (f"{n}-{point[n]}" for n in grid_names)
+    return "_".join(re.sub(r"[^A-Za-z0-9._+-]", "", part) for part in parts) or "point"
+
+
+def check(spec: dict) -> tuple[list[tuple[str, dict]], str]:
+    """Every point's effective parameters, checked with the corpus before anything runs:
+    [(folder name, parameters)], and the corpus's SHA-256."""
+    names = list(spec["grid"])
+    points, seen = [], set()
+    corpus = None
+    for values in expand(spec):
+        cfg, effective = build.effective_parameters(build.NOTEBOOK, values)
+        corpus = corpus or load_corpus(spec["data"])  # read once, checked for every point
+        driver.prepare(cfg, corpus)
+        name = point_name(values, names)
+        if name in seen:
+            raise RNNError(f"two points of the grid have the same folder name {name!r}")
+        seen.add(name)
+        points.append((name, effective))
+    return points, corpus.sha256
+
+
+def identity(params: dict, corpus_sha256: str) -> dict:
+    return {"parameters": params, "corpus_sha256": corpus_sha256}
+
+
+def is_done(out: Path, ident: dict) -> bool:
+    """A point is done when its folder has a report of these very parameters and corpus."""
+    try:
+        stored = json.loads((out / "point.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return stored == ident and (out / "report.html").exists()
+
+
+def run_point(
+    corpus: bytes, corpus_name: str, notebook: bytes, params: dict, checkpoint: bytes | None
+) -> dict:
+    """One point, in a Dask worker: build its report in a folder of the worker's own from
+    the corpus and notebook sent along; returns the point's files as bytes."""
+    os.environ.update(SINGLE_THREADED)  # for the kernel this starts
+    with tempfile.TemporaryDirectory(prefix="rnn-point-") as tmp:
+        tmp = Path(tmp)
+        (tmp / corpus_name).write_bytes(corpus)
+        (tmp / "report.ipynb").write_bytes(notebook)
+        out = tmp / "out"
+        out.mkdir()
+        if checkpoint is not None:
+            (out / "checkpoint.npz").write_bytes(checkpoint)
+        t0 = time.perf_counter()
+        try:
+            build.build(
+                tmp / corpus_name,
+                out,
+                params,
+                notebook=tmp / "report.ipynb",
+                progress=False,
+                log=lambda line: None,
+            )
+        except (build.BuildError, RNNError) as err:
+            raise RuntimeError(str(err)) from None  # a plain error pickles back to the client
+        files = {name: (out / name).read_bytes() for name in POINT_FILES}
+        return {"files": files, "seconds": time.perf_counter() - t0}
+
+
+def _client(scheduler: str | None, workers: int | None, n_points: int):
+    from dask.distributed import Client, LocalCluster
+
+    if scheduler:
+        try:
+            return Client(scheduler, timeout="10s"), None
+        except (OSError, TimeoutError) as err:
+            raise RNNError(f"cannot reach the Dask scheduler at {scheduler} ({err})") from None
+    n = workers or max(1, min(n_points, os.cpu_count() or 1))
+    cluster = LocalCluster(
+        n_workers=n,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        env=SINGLE_THREADED,
+    )
+    return Client(cluster), cluster
+
+
+def run_sweep(
+    spec: dict, sweep_dir: Path, scheduler: str | None = None, workers: int | None = None, log=print
+) -> list[dict]:
+    """Run every point not yet done; returns one status record per point, in grid order."""
+    if workers is not None and workers < 1:
+        raise RNNError(f"--workers must be at least 1, got {workers}")
+    points, corpus_sha256 = check(spec)
+    with lock.hold(sweep_dir, f"sweep {spec['name']}"):
+        records, todo = {}, []
+        for name, params in points:
+            out = sweep_dir / "points" / name
+            if is_done(out, identity(params, corpus_sha256)):
+                records[name] = {"point": name, "status": "done (earlier)"}
+            else:
+                todo.append((name, out, params))
+        log(
+            f"sweep {spec['name']}: {len(points)} points, {len(records)} already done, "
+            f"{len(todo)} to run"
+        )
+        if todo:
+            records |= _run_points(spec, todo, corpus_sha256, scheduler, workers, log)
+        ordered = [records[name] | {"params": params} for name, params in points]
+        summary = {
+            "name": spec["name"],
+            "corpus": {"path": spec["data"], "sha256": corpus_sha256},
+            "fixed": spec["fixed"],
+            "grid": spec["grid"],
+            "points": ordered,
+        }
+        write_atomic(sweep_dir / "sweep.json", json.dumps(summary, indent=1) + "\n")
+    return ordered
+
+
+def _run_points(spec, todo, corpus_sha256, scheduler, workers, log) -> dict:
+    from dask.distributed import as_completed
+
+    corpus = Path(spec["data"]).read_bytes()
+    notebook = build.NOTEBOOK.read_bytes()
+    client, cluster = _client(scheduler, workers, len(todo))
+    records = {}
+    try:
+        futures = {}
+        for name, out, params in todo:
+            previous = out / "checkpoint.npz"
+            fut = client.submit(
+                run_point,
+                corpus,
+                Path(spec["data"]).name,
+                notebook,
+                params,
+                previous.read_bytes() if previous.exists() else None,
+                key=f"point-{name}-{time.time_ns()}",
+                retries=1,
+                pure=False,
+            )
+            futures[fut] = (name, out, params)
+        done = failed = 0
+        for fut in as_completed(futures):
+            name, out, params = futures[fut]
+            if fut.status == "finished":
+                result = fut.result()
+                for file, content in result["files"].items():
+                    write_atomic(out / file, content)
+                write_atomic(
+                    out / "point.json", json.dumps(identity(params, corpus_sha256), indent=1) + "\n"
+                )
+                done += 1
+                records[name] = {"point": name, "status": "done", "seconds": result["seconds"]}
+                detail = f" in {result['seconds']:.1f} s"
+            else:
+                failed += 1
+                error = str(fut.exception()).splitlines()[0]
+                records[name] = {"point": name, "status": "failed", "error": error}
+                detail = f": {error}"
+            log(
+                f"{name}: {records[name]['status']}{detail} ({done} done, {failed} failed, "
+                f"{len(futures) - done - failed} to go)"
+            )
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    return records
+
+
+def table(sweep_dir: Path) -> list[dict]:
+    """One row per point from sweep.json and each point's metrics.json, best first:
+    by best validation bits/char where there are any, else by best smooth loss."""
+    rows = []
+    summary = json.loads((sweep_dir / "sweep.json").read_text(encoding="utf-8"))
+    for rec in summary["points"]:
+        out = sweep_dir / "points" / rec["point"]
+        row = {
+            "point": rec["point"],
+            "status": rec["status"],
+            "params": rec["params"],
+            "seconds": rec.get("seconds"),
+            "error": rec.get("error", ""),
+        }
+        metrics_file = out / "metrics.json"
+        if rec["status"] != "failed" and metrics_file.exists():
+            m = json.loads(metrics_file.read_text(encoding="utf-8"))
+            row |= {
+                "best_smooth_loss": m["best_smooth_loss"],
+                "final_smooth_loss": m["final_smooth_loss"],
+                "val_bits_per_char": m.get("best_val_bits_per_char"),
+                "seconds": row["seconds"] or m["seconds"],
+                "updates_per_sec": m.get("updates_per_sec"),
+                "curve": m["smooth_loss_every_100"],
+                "passage": m.get("passage", ""),
+                "report": f"points/{rec['point']}/report.html",
+            }
+        rows.append(row)
+
+    def quality(row):
+        if row["status"] == "failed":
+            return (2, math.inf)
+        v = row.get("val_bits_per_char")
+        return (0, v) if v is not None else (1, row.get("best_smooth_loss") or math.inf)
+
+    return sorted(rows, key=quality)
+
+
+def summary_html(sweep_dir: Path) -> str:
+    """What the sweep is: its name, corpus and every fixed parameter, escaped."""
+    summary = json.loads((sweep_dir / "sweep.json").read_text(encoding="utf-8"))
+    corpus = summary["corpus"]
+    fixed = ", ".join(f"{k} = {v!r}" for k, v in summary["fixed"].items()) or "none"
+    grid = "; ".join(f"{k} in {v!r}" for k, v in summary["grid"].items())
+    rows = [
+        ("sweep", summary["name"]),
+        ("corpus", f"{Path(corpus['path']).name} (SHA-256 {corpus['sha256'][:12]})"),
+        ("fixed parameters", fixed),
+        ("grid", grid),
+        ("points", f"{len(summary['points'])}; every other parameter at its default"),
+    ]
+    return report.table(rows)
+
+
+def table_html(rows: list[dict]) -> str:
+    """The points, best first, each linking its own report; every string escaped."""
+
+    def fmt(x, spec):
+        return "" if x is None else format(x, spec)
+
+    body = []
+    for r in rows:
+        name = html.escape(r["point"])
+        link = f'<a href="{html.escape(r["report"])}">{name}</a>' if r.get("report") else name
+        status = r["status"] + (f": {r['error']}" if r["error"] else "")
+        cells = [
+            fmt(r.get("val_bits_per_char"), ".3f"),
+            fmt(r.get("best_smooth_loss"), ".2f"),
+            fmt(r.get("final_smooth_loss"), ".2f"),
+            fmt(r.get("seconds"), ".1f"),
+            status,
+        ]
+        body.append(
+            f"<tr><td>{link}</td>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>"
+        )
+    head = (
+        "point",
+        "validation bits/char",
+        "best smooth loss",
+        "final smooth loss",
+        "time (s)",
+        "status",
+    )
+    return (
+        '<table class="rnn-table"><thead><tr>'
+        + "".join(f"<th>{h}</th>" for h in head)
+        + "</tr></thead><tbody>"
+        + "".join(body)
+        + "</tbody></table>"
+    )
+
+
+def render_report(sweep_dir: Path) -> Path:
+    """reports/<sweep>/index.html: the sweep notebook, executed and rendered like the report."""
+    executed = sweep_dir / "index.ipynb"
+    build.execute(SWEEP_NOTEBOOK, executed, {"sweep_dir": str(sweep_dir.resolve())}, cwd=sweep_dir)
+    with_html = sweep_dir / "index.html"
+    build.render(executed, with_html)
+    return with_html
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m rnn.sweep", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("sweep", type=Path, help="the sweep's YAML file")
+    parser.add_argument("--scheduler", help="address of a running Dask scheduler (tcp://host:8786)")
+    parser.add_argument(
+        "--workers", type=int, help="local worker processes (default: one per core)"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "reports", help="parent of the sweep's folder"
+    )
+    args = parser.parse_args(argv)
+    try:
+        spec = load_spec(args.sweep)
+        sweep_dir = (args.out / spec["name"]).resolve()
+        t0 = time.perf_counter()
+        records = run_sweep(spec, sweep_dir, args.scheduler, args.workers)
+        wall = time.perf_counter() - t0
+        page = render_report(sweep_dir)
+    except RNNError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except (KeyboardInterrupt, Interrupted):
+        print(
+            "interrupted; finished points are kept; run the same command again to run the others",
+            file=sys.stderr,
+        )
+        return 130
+    ran = [r for r in records if r["status"] == "done"]
+    failed = [r for r in records if r["status"] == "failed"]
+    if ran:
+        total = sum(r["seconds"] for r in ran)
+        print(
+            f"{len(ran)} points ran in {wall:.1f} s of wall time; their own times add up to "
+            f"{total:.1f} s (parallel speed-up {total / wall:.2f}x)"
+        )
+    print(f"wrote {page}" + (f"; {len(failed)} point(s) failed" if failed else ""))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
