@@ -76,8 +76,9 @@ notebook: $(STAMP) $(DEFAULT_DATA)  ## open the notebooks in Jupyter Notebook
 lab: $(STAMP) $(DEFAULT_DATA)  ## open the notebooks in JupyterLab
 	$(VENV)/bin/jupyter lab $(AS_ROOT) notebooks/
 
-bench: $(STAMP) $(DEFAULT_DATA)  ## measure training speed and memory; writes bench/results/bench.json
+bench: $(STAMP) $(DEFAULT_DATA)  ## measure speed and memory; writes bench/results/*.json
 	$(PY) bench/bench.py --data $(DEFAULT_DATA) --json bench/results/bench.json
+	$(PY) bench/corpus.py --data $(DEFAULT_DATA) --mb 100 --json bench/results/corpus.json
 
 sweep: $(STAMP) $(DEFAULT_DATA)  ## run a hyperparameter sweep (SWEEP=file.yaml, SCHEDULER=tcp://...)
 	$(PY) -m rnn.sweep "$(SWEEP)" $(if $(SCHEDULER),--scheduler $(SCHEDULER))
