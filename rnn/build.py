@@ -142,6 +142,12 @@ def kernel_manager_class():
         def _default_ip(self):
             return os.path.join(tempfile.mkdtemp(prefix=lock.kernel_folder_prefix()), "k")
 
+        async def _async_launch_kernel(self, kernel_cmd, **kw):
+            # The kernel's own log (start-up, shutdown) is not the user's business: cell
+            # output and errors reach papermill through the kernel's messages instead.
+            kw.setdefault("stderr", subprocess.DEVNULL)
+            await super()._async_launch_kernel(kernel_cmd, **kw)
+
         @property
         def kernel_spec(self):
             # This very interpreter, whatever kernelspecs the user has on JUPYTER_PATH.
@@ -337,6 +343,7 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--pdf-only", action="store_true", help="print OUT/report.html to PDF")
     args = parser.parse_args(argv)
+    driver.terminate_like_interrupt()
     try:
         if args.pdf_only:
             print(f"wrote {print_pdf(args.out)}")
