@@ -34,22 +34,22 @@ def write_spec(tmp_path, grid, fixed=None):
 
 
 def test_four_points_one_failing_then_resume(tmp_path):
-    # m = -1 is refused by the run itself; the three others must complete regardless.
-    spec = sweep.load_spec(write_spec(tmp_path, {"eta": [0.05, 0.1], "m": [8, -1]}))
+    # eta = 1e6 diverges inside its run; the three others must complete regardless.
+    spec = sweep.load_spec(write_spec(tmp_path, {"eta": [0.05, 1e6], "m": [8, 12]}))
     sweep_dir = tmp_path / "reports" / "tiny"
     log = []
     records = sweep.run_sweep(spec, sweep_dir, workers=2, log=log.append)
     status = {r["point"]: r["status"] for r in records}
     assert status == {
-        "eta=0.05,m=8": "done",
-        "eta=0.05,m=-1": "failed",
-        "eta=0.1,m=8": "done",
-        "eta=0.1,m=-1": "failed",
+        "eta-0.05_m-8": "done",
+        "eta-0.05_m-12": "done",
+        "eta-1000000.0_m-8": "failed",
+        "eta-1000000.0_m-12": "failed",
     }
     failed = [r for r in records if r["status"] == "failed"]
-    assert all("parameter m must be >= 1, got -1" in r["error"] for r in failed)
-    assert any("done 1" in line for line in log)
-    for name in ("eta=0.05,m=8", "eta=0.1,m=8"):
+    assert all("training diverged" in r["error"] and "eta" in r["error"] for r in failed)
+    assert len(log) == 5 and log[1].endswith("to go)")  # one line per finished point
+    for name in ("eta-0.05_m-8", "eta-0.05_m-12"):
         assert (sweep_dir / "points" / name / "report.html").exists()
 
     rows = sweep.table(sweep_dir)
@@ -59,9 +59,12 @@ def test_four_points_one_failing_then_resume(tmp_path):
 
     page = sweep.render_report(sweep_dir)
     html = page.read_text()
-    assert html.count("<tr><td>eta=") == 4
+    for name in ("eta-0.05_m-8", "eta-0.05_m-12"):  # each point links its own report
+        assert f'<a href="points/{name}/report.html">{name}</a>' in html
+    assert html.count("<tr><td>eta-") == 2 and "<tr><td>eta-1000000.0_m-8</td>" in html
     assert "data:image/png;base64," in html
-    assert "parameter m must be &gt;= 1, got -1" in html
+    assert "training diverged" in html
+    assert "n_updates = 200" in html and "macbeth-act1.txt" in html  # fixed parameters, corpus
 
     # Re-running: the two finished points are skipped, only the failed ones run again.
     log.clear()
@@ -73,7 +76,16 @@ def test_four_points_one_failing_then_resume(tmp_path):
         "failed",
         "failed",
     ]
-    assert json.loads((sweep_dir / "status.json").read_text())[0]["status"] == "done (earlier)"
+    summary = json.loads((sweep_dir / "sweep.json").read_text())
+    assert summary["points"][0]["status"] == "done (earlier)"
+
+    # A changed fixed parameter (or corpus) is another run: nothing is skipped.
+    spec["fixed"]["sample_length"] = 25
+    spec["grid"] = {"eta": [0.05], "m": [8]}
+    log.clear()
+    records = sweep.run_sweep(spec, sweep_dir, workers=1, log=log.append)
+    assert log[0] == "sweep tiny: 1 points, 0 already done, 1 to run"
+    assert records[0]["status"] == "done"
 
 
 def test_a_misspelt_parameter_stops_the_sweep_before_it_starts(tmp_path):
