@@ -202,7 +202,14 @@ def describe_failure(err: Exception) -> str:
     return f"{type(err).__name__}: {err}".splitlines()[0]
 
 
-def print_pdf(out: Path) -> Path:
+def print_pdf(out: Path, paper: str = "a4") -> Path:
+    """Print out/report.html to out/report.pdf with headless Chromium, on A4 or US Letter.
+
+    The report's CSS sets the page (size, margins, page numbers) and Chromium follows it; the
+    size is settled here by printing a copy of the page whose last style rule names it."""
+    sizes = {"a4": "A4", "letter": "letter"}  # CSS @page size of each
+    if paper not in sizes:
+        raise RNNError(f"paper must be one of {', '.join(sizes)}, got {paper!r}")
     html_file = (out / "report.html").resolve()
     chromium = (
         shutil.which("chromium")
@@ -218,21 +225,29 @@ def print_pdf(out: Path) -> Path:
         raise RNNError(f"{html_file}: no report to print; run 'make report' first")
     pdf = out / "report.pdf"
     tmp = out / ".report.pdf.tmp"
-    subprocess.run(
-        [
-            chromium,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--no-first-run",
-            f"--print-to-pdf={tmp}",
-            "--no-pdf-header-footer",
-            html_file.as_uri(),
-        ],
-        check=True,
-        capture_output=True,
+    page = out / ".report.print.html"
+    sized = f"<style>@page {{ size: {sizes[paper]}; }}</style></head>"
+    page.write_text(
+        html_file.read_text(encoding="utf-8").replace("</head>", sized, 1), encoding="utf-8"
     )
+    try:
+        subprocess.run(
+            [
+                chromium,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--no-first-run",
+                f"--print-to-pdf={tmp}",
+                "--no-pdf-header-footer",
+                page.resolve().as_uri(),
+            ],
+            check=True,
+            capture_output=True,
+        )
+    finally:
+        page.unlink(missing_ok=True)
     os.replace(tmp, pdf)
     return pdf
 
@@ -261,10 +276,13 @@ def main(argv=None) -> int:
         help="train afresh even if OUT/checkpoint.npz is of this very run",
     )
     parser.add_argument("--pdf-only", action="store_true", help="print OUT/report.html to PDF")
+    parser.add_argument(
+        "--paper", choices=("a4", "letter"), default="a4", help="page size of the PDF (default a4)"
+    )
     args = parser.parse_args(argv)
     try:
         if args.pdf_only:
-            print(f"wrote {print_pdf(args.out)}")
+            print(f"wrote {print_pdf(args.out, args.paper)}")
             return 0
         html_file = build(args.data, args.out, collect_parameters(args), args.kernel, args.retrain)
     except RNNError as err:
