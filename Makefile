@@ -41,14 +41,14 @@ test: $(STAMP)  ## run the test suite
 report: $(STAMP) $(DEFAULT_DATA)  ## train and render $(OUT)/report.html (DATA=, OUT=, PARAMS=, RETRAIN=1)
 	$(PY) -m rnn.build --data $(DATA) --out $(OUT) $(if $(RETRAIN),--retrain) $(PARAMS)
 
-pdf: report  ## print $(OUT)/report.html to $(OUT)/report.pdf with headless Chromium
-	$(PY) -m rnn.build --pdf-only --out $(OUT)
+pdf: report  ## print $(OUT)/report.html to $(OUT)/report.pdf, A4 (PAPER=letter for US Letter)
+	$(PY) -m rnn.build --pdf-only --out $(OUT) --paper $(or $(PAPER),a4)
 
-notebook: $(STAMP) $(DEFAULT_DATA)  ## open the notebooks in Jupyter Notebook
-	$(VENV)/bin/jupyter notebook notebooks/
+notebook: $(STAMP) $(DEFAULT_DATA)  ## open the notebooks in Jupyter Notebook (--allow-root as root)
+	$(VENV)/bin/jupyter notebook $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/
 
-lab: $(STAMP) $(DEFAULT_DATA)  ## open the notebooks in JupyterLab
-	$(VENV)/bin/jupyter lab notebooks/
+lab: $(STAMP) $(DEFAULT_DATA)  ## open the notebooks in JupyterLab (--allow-root as root)
+	$(VENV)/bin/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/
 
 bench: $(STAMP) $(DEFAULT_DATA)  ## measure training speed and memory; writes bench/results/bench.json
 	$(PY) bench/bench.py --data $(DEFAULT_DATA) --json bench/results/bench.json
