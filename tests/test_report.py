@@ -53,14 +53,14 @@ def test_products_are_written(built):
 
 def test_gradient_check_table(built):
     _, html = built
-    rows = re.findall(r"<td>([WUbVc])</td><td>([0-9.e+-]+)</td>", html)
+    rows = re.findall(r'<td>([WUbVc])</td><td class="num">([0-9.e+-]+)</td>', html)
     assert [name for name, _ in rows] == list("WUbVc")
     assert all(float(err) < 1e-6 for _, err in rows)
 
 
 def test_figure_is_embedded_and_nothing_is_fetched(built):
     _, html = built
-    assert len(re.findall(r'<img [^>]*src="data:image/png;base64,', html)) == 1
+    assert len(re.findall(r'<img alt="[^"]+" src="data:image/png;base64,', html)) == 1
     assert not re.search(r"<script[^>]+src=", html)
 
 
@@ -96,11 +96,11 @@ def test_a_second_build_reuses_the_checkpoint(built):
     assert (out / "checkpoint.npz").exists()
     params = dict(TINY, prime="MACBETH\n")
     html_file = build.build(CORPUS, out, params)
-    assert "resumed</td><td>no" in html_file.read_text()  # another corpus: trained afresh
+    assert ">trained in this build (" in html_file.read_text()  # another corpus: afresh
     again = build.build(CORPUS, out, params)
-    assert "resumed</td><td>from a checkpoint at update 300" in again.read_text()
+    assert ">continued from a checkpoint of update 300<" in again.read_text()
     fresh = build.build(CORPUS, out, params, retrain=True)
-    assert "resumed</td><td>no" in fresh.read_text()
+    assert ">trained in this build (" in fresh.read_text()
     assert not (out / "checkpoint.partial.npz").exists()
 
 
@@ -122,7 +122,8 @@ def test_a_failed_run_keeps_the_finished_checkpoint(tmp_path, monkeypatch):
 def test_markup_is_escaped(built):
     _, html = built
     assert "<b>&MACBETH" not in html  # the priming text, as raw markup
-    assert html.count("&lt;b&gt;&amp;MACBETH") == 6  # five samples and the parameter table
+    # five samples, the parameter table and the sentence that introduces the samples
+    assert html.count("&lt;b&gt;&amp;MACBETH") == 7
     assert "<b>bold</b>" not in html and "<script>alert" not in html
 
 
