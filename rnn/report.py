@@ -185,7 +185,7 @@ def header_rows(
         ("corpus", f"{corpus} ({characters:,} characters, K = {K})"),
         ("corpus SHA-256", corpus_sha256[:16]),
         ("training / validation", f"{n_train:,} / {n_val:,} characters"),
-        ("model", provenance),
+        ("run", provenance),
     ]
     rows += [(name, _show(value)) for name, value in config.items() if name not in HEADING]
     rows += [
