@@ -262,6 +262,7 @@ def loss_figure(result, seq_length: int):
     validation loss in the same units on the same axis: nats per seq_length characters
     (validation's mean nats per character times seq_length)."""
     from matplotlib.figure import Figure  # no pyplot: no global figure state, no backend
+    from matplotlib.ticker import StrMethodFormatter
 
     fig = Figure(figsize=(7.2, 3.0), dpi=150)
     ax = fig.subplots()
@@ -278,6 +279,7 @@ def loss_figure(result, seq_length: int):
             label=f"validation loss (mean per character × {seq_length})",
         )
     _epoch_marks(ax, result.epochs, result.per_epoch)
+    ax.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
     ax.set_xlabel("update step")
     ax.set_ylabel(f"loss (nats per {seq_length} characters)")
     ax.grid(alpha=0.3)
@@ -352,6 +354,7 @@ def curves_figure(rows):
     plot so long point names do not cover the curves."""
     from matplotlib import colormaps
     from matplotlib.figure import Figure
+    from matplotlib.ticker import StrMethodFormatter
 
     tab10 = colormaps["tab10"]
     drawn = [row for row in rows if row.get("curve")]
@@ -368,6 +371,7 @@ def curves_figure(rows):
             ls=("-", "--", ":")[(i // 10) % 3],
             label=str(row["point"]),
         )
+    ax.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
     ax.set_xlabel("update step")
     ax.set_ylabel("smooth loss (nats per sequence)")
     ax.grid(alpha=0.3)
