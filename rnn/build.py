@@ -224,12 +224,11 @@ def print_pdf(out: Path, paper: str = "a4") -> Path:
     if not html_file.exists():
         raise RNNError(f"{html_file}: no report to print; run 'make report' first")
     pdf = out / "report.pdf"
-    tmp = out / ".report.pdf.tmp"
-    page = out / ".report.print.html"
     sized = f"<style>@page {{ size: {sizes[paper]}; }}</style></head>"
-    page.write_text(
-        html_file.read_text(encoding="utf-8").replace("</head>", sized, 1), encoding="utf-8"
-    )
+    fd, name = tempfile.mkstemp(dir=out, prefix=".print-", suffix=".html")
+    page, tmp = Path(name), Path(name).with_suffix(".pdf")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(html_file.read_text(encoding="utf-8").replace("</head>", sized, 1))
     try:
         subprocess.run(
             [
@@ -245,9 +244,15 @@ def print_pdf(out: Path, paper: str = "a4") -> Path:
             ],
             check=True,
             capture_output=True,
+            text=True,
         )
+    except subprocess.CalledProcessError as err:
+        last = (err.stderr or "").strip().splitlines()[-1:] or ["no message"]
+        raise RNNError(f"{chromium} could not print the report: {last[0]}") from None
     finally:
         page.unlink(missing_ok=True)
+    if not tmp.exists():
+        raise RNNError(f"{chromium} wrote no PDF")
     os.replace(tmp, pdf)
     return pdf
 

@@ -1,7 +1,9 @@
-"""What the report notebook shows: tables, the loss figure, preformatted text.
+"""What the report notebook shows: the heading and run table, tables, figures, the text the
+model wrote.
 
-Each function returns an HTML string or a matplotlib Figure; the notebook displays it.
-Every piece of text that comes from the corpus or the model is HTML-escaped here.
+Each function returns an HTML string, a matplotlib Figure, or (run_header) an object that
+display() shows. Every piece of text that comes from a user, the corpus or the model is
+HTML-escaped here; the look is rnn/templates/report/report.css.
 """
 
 from __future__ import annotations
