@@ -41,23 +41,41 @@ def _e(value) -> str:
 
 def _cell(tag: str, value) -> str:
     """A table cell; numbers are set right-aligned so their digits line up."""
-    numeric = isinstance(value, (int, float, np.number)) or _looks_numeric(str(value))
-    return f'<{tag} class="num">{_e(value)}</{tag}>' if numeric else f"<{tag}>{_e(value)}</{tag}>"
+    attr = ' class="num"' if _numeric(value) else ""
+    return f"<{tag}{attr}>{_e(value)}</{tag}>"
 
 
-def _looks_numeric(text: str) -> bool:
+def _numeric(value) -> bool:
+    if isinstance(value, (bool, np.bool_)):
+        return False
+    if isinstance(value, (int, float, np.number)):
+        return True
     try:
-        float(text.replace(",", "").replace("\u2212", "-"))
+        float(str(value).replace(",", "").replace("\u2212", "-"))
     except ValueError:
         return False
     return True
 
 
 def table(rows, header=None) -> str:
-    """A two-or-more-column HTML table; every cell is escaped, numbers right-aligned."""
+    """A two-or-more-column HTML table; every cell is escaped, numbers right-aligned (and
+    the heading of a column of numbers with them)."""
+    rows = [list(row) for row in rows]
     head = ""
     if header:
-        head = "<thead><tr>" + "".join(f"<th>{_e(h)}</th>" for h in header) + "</tr></thead>"
+        numeric = [
+            all(_numeric(row[j]) for row in rows if j < len(row) and str(row[j]) != "")
+            and any(j < len(row) and str(row[j]) != "" for row in rows)
+            for j in range(len(header))
+        ]
+        head = (
+            "<thead><tr>"
+            + "".join(
+                f'<th class="num">{_e(h)}</th>' if num else f"<th>{_e(h)}</th>"
+                for h, num in zip(header, numeric)
+            )
+            + "</tr></thead>"
+        )
     body = "".join("<tr>" + "".join(_cell("td", c) for c in row) + "</tr>" for row in rows)
     return f'<table class="rnn-table">{head}<tbody>{body}</tbody></table>'
 

@@ -292,3 +292,10 @@ def test_pdf_title_and_fonts(printed):
     tokens = set(re.findall(r"[A-Za-z]{5,}", passage)) & {w["text"] for w in words}
     assert len(tokens) >= 5
     assert tokens <= set_in_mono, tokens - set_in_mono
+
+
+def test_table_sets_numbers_and_their_headings_right():
+    got = report.table([("W", "1.2e-09", "yes"), ("b", "", True)], header=("p", "error", "ok"))
+    assert '<th>p</th><th class="num">error</th><th>ok</th>' in got
+    assert '<td>W</td><td class="num">1.2e-09</td><td>yes</td>' in got
+    assert "<td>True</td>" in got
