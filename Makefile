@@ -68,7 +68,7 @@ report: $(STAMP) $(CORPUS)  ## train and render $(OUT)/report.html (DATA=, OUT=,
 	$(PY) -m rnn.build --data "$(DATA)" --out "$(OUT)" $(if $(RETRAIN),--retrain) $(PARAMS)
 
 pdf: $(STAMP)  ## print the report in $(OUT) to $(OUT)/report.pdf (PAPER=a4|letter), headless Chromium
-	$(PY) -m rnn.build --pdf-only --out "$(OUT)"
+	$(PY) -m rnn.build --pdf-only --out "$(OUT)" --paper $(PAPER)
 
 notebook: $(STAMP) $(DEFAULT_DATA)  ## open the notebooks in Jupyter Notebook
 	$(VENV)/bin/jupyter notebook $(AS_ROOT) notebooks/

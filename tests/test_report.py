@@ -53,14 +53,14 @@ def test_products_are_written(built):
 
 def test_gradient_check_table(built):
     _, html = built
-    rows = re.findall(r"<td>([WUbVc])</td><td>([0-9.e+-]+)</td>", html)
+    rows = re.findall(r'<td>([WUbVc])</td><td class="num">([0-9.e+-]+)</td>', html)
     assert [name for name, _ in rows] == list("WUbVc")
     assert all(float(err) < 1e-6 for _, err in rows)
 
 
 def test_figure_is_embedded_and_nothing_is_fetched(built):
     _, html = built
-    assert len(re.findall(r'<img [^>]*src="data:image/png;base64,', html)) == 1
+    assert len(re.findall(r'<img alt="[^"]+" src="data:image/png;base64,', html)) == 1
     assert not re.search(r"<script[^>]+src=", html)
 
 
@@ -145,7 +145,8 @@ def test_a_failed_report_keeps_the_previous_report(tmp_path, monkeypatch):
 def test_markup_is_escaped(built):
     _, html = built
     assert "<b>&MACBETH" not in html  # the priming text, as raw markup
-    assert html.count("&lt;b&gt;&amp;MACBETH") == 6  # five samples and the parameter table
+    # five samples, the parameter table and the sentence that introduces the samples
+    assert html.count("&lt;b&gt;&amp;MACBETH") == 7
     assert "<b>bold</b>" not in html and "<script>alert" not in html
 
 
@@ -230,7 +231,12 @@ def test_parameters_file_is_read_and_checked(tmp_path, capsys):
     assert "parameter m must be >= 1, got -2" in capsys.readouterr().err
 
 
-def test_pdf_without_chromium_says_how_to_get_one(tmp_path, monkeypatch, capsys):
+def test_pdf_prints_what_is_in_out_and_nothing_else(tmp_path, monkeypatch, capsys):
+    assert build.main(["--pdf-only", "--out", str(tmp_path)]) == 2  # no report there
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: {tmp_path / 'report.html'}: no report to print; run 'make report' first"
+    assert list(tmp_path.iterdir()) == []  # nothing was built
+    (tmp_path / "report.html").write_text("<html><head></head><body>a report</body></html>")
     monkeypatch.setattr(build.shutil, "which", lambda name: None)
     assert build.main(["--pdf-only", "--out", str(tmp_path)]) == 2
     assert "apt-get install chromium" in capsys.readouterr().err
