@@ -16,6 +16,7 @@ import json
 import math
 import platform
 import subprocess
+from pathlib import Path
 
 import numpy as np
 
@@ -128,6 +129,26 @@ def gradcheck_table(errors: dict[str, float]) -> str:
         [(name, f"{err:.2e}", "yes" if err < 1e-6 else "NO") for name, err in errors.items()],
         header=("parameter", "max relative error", "below 1e-6"),
     )
+
+
+def loss_summary(result, n_val: int) -> str:
+    """Part II's sentence: where the smooth loss ended and how well the best model reads
+    the held-out text."""
+    if not len(result.loss):
+        return "<p>No updates were made.</p>"
+    text = (
+        f"After {len(result.loss):,} updates ({result.epochs:.2f} epochs) the smooth loss is "
+        f"{result.smooth_loss[-1]:.2f}; its lowest, {result.best_smooth_loss:.2f}, came at "
+        f"update {int(np.argmin(result.smooth_loss)):,}."
+    )
+    if len(result.val_steps):
+        best = float(np.min(result.val_loss))
+        text += (
+            f" On the held-out last {n_val:,} characters the best model reaches "
+            f"{best / math.log(2):.3f} bits per character (perplexity {math.exp(best):.2f}) "
+            f"at update {result.best_step:,}."
+        )
+    return f"<p>{text}</p>"
 
 
 def samples_html(samples: dict, vocab) -> str:
@@ -251,6 +272,33 @@ class RunHeader:
             {"text/html": self._repr_html_(), "text/plain": self.title},
             {"rnn": {"title": self.title}},
         )
+
+
+def header_for(trained) -> RunHeader:
+    """The heading and run table of an rnn.run.Run, with the commit of the package's own
+    checkout (none for an installed copy)."""
+    cfg, corpus, result = trained.cfg, trained.data.corpus, trained.result
+    finished = trained.finished_at.replace("T", " ")[:16]
+    return run_header(
+        header_rows(
+            title=cfg.report_title,
+            author=cfg.author,
+            corpus=corpus.path.name,
+            characters=corpus.n_chars,
+            K=len(corpus.vocab),
+            corpus_sha256=corpus.sha256,
+            n_train=len(trained.data.train_ids),
+            n_val=len(trained.data.val_ids),
+            config=cfg.to_dict(),
+            epochs=result.epochs,
+            per_epoch=result.per_epoch,
+            seconds=result.seconds,
+            updates_per_sec=result.updates_per_sec,
+            provenance=trained.provenance,
+            run_date=finished,
+            commit=git_commit(Path(__file__).resolve().parent),
+        )
+    )
 
 
 def run_header(rows) -> RunHeader:
