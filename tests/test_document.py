@@ -208,8 +208,8 @@ def printed(tmp_path_factory):
     # The priming text's characters must be in the corpus.
     corpus.write_text(f"{MARKUP}\n" * 3 + CORPUS.read_text(encoding="utf-8"), encoding="utf-8")
     out = tmp_path_factory.mktemp("report")
-    params = SMALL | {"data_path": str(corpus), "out_dir": str(out), "checkpoint_path": ""}
-    build.execute(build.NOTEBOOK, out / "report.ipynb", params, None)
+    params = SMALL | {"data_path": str(corpus), "out_dir": str(out)}
+    build.execute(build.NOTEBOOK, out / "report.ipynb", params, cwd=out)
     build.render(out / "report.ipynb", out / "report.html")
     return out, (out / "report.html").read_text(encoding="utf-8")
 

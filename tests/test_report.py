@@ -240,3 +240,22 @@ def test_pdf_prints_what_is_in_out_and_nothing_else(tmp_path, monkeypatch, capsy
     monkeypatch.setattr(build.shutil, "which", lambda name: None)
     assert build.main(["--pdf-only", "--out", str(tmp_path)]) == 2
     assert "apt-get install chromium" in capsys.readouterr().err
+
+
+def test_the_build_runs_this_environment_whatever_kernels_the_user_has(tmp_path, monkeypatch):
+    # A kernelspec named python3 on JUPYTER_PATH that cannot start ("Kernel died before
+    # replying to kernel_info" if it were used).
+    spec = tmp_path / "jupyter" / "kernels" / "python3"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": ["/bin/false", "{connection_file}"],
+                "display_name": "broken",
+                "language": "python",
+            }
+        )
+    )
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    html_file = build.build(CORPUS, tmp_path / "out", dict(TINY, n_updates=50, prime=""))
+    assert "Gradient check" in html_file.read_text()
