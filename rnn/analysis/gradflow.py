@@ -1,0 +1,94 @@
+"""How far back the gradient reaches: the norm of dL_t/dh_{t-k} for k = 0 .. max_k.
+
+L_t = -ln p_t[y_t] is the loss of the single character y_t = ids[t+1] predicted after reading
+x_t = ids[t]; h_t is the hidden state just after reading x_t, so k = 0 is dL_t/dh_t (through
+the output layer only) and k steps back cost k backward steps through the cell. Only
+`back_one_step` knows the cell; the rest uses step_forward's contract (the state's first m
+rows are h, the output is o = V h + c).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..model import Params, step_forward
+
+FALL = 1e3  # "the gradient has fallen by FALL": the first k with norm(k) <= norm(0) / FALL
+
+
+def back_one_step(dstate: np.ndarray, cache, params: Params) -> np.ndarray:
+    """dL/dstate_{t-1} from dL/dstate_t through step t's cell, with no loss term at step t.
+
+    Vanilla cell, h_t = tanh(W h_{t-1} + U x_t + b): dh_{t-1} = W^T ((1 - h_t^2) * dh_t).
+    To be replaced by the generic model.step_backward(None, dstate, cache, params, None).
+    """
+    _, _, h, _ = cache
+    return params.W.T @ ((1.0 - h * h) * dstate)
+
+
+def zero_state(params: Params) -> np.ndarray:
+    """The state a reading starts from at the text's start. (A vanilla cell's state is h
+    alone; to be replaced by the model's own zero state when cells with longer ones land.)"""
+    return np.zeros((params.m, 1))
+
+
+def output_grad(params: Params, logp: np.ndarray, y: int, size: int) -> np.ndarray:
+    """dL_t/dstate_t (size, 1) of L_t = -ln p_t[y]: V^T (p_t - onehot(y)) in the h rows."""
+    do = np.exp(logp)
+    do[y] -= 1.0
+    d = np.zeros((size, 1))
+    d[: params.m] = params.V.T @ do
+    return d
+
+
+def norms_at(params: Params, ids, t: int, max_k: int = 100, warmup: int = 50) -> np.ndarray:
+    """||dL_t/dh_{t-k}|| for k = 0 .. max_k, shape (max_k + 1,).
+
+    The reading starts from zero_state before ids[t - max_k - warmup], so h_{t-max_k} has
+    read warmup + 1 characters; needs warmup + max_k <= t <= len(ids) - 2.
+    """
+    if not warmup + max_k <= t <= len(ids) - 2:
+        raise ValueError(f"t = {t} must lie in [{warmup + max_k}, {len(ids) - 2}]")
+    ids = np.asarray(ids)  # read one int() at a time: uint8 or uint16 ids need no cast
+    m = params.m
+    state = zero_state(params)
+    for x in ids[t - max_k - warmup : t - max_k]:  # to the state before ids[t - max_k]
+        state, _, _ = step_forward(params, int(x), state)
+    caches = []
+    for x in ids[t - max_k : t + 1]:  # h_{t-max_k} .. h_t; caches[-k] is step t - k + 1's
+        state, logp, cache = step_forward(params, int(x), state)
+        caches.append(cache)
+    d = output_grad(params, logp, int(ids[t + 1]), len(state))
+    norms = np.empty(max_k + 1)
+    norms[0] = np.linalg.norm(d[:m])
+    for k in range(1, max_k + 1):
+        d = back_one_step(d, caches[-k], params)
+        norms[k] = np.linalg.norm(d[:m])
+    return norms
+
+
+def gradient_norms(
+    params: Params,
+    ids,
+    *,
+    max_k: int = 100,
+    n_positions: int = 200,
+    warmup: int = 50,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(positions, norms): n_positions distinct positions t of ids drawn with seed, sorted,
+    and norms (n_positions, max_k + 1) with row i = norms_at(params, ids, positions[i], ...)."""
+    low, high = warmup + max_k, len(ids) - 2
+    if high < low:
+        raise ValueError(f"the text needs at least {low + 2} characters, it has {len(ids)}")
+    rng = np.random.default_rng(seed)
+    n = min(n_positions, high - low + 1)
+    positions = np.sort(rng.choice(high - low + 1, size=n, replace=False)) + low
+    norms = np.stack([norms_at(params, ids, int(t), max_k, warmup) for t in positions])
+    return positions, norms
+
+
+def steps_to_fall(mean_norms: np.ndarray, factor: float = FALL) -> int | None:
+    """The first k at which mean_norms[k] <= mean_norms[0] / factor; None if none does."""
+    below = np.flatnonzero(np.asarray(mean_norms) <= mean_norms[0] / factor)
+    return int(below[0]) if len(below) else None

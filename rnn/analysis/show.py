@@ -1,0 +1,241 @@
+"""Section VI's HTML and figures: tables, text shaded character by character, legends.
+
+Everything is static HTML with inline styles (no script), so the report reads offline and
+prints with its colours. Every piece of text from the corpus is escaped here.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+
+import numpy as np
+
+from ..report import table
+from .gradflow import FALL, steps_to_fall
+from .units import WEAK, Match
+
+PRINT = "print-color-adjust: exact; -webkit-print-color-adjust: exact;"
+TEXT_STYLE = (
+    "font-family: monospace; font-size: 0.85em; line-height: 1.45; white-space: pre-wrap; "
+    "padding: 0.5em; border: 1px solid #ddd; border-radius: 4px; background: #fff; " + PRINT
+)
+SURPRISAL_CMAP = "YlOrRd"
+UNIT_CMAP = "RdBu_r"  # blue for -1, white for 0, red for +1
+LINE_BREAK = "\u21b5"  # shown, shaded, in front of each line break
+
+
+# --- colours --------------------------------------------------------------------------------
+
+
+def colours(values, cmap: str, lo: float, hi: float) -> list[str]:
+    """Hex colours of values on a matplotlib colormap, lo and hi at its ends (clipped)."""
+    import matplotlib
+
+    scaled = np.clip((np.asarray(values, dtype=np.float64) - lo) / (hi - lo), 0.0, 1.0)
+    rgb = matplotlib.colormaps[cmap](np.nan_to_num(scaled, nan=0.0))[:, :3]
+    return ["#" + "".join(f"{v:02x}" for v in c) for c in np.round(rgb * 255).astype(int)]
+
+
+def _ink(background: str) -> str:
+    """Black or white text, whichever reads better on the background."""
+    r, g, b = (int(background[i : i + 2], 16) / 255 for i in (1, 3, 5))
+    return "#000" if 0.299 * r + 0.587 * g + 0.114 * b > 0.5 else "#fff"
+
+
+def shaded_text(text: str, backgrounds, titles=None) -> str:
+    """text in monospace with line breaks kept, character i on backgrounds[i] (a hex colour,
+    or None for none); a line break shows as a shaded arrow before the break. titles[i], if
+    given, is shown on hovering over character i."""
+    parts = []
+    for i, ch in enumerate(text):
+        shown = LINE_BREAK if ch == "\n" else html.escape(ch)
+        bg = backgrounds[i]
+        title = f' title="{html.escape(titles[i])}"' if titles is not None else ""
+        if bg is None:
+            parts.append(f"<span{title}>{shown}</span>")
+        else:
+            parts.append(f'<span style="background:{bg};color:{_ink(bg)}"{title}>{shown}</span>')
+        if ch == "\n":
+            parts.append("\n")
+    return f'<div style="{TEXT_STYLE}">{"".join(parts)}</div>'
+
+
+def legend(cmap: str, lo: float, hi: float, ticks, caption: str) -> str:
+    """A colour bar of 24 swatches from lo to hi, labelled at ticks (value, label) pairs."""
+    edges = np.linspace(lo, hi, 25)
+    swatch = colours((edges[:-1] + edges[1:]) / 2, cmap, lo, hi)
+    bar = "".join(
+        f'<span style="display:inline-block;width:1.2em;height:0.9em;background:{c};{PRINT}">'
+        "</span>"
+        for c in swatch
+    )
+    width = 24 * 1.2
+    labels = "".join(
+        f'<span style="position:absolute;left:{(v - lo) / (hi - lo) * width:.2f}em;'
+        f'transform:translateX(-50%);white-space:nowrap">{html.escape(label)}</span>'
+        for v, label in ticks
+    )
+    return (
+        f'<div style="margin:0.4em 0 1.6em 0;font-size:0.8em;{PRINT}">'
+        f"<div>{html.escape(caption)}</div>"
+        f'<div style="line-height:0;margin-top:0.2em">{bar}</div>'
+        f'<div style="position:relative;height:1em;width:{width}em">{labels}</div></div>'
+    )
+
+
+def side_by_side(left: str, right: str) -> str:
+    """Two blocks beside each other, wrapping under each other on a narrow page."""
+    return (
+        '<div style="display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start">'
+        f'<div style="flex:3 1 28em;min-width:0">{left}</div>'
+        f'<div style="flex:1 1 16em">{right}</div></div>'
+    )
+
+
+# --- 1. baselines -----------------------------------------------------------------------------
+
+
+def baselines_html(rows, rnn_bits: float) -> str:
+    """The n-gram table with the RNN's row, and a sentence placing the RNN among them.
+
+    rows: (model, bits per character) from ngram.baselines; rnn_bits: the best model's."""
+    shown = [(name, f"{bits:.3f}") for name, bits in rows]
+    shown.append(("RNN, best model", f"{rnn_bits:.3f}"))
+    head = ("model", "bits per character")
+    return table(shown, header=head) + f"<p>{html.escape(placement(rows, rnn_bits))}</p>"
+
+
+def placement(rows, rnn_bits: float) -> str:
+    """Where rnn_bits falls among the n-gram orders (rows after the uniform model)."""
+    grams = [(name, bits) for name, bits in rows[1:]]
+    better = [name for name, bits in grams if rnn_bits < bits]
+    worse = [(name, bits) for name, bits in grams if rnn_bits >= bits]
+    ours = f"The RNN's {rnn_bits:.3f} bits per character"
+    if not math.isfinite(rnn_bits):
+        return "There is no RNN figure to place among the n-gram models."
+    if not worse:
+        return f"{ours} beat every n-gram model in the table, the highest order included."
+    if not better:
+        name, bits = min(grams, key=lambda nb: nb[1])
+        return f"{ours} are worse than every n-gram model here, even the {name} ({bits:.3f})."
+    best_worse = max(worse, key=lambda nb: nb[1])  # the closest n-gram that still beats it
+    best_better = min([nb for nb in grams if nb[0] in better], key=lambda nb: nb[1])
+    return (
+        f"{ours} fall between the {best_better[0]} ({best_better[1]:.3f}) and the "
+        f"{best_worse[0]} ({best_worse[1]:.3f})."
+    )
+
+
+# --- 2. surprisal -----------------------------------------------------------------------------
+
+
+def surprisal_html(text: str, bits, K: int) -> str:
+    """text with each character shaded by its surprisal in bits, from 0 (white) to log2 K
+    (dark red: no better than a uniform guess); NaN (a character only read) left unshaded."""
+    top = math.log2(K) if K > 1 else 1.0
+    bits = np.asarray(bits, dtype=np.float64)
+    shade = colours(bits, SURPRISAL_CMAP, 0.0, top)
+    backgrounds = [None if np.isnan(b) else c for b, c in zip(bits, shade)]
+    titles = ["read only" if np.isnan(b) else f"{b:.2f} bits" for b in bits]
+    ticks = [(v, f"{v:g}") for v in range(0, int(top) + 1)] + [(top, f"≥ {top:.2f}")]
+    if top - int(top) < 0.35:  # the last integer label would overlap the top one
+        ticks.pop(-2)
+    caption = (
+        "surprisal −log2 p(character), bits; the darkest shade is log2 K, no better than "
+        f"guessing uniformly; {LINE_BREAK} marks a line break"
+    )
+    return legend(SURPRISAL_CMAP, 0.0, top, ticks, caption) + shaded_text(text, backgrounds, titles)
+
+
+def kinds_table(passage_rows, split_rows) -> str:
+    """Mean surprisal by kind of position in the passage and in the whole split
+    (rows from surprisal.by_kind)."""
+    in_passage = {name: (n, bits) for name, _, n, bits in passage_rows}
+    rows = []
+    for name, rule, n, bits in split_rows:
+        p = in_passage.get(name)
+        rows.append((name, rule, f"{p[1]:.2f} ({p[0]:,})" if p else "–", f"{bits:.2f} ({n:,})"))
+    return table(rows, header=("kind", "rule", "passage: bits (n)", "whole split: bits (n)"))
+
+
+# --- 3. units ---------------------------------------------------------------------------------
+
+
+def units_table(matches: list[Match]) -> str:
+    """Every property with its best unit and r; weak and undefined correlations said so."""
+    rows = []
+    for mt in matches:
+        if mt.unit is None:
+            rows.append((mt.name, mt.definition, "–", "–", f"skipped: {mt.note}"))
+        else:
+            rows.append(
+                (mt.name, mt.definition, mt.unit, f"{mt.r:+.2f}", "weak" if mt.weak else "")
+            )
+    return table(rows, header=("property", "definition", "unit", "r", ""))
+
+
+def unit_html(text: str, activation, match: Match) -> str:
+    """text shaded by one unit's activation (after reading each character), -1 blue to +1 red."""
+    a = np.asarray(activation, dtype=np.float64)
+    label = f"{match.name}: unit {match.unit}, r = {match.r:+.2f}" + (
+        f" (weak: |r| < {WEAK:g})" if match.weak else ""
+    )
+    titles = [f"{v:+.2f}" for v in a]
+    shaded = shaded_text(text, colours(a, UNIT_CMAP, -1.0, 1.0), titles)
+    return f"<h4>{html.escape(label)}</h4>" + shaded
+
+
+def units_legend() -> str:
+    ticks = [(v, f"{v:+g}" if v else "0") for v in (-1, -0.5, 0, 0.5, 1)]
+    caption = f"activation of the unit after reading the character; {LINE_BREAK} marks a line break"
+    return legend(UNIT_CMAP, -1.0, 1.0, ticks, caption)
+
+
+# --- 4. gradient flow -------------------------------------------------------------------------
+
+
+def gradflow_figure(curves: dict, seq_length: int | None = None):
+    """Mean ||dL_t/dh_{t-k}|| against k on a log scale, one line per model, with the band
+    of the middle 80% of positions. curves: label -> norms (positions, max_k + 1).
+    Returns (Figure, alt text)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(9, 4.2), dpi=100)
+    ax = fig.subplots()
+    alt = []
+    for i, (label, norms) in enumerate(curves.items()):
+        k = np.arange(norms.shape[1])
+        mean = norms.mean(axis=0)
+        lo, hi = np.percentile(norms, [10, 90], axis=0)
+        pos = mean > 0
+        ax.plot(k[pos], mean[pos], color=f"C{i}", lw=1.5, label=f"{label} (mean)")
+        band = (lo > 0) & (hi > 0)
+        ax.fill_between(k[band], lo[band], hi[band], color=f"C{i}", alpha=0.2, lw=0)
+        alt.append(f"{label}: {fall_sentence(mean)}")
+    if seq_length:
+        ax.axvline(seq_length, color="0.5", ls="--", lw=0.8, label=f"seq_length = {seq_length}")
+    ax.set_yscale("log")
+    ax.set_xlabel("k (steps back)")
+    ax.set_ylabel("‖dL_t / dh_{t−k}‖")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    ax.set_title("Gradient of one character's loss with respect to earlier hidden states")
+    fig.tight_layout()
+    alt_text = (
+        f"Log-scale plot of the gradient norm against steps back k = 0 to {norms.shape[1] - 1}. "
+        + " ".join(alt)
+    )
+    return fig, alt_text
+
+
+def fall_sentence(mean_norms) -> str:
+    """When the mean norm has fallen by FALL, in words."""
+    mean_norms = np.asarray(mean_norms)
+    k = steps_to_fall(mean_norms)
+    if k is None:
+        return (
+            f"the mean norm does not fall by a factor of {FALL:g} within {len(mean_norms) - 1} "
+            f"steps (it ends at {mean_norms[-1] / mean_norms[0]:.2g} of its value at k = 0)."
+        )
+    return f"the mean norm has fallen by a factor of {FALL:g} after {k} steps."
