@@ -107,23 +107,23 @@ def baselines_html(rows, rnn_bits: float) -> str:
 
 
 def placement(rows, rnn_bits: float) -> str:
-    """Where rnn_bits falls among the n-gram orders (rows after the uniform model)."""
-    grams = [(name, bits) for name, bits in rows[1:]]
-    better = [name for name, bits in grams if rnn_bits < bits]
-    worse = [(name, bits) for name, bits in grams if rnn_bits >= bits]
-    ours = f"The RNN's {rnn_bits:.3f} bits per character"
+    """Where rnn_bits falls among the n-gram models (rows after the uniform model)."""
     if not math.isfinite(rnn_bits):
         return "There is no RNN figure to place among the n-gram models."
-    if not worse:
+    grams = rows[1:]
+    weaker = [(name, bits) for name, bits in grams if bits > rnn_bits]  # the RNN beats these
+    stronger = [(name, bits) for name, bits in grams if bits <= rnn_bits]
+    ours = f"The RNN's {rnn_bits:.3f} bits per character"
+    if not stronger:
         return f"{ours} beat every n-gram model in the table, the highest order included."
-    if not better:
+    if not weaker:
         name, bits = min(grams, key=lambda nb: nb[1])
         return f"{ours} are worse than every n-gram model here, even the {name} ({bits:.3f})."
-    best_worse = max(worse, key=lambda nb: nb[1])  # the closest n-gram that still beats it
-    best_better = min([nb for nb in grams if nb[0] in better], key=lambda nb: nb[1])
+    below = min(weaker, key=lambda nb: nb[1])  # the best model the RNN beats
+    above = max(stronger, key=lambda nb: nb[1])  # the weakest model that beats the RNN
     return (
-        f"{ours} fall between the {best_better[0]} ({best_better[1]:.3f}) and the "
-        f"{best_worse[0]} ({best_worse[1]:.3f})."
+        f"{ours} fall between the {below[0]} ({below[1]:.3f}), which it beats, and the "
+        f"{above[0]} ({above[1]:.3f}), which beats it."
     )
 
 
@@ -149,14 +149,18 @@ def surprisal_html(text: str, bits, K: int) -> str:
 
 
 def kinds_table(passage_rows, split_rows) -> str:
-    """Mean surprisal by kind of position in the passage and in the whole split
-    (rows from surprisal.by_kind)."""
+    """Mean surprisal by kind of position in the passage and in the whole split (rows from
+    surprisal.by_kind), then the rule of each kind."""
     in_passage = {name: (n, bits) for name, _, n, bits in passage_rows}
     rows = []
-    for name, rule, n, bits in split_rows:
+    for name, _, n, bits in split_rows:
         p = in_passage.get(name)
-        rows.append((name, rule, f"{p[1]:.2f} ({p[0]:,})" if p else "–", f"{bits:.2f} ({n:,})"))
-    return table(rows, header=("kind", "rule", "passage: bits (n)", "whole split: bits (n)"))
+        rows.append((name, f"{p[1]:.2f} ({p[0]:,})" if p else "–", f"{bits:.2f} ({n:,})"))
+    rules = "; ".join(
+        f"<i>{html.escape(name)}</i>: {html.escape(rule)}" for name, rule, _, _ in split_rows
+    )
+    head = ("kind", "passage: bits (n)", "whole split: bits (n)")
+    return table(rows, header=head) + f'<p style="font-size:0.8em">{rules}.</p>'
 
 
 # --- 3. units ---------------------------------------------------------------------------------

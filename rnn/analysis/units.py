@@ -154,42 +154,59 @@ class Match:
 
 
 def correlations(h: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Pearson r of one property (T,) with each unit of h (T, m); NaN for constant units.
+    """Pearson r of each property with each unit: values (T, P), h (T, m) -> r (P, m).
 
-    Only the property is centred: sum_t (v_t - mean v) h_t equals the centred sum."""
-    h = np.asarray(h)
-    v = np.asarray(values, dtype=np.float64)
-    sd_h = h.std(axis=0, dtype=np.float64)
-    vc = v - v.mean()
-    sd_v = math.sqrt(float(vc @ vc) / len(v))
+    NaN where the unit or the property is constant. Only the properties are centred:
+    sum_t (v_t - mean v) h_t is the same with h centred or not, so h is never copied
+    centred (one float64 copy of it is made)."""
+    h = np.asarray(h, dtype=np.float64)
+    v = np.asarray(values, dtype=np.float64).reshape(len(h), -1)
+    sd_h = h.std(axis=0)
+    vc = v - v.mean(axis=0)
+    sd_v = np.sqrt((vc * vc).mean(axis=0))
     with np.errstate(divide="ignore", invalid="ignore"):
-        r = (vc @ h.astype(np.float64, copy=False)) / (len(v) * sd_v * sd_h)
-    r[sd_h < CONSTANT] = np.nan
+        r = (vc.T @ h) / (len(h) * np.outer(sd_v, sd_h))
+    r[:, sd_h < CONSTANT] = np.nan
+    r[sd_v < CONSTANT, :] = np.nan
     return np.clip(r, -1.0, 1.0)
 
 
 def find_units(h: np.ndarray, text: str) -> list[Match]:
     """For each property, the unit of h (T, m) that tracks it best over text (length T).
 
-    Sorted by |r|, strongest first; properties constant in this text come last, unmatched.
+    Sorted by |r|, strongest first; properties constant in this text (or with every unit
+    constant) come last, with unit None and a note.
     """
     if len(text) != len(h):
         raise ValueError(f"text has {len(text)} characters but h has {len(h)} rows")
+    props = properties(text)
+    r = correlations(h, np.stack(list(props.values()), axis=1))
     matches, skipped = [], []
-    for name, values in properties(text).items():
+    for (name, values), r_p in zip(props.items(), r):
         definition = PROPERTIES[name][0]
         if len(values) < 2 or values.std() < CONSTANT:
             what = "never holds" if not values.any() else "is constant"
             skipped.append(Match(name, definition, None, math.nan, f"{what} in this text"))
-            continue
-        r = correlations(h, values)
-        if np.all(np.isnan(r)):
+        elif np.all(np.isnan(r_p)):
             skipped.append(Match(name, definition, None, math.nan, "every unit is constant"))
-            continue
-        unit = int(np.nanargmax(np.abs(r)))
-        matches.append(Match(name, definition, unit, float(r[unit])))
+        else:
+            unit = int(np.nanargmax(np.abs(r_p)))
+            matches.append(Match(name, definition, unit, float(r_p[unit])))
     matches.sort(key=lambda mt: -abs(mt.r))
     return matches + skipped
+
+
+def strongest(matches: list[Match], n: int) -> list[Match]:
+    """The n strongest matches with n different units (a unit that tracks two properties
+    is shown once, for the stronger one)."""
+    chosen, units = [], set()
+    for mt in matches:
+        if mt.unit is not None and mt.unit not in units:
+            chosen.append(mt)
+            units.add(mt.unit)
+        if len(chosen) == n:
+            break
+    return chosen
 
 
 def constant_units(h: np.ndarray) -> np.ndarray:
