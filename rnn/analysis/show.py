@@ -13,7 +13,7 @@ import numpy as np
 
 from ..report import table
 from .gradflow import FALL, steps_to_fall
-from .units import WEAK, Match
+from .units import WEAK, Match, strongest
 
 PRINT = "print-color-adjust: exact; -webkit-print-color-adjust: exact;"
 TEXT_STYLE = (
@@ -190,6 +190,15 @@ def unit_html(text: str, activation, match: Match) -> str:
     return f"<h4>{html.escape(label)}</h4>" + shaded
 
 
+def units_html(matches: list[Match], text: str, h, n_show: int = 3) -> str:
+    """The table of every property, then text shaded by each of the n_show strongest units
+    (distinct units); text (T characters) and h (T, m) are the passage shown."""
+    shown = strongest(matches, n_show)
+    parts = [units_table(matches), units_legend()]
+    parts += [unit_html(text, np.asarray(h)[:, mt.unit], mt) for mt in shown]
+    return "".join(parts)
+
+
 def units_legend() -> str:
     ticks = [(v, f"{v:+g}" if v else "0") for v in (-1, -0.5, 0, 0.5, 1)]
     caption = f"activation of the unit after reading the character; {LINE_BREAK} marks a line break"
@@ -231,6 +240,26 @@ def gradflow_figure(curves: dict, seq_length: int | None = None):
         + " ".join(alt)
     )
     return fig, alt_text
+
+
+def figure_html(fig, alt: str) -> str:
+    """The figure as an embedded PNG with its alt text (IPython's Image has no alt)."""
+    import base64
+
+    from ..report import png
+
+    data = base64.b64encode(png(fig)).decode("ascii")
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def gradflow_html(curves: dict, seq_length: int | None = None) -> str:
+    """gradflow_figure with its alt text, then when each curve has fallen by FALL."""
+    fig, alt = gradflow_figure(curves, seq_length)
+    sentences = " ".join(
+        f"{html.escape(label)}: {fall_sentence(norms.mean(axis=0))}"
+        for label, norms in curves.items()
+    )
+    return figure_html(fig, alt) + f"<p>{sentences}</p>"
 
 
 def fall_sentence(mean_norms) -> str:
