@@ -10,84 +10,80 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
 
-from . import checkpoint
-from .config import Config
-from .data import Vocab, load_text, split_train_val
-from .errors import RNNError
+from . import checkpoint, lock
+from . import run as driver
+from .build import interrupted_line
+from .config import RUN, TRAINING, Config, check_float, check_int, describe
+from .data import Vocab, load_corpus
+from .errors import Interrupted, RNNError
 from .gradcheck import REL_FLOOR, STEP, gradient_check
 from .model import Params, init_params
 from .sample import sample_primed
-from .train import train
 
 
-def add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    """One --name option for every Config field, typed and defaulted as in Config."""
-    for f in fields(Config):
-        kind = {"int": int, "float": float, "str": str}[
-            f.type if isinstance(f.type, str) else f.type.__name__
-        ]
-        parser.add_argument(
-            f"--{f.name}", type=kind, default=f.default, help=f"(default: {f.default!r})"
-        )
+def add_config_arguments(parser: argparse.ArgumentParser, kinds=(TRAINING, RUN)) -> None:
+    """One --name option for every Config parameter of these kinds, typed, defaulted and
+    explained as in Config."""
+    for p in describe():
+        if p["kind"] in kinds:
+            flag = argparse.BooleanOptionalAction if p["type"] is bool else None
+            parser.add_argument(
+                f"--{p['name']}",
+                type=None if flag else p["type"],
+                action=flag,
+                default=p["default"],
+                help=f"{p['help']} (default: {p['default']!r})",
+            )
 
 
 def cmd_train(args) -> int:
-    cfg = Config.from_dict({f.name: getattr(args, f.name) for f in fields(Config)})
-    text = load_text(args.data)
-    vocab = Vocab.from_text(text)
-    train_ids, val_ids = split_train_val(vocab.encode(text), cfg.val_fraction)
-    path = Path(args.out) / "checkpoint.npz"
-    resume = None
-    if args.resume and path.exists():
-        resume, meta = checkpoint.load(path)
-        checkpoint.check_compatible(meta, path, vocab_chars=vocab.chars, m=cfg.m)
-        print(f"resuming {path} at update {resume.step:,}")
-    saver = checkpoint.Checkpointer(
-        path,
-        vocab_chars=vocab.chars,
-        m=cfg.m,
-        config=cfg.to_dict(),
-        corpus_sha256=checkpoint.corpus_digest(text),
-    )
-    result = train(
-        init_params(len(vocab), m=cfg.m, sigma=cfg.sigma, seed=cfg.seed),
-        train_ids,
-        n_updates=cfg.n_updates,
-        seq_length=cfg.seq_length,
-        eta=cfg.eta,
-        sample_every=cfg.sample_every,
-        sample_length=cfg.sample_length,
-        seed=cfg.seed,
-        progress=not args.quiet,
-        val_ids=val_ids if len(val_ids) > 1 else None,
-        eval_every=cfg.eval_every,
-        checkpoint=saver,
-        checkpoint_every=cfg.checkpoint_every,
-        resume=resume,
-        backend=args.backend,
-    )
-    print(
-        f"{cfg.n_updates:,} updates ({result.epochs:.2f} epochs) in {result.seconds:.1f} s; "
-        f"smooth loss final {result.smooth_loss[-1]:.3f}, best {result.best_smooth_loss:.3f}"
-        if len(result.loss)
-        else "no updates made"
-    )
+    cfg = Config.from_dict({name: getattr(args, name) for name in driver_names()})
+    data = driver.prepare(cfg, args.data)
+    with lock.hold(args.out, f"python -m rnn train into {args.out}"):
+        p = driver.plan(args.out, cfg, data.corpus.sha256)
+        if args.resume and p.action == "train":
+            differs = f" (it differs: {'; '.join(p.other[:3])})" if p.other else ""
+            raise RNNError(f"{args.out}: no checkpoint of this run to continue from{differs}")
+        with driver.stop_requests() as should_stop:
+            trained = driver.run(
+                cfg,
+                data,
+                args.out,
+                replace_other=args.force,
+                progress=not args.quiet,
+                should_stop=should_stop,
+                backend=args.backend,
+            )
+    result = trained.result
+    print(trained.provenance)
+    if len(result.loss):
+        print(
+            f"{cfg.n_updates:,} updates ({result.epochs:.2f} epochs); smooth loss final "
+            f"{result.smooth_loss[-1]:.3f}, best {result.best_smooth_loss:.3f}"
+        )
     if len(result.val_steps):
         best = float(np.min(result.val_loss))
         print(
             f"validation: best {best / math.log(2):.3f} bits per character "
             f"(perplexity {math.exp(best):.2f}) at update {result.best_step:,}"
         )
-    print(f"checkpoint: {path}")
+    print(f"checkpoint: {trained.checkpoint}")
     return 0
 
 
+def driver_names() -> list[str]:
+    return [p["name"] for p in describe() if p["kind"] in (TRAINING, RUN)]
+
+
 def cmd_sample(args) -> int:
+    check_int("length", args.length, 0)
+    check_float("temperature", args.temperature, low=0.0)
+    check_float("top_p", args.top_p, low=0.0, high=1.0, low_open=True)
+    check_int("seed", args.seed, 0)
     state, meta = checkpoint.load(args.checkpoint)
     vocab, m, K = Vocab(meta["vocab"]), meta["m"], meta["K"]
     if args.final:
@@ -112,9 +108,10 @@ def cmd_sample(args) -> int:
 
 
 def cmd_gradcheck(args) -> int:
-    text = load_text(args.data)
-    vocab = Vocab.from_text(text)
-    ids = vocab.encode(text[: args.seq_length + 1])
+    check_int("m", args.m, 1)
+    Config(seq_length=args.seq_length, sigma=args.sigma, seed=args.seed)  # their checks
+    corpus = load_corpus(args.data)
+    vocab, ids = corpus.vocab, corpus.ids[: args.seq_length + 1]
     if len(ids) < args.seq_length + 1:
         raise RNNError(
             f"{args.data}: shorter than seq_length + 1 = {args.seq_length + 1} characters"
@@ -137,7 +134,15 @@ def main(argv=None) -> int:
     p = sub.add_parser("train", help="train, writing OUT/checkpoint.npz")
     p.add_argument("--data", type=Path, required=True, help="UTF-8 text to train on")
     p.add_argument("--out", type=Path, default=Path("runs"), help="folder for the checkpoint")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="insist on continuing this run's checkpoint in OUT (by default a run "
+        "continues one when there is one, and starts afresh otherwise)",
+    )
+    p.add_argument(
+        "--force", action="store_true", help="replace a finished run of other parameters in OUT"
+    )
     p.add_argument("--backend", default="auto", choices=["auto", "numba", "reference"])
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_config_arguments(p)
@@ -167,6 +172,9 @@ def main(argv=None) -> int:
     except RNNError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except Interrupted as stop:
+        print(interrupted_line(stop), file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

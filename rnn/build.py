@@ -1,35 +1,58 @@
-"""Build the report: papermill executes the notebook, nbconvert renders it (code hidden).
+"""Build the report: train, then papermill executes the notebook and nbconvert renders it.
 
     python -m rnn.build --data data/shakespeare.txt --out reports -p eta 0.05 -f params.yaml
 
+1. The effective parameters are the notebook's own defaults (its `parameters` cell, as it
+   is on disk) with the given ones over them; all are validated, with the corpus, before
+   anything starts.
+2. The build holds OUT (rnn.lock) and trains there through rnn.run, the driver the notebook
+   uses too: in this process, so that Ctrl-C stops training cleanly at a checkpoint.
+3. papermill executes the notebook with exactly those parameters; its driver call finds the
+   finished run and reads it. nbconvert renders the HTML.
 Work happens in a staging folder inside OUT; only a run that succeeds replaces OUT's
-report.html, report.ipynb and metrics.json, so a failed run never leaves a broken report in
-place of a good one. A failed run keeps its partly executed notebook as
-OUT/report.failed.ipynb, names the cell that failed, and exits 1.
+report.html, report.ipynb and metrics.json. A failed run keeps its partly executed notebook
+as OUT/report.failed.ipynb, names the cell that failed, and exits 1.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import uuid
 from pathlib import Path
 
 import yaml
 
-from . import checkpoint
-from .config import Config
-from .data import load_text
-from .errors import RNNError
+from . import lock
+from . import run as driver
+from .config import Config, names
+from .errors import Interrupted, RNNError
 
 ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOK = ROOT / "notebooks" / "report.ipynb"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-PRODUCTS = ("report.ipynb", "report.html", "metrics.json")
-NOTEBOOK_ONLY = {"data_path", "out_dir", "checkpoint_path", "resume_from"}
+PRODUCTS = ("report.ipynb", "metrics.json", "report.html")  # the HTML last, as the seal
+# The notebook's path parameters (rnn.config.PATH_PARAMETERS) are the build's to set.
+SET_BY_BUILD = {
+    "data_path": "give the corpus as DATA=... (--data)",
+    "out_dir": "give the folder as OUT=... (--out)",
+    "run_dir": "the run's checkpoints live in OUT",
+    "build_id": "the build sets it",
+}
+
+
+def notebook_path(name: str) -> Path:
+    """A notebook shipped in the package (an installed wheel), else the source tree's."""
+    packaged = Path(__file__).resolve().parent / "notebooks" / name
+    return packaged if packaged.exists() else ROOT / "notebooks" / name
+
+
+NOTEBOOK = notebook_path("report.ipynb")
 
 
 def parse_value(raw: str):
@@ -67,11 +90,34 @@ def _yaml_mapping(text: str, where: str) -> dict:
     return loaded
 
 
-def validate(params: dict, data: Path) -> tuple[Config, str]:
-    """Fail before starting a kernel: unknown names, bad values, an unusable corpus.
-    Returns the run's Config and its corpus text."""
-    cfg = Config.from_dict({k: v for k, v in params.items() if k not in NOTEBOOK_ONLY})
-    return cfg, load_text(data)
+def notebook_defaults(notebook: Path) -> dict:
+    """The values of the notebook's `parameters` cell as it is on disk: literals only."""
+    nb = json.loads(Path(notebook).read_text(encoding="utf-8"))
+    cells = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if len(cells) != 1:
+        raise RNNError(f"{notebook}: needs exactly one cell tagged 'parameters'")
+    values = {}
+    for node in ast.parse("".join(cells[0]["source"])).body:
+        if isinstance(node, ast.AnnAssign | ast.Assign):
+            target = node.target if isinstance(node, ast.AnnAssign) else node.targets[0]
+            try:
+                values[target.id] = ast.literal_eval(node.value)
+            except ValueError:
+                raise RNNError(
+                    f"{notebook}: parameter {target.id} must be a literal in the parameters cell"
+                ) from None
+    return values
+
+
+def effective_parameters(notebook: Path, given: dict) -> tuple[Config, dict]:
+    """The run's Config, from the notebook's defaults with `given` over them; refuses the
+    path parameters, which the build sets, and any name it does not know."""
+    for name in given:
+        if name in SET_BY_BUILD:
+            raise RNNError(f"parameter {name} is set by make report: {SET_BY_BUILD[name]}")
+    values = {k: v for k, v in notebook_defaults(notebook).items() if k not in SET_BY_BUILD}
+    cfg = Config.from_dict(values | given)
+    return cfg, {name: getattr(cfg, name) for name in names()}
 
 
 def kernel_manager_class():
@@ -94,7 +140,12 @@ def kernel_manager_class():
 
         @default("ip")
         def _default_ip(self):
-            return os.path.join(tempfile.mkdtemp(prefix="rnn-kernel-"), "k")
+            return os.path.join(tempfile.mkdtemp(prefix=lock.kernel_folder_prefix()), "k")
+
+        @property
+        def kernel_spec(self):
+            # This very interpreter, whatever kernelspecs the user has on JUPYTER_PATH.
+            return project_kernel_spec()
 
         async def cleanup_resources(self, restart=False):
             await super().cleanup_resources(restart=restart)
@@ -104,16 +155,26 @@ def kernel_manager_class():
     return IPCKernelManager
 
 
-def execute(notebook: Path, output: Path, params: dict, kernel: str | None) -> None:
+def project_kernel_spec():
+    from jupyter_client.kernelspec import KernelSpec
+
+    return KernelSpec(
+        argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        display_name="Python (rnn)",
+        language="python",
+    )
+
+
+def execute(notebook: Path, output: Path, params: dict, cwd: Path) -> None:
     import papermill as pm
 
     pm.execute_notebook(
         str(notebook),
         str(output),
         parameters=params,
-        kernel_name=kernel,
-        cwd=str(notebook.parent),
-        log_output=True,
+        kernel_name="python3",  # the kernel manager runs this interpreter whatever the name
+        cwd=str(cwd),
+        log_output=False,
         progress_bar=False,
         kernel_manager_class=kernel_manager_class(),
     )
@@ -140,49 +201,57 @@ def render(executed: Path, html_out: Path) -> None:
     html_out.write_text(body, encoding="utf-8")
 
 
-def build(
-    data: Path, out: Path, params: dict, kernel: str | None = None, retrain: bool = False
-) -> Path:
-    """Execute and render the report into `out`.
-
-    The finished run's checkpoint is out/checkpoint.npz; while a run trains, its checkpoints
-    go to out/checkpoint.partial.npz, so a failed or interrupted run never replaces a
-    finished one. A run continues from whichever of the two holds this very configuration
-    and corpus (a finished one, or one that was interrupted), unless `retrain`."""
-    data, out = data.resolve(), out.resolve()  # the notebook runs in notebooks/, not here
-    cfg, text = validate(params, data)
-    out.mkdir(parents=True, exist_ok=True)
-    final, partial = out / "checkpoint.npz", out / "checkpoint.partial.npz"
-    resume = ""
-    if not retrain:
-        this_run = dict(config=cfg.to_dict(), corpus_sha256=checkpoint.corpus_digest(text))
-        resume = next((str(p) for p in (final, partial) if checkpoint.same_run(p, **this_run)), "")
-    staging = Path(tempfile.mkdtemp(dir=out, prefix=".staging-"))
-    try:
-        params = params | {
-            "data_path": str(data),
-            "out_dir": str(staging),
-            "checkpoint_path": str(partial),
-            "resume_from": resume,
-        }
-        executed = staging / "report.ipynb"
+def build(data: Path, out: Path, params: dict, retrain: bool = False, log=print) -> Path:
+    """Train (or reuse) and render the report into `out`; returns the HTML's path."""
+    data, out = Path(data).resolve(), Path(out).resolve()
+    cfg, values = effective_parameters(NOTEBOOK, params)
+    prepared = driver.prepare(cfg, data)
+    with lock.hold(out, f"make report into {out}"):
+        build_id = uuid.uuid4().hex
+        with driver.stop_requests() as should_stop:
+            trained = driver.run(
+                cfg,
+                prepared,
+                out,
+                build_id=build_id,
+                fresh=retrain,
+                progress=True,
+                should_stop=should_stop,
+            )
+        log(f"{trained.provenance}; rendering the report")
+        staging = Path(tempfile.mkdtemp(dir=out, prefix=".staging-"))
         try:
-            execute(NOTEBOOK, executed, params, kernel)
-        except Exception as err:
-            failed = out / "report.failed.ipynb"
-            if executed.exists():
-                os.replace(executed, failed)
-            raise BuildError(describe_failure(err), failed if failed.exists() else None) from None
-        render(executed, staging / "report.html")
-        for name in PRODUCTS:  # each rename is atomic; the HTML goes last, as the seal
-            if (staging / name).exists() and name != "report.html":
-                os.replace(staging / name, out / name)
-        os.replace(staging / "report.html", out / "report.html")
-        if partial.exists():
-            os.replace(partial, final)
-        (out / "report.failed.ipynb").unlink(missing_ok=True)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+            values |= {
+                "data_path": str(data),
+                "out_dir": str(staging),
+                "run_dir": str(out),
+                "build_id": build_id,
+            }
+            executed = staging / "report.ipynb"
+            try:
+                execute(NOTEBOOK, executed, values, cwd=staging)
+            except Exception as err:
+                failed = out / "report.failed.ipynb"
+                if executed.exists():
+                    os.replace(executed, failed)
+                raise BuildError(
+                    describe_failure(err), failed if failed.exists() else None
+                ) from None
+            try:
+                render(executed, staging / "report.html")
+                for name in PRODUCTS:  # each rename is atomic
+                    os.replace(staging / name, out / name)
+            except OSError as err:
+                failed = out / "report.failed.ipynb"
+                if executed.exists():
+                    os.replace(executed, failed)
+                raise BuildError(
+                    f"could not write the report into {out} ({err.strerror})",
+                    failed if failed.exists() else None,
+                ) from None
+            (out / "report.failed.ipynb").unlink(missing_ok=True)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     return out / "report.html"
 
 
@@ -198,7 +267,7 @@ def describe_failure(err: Exception) -> str:
     if ename:
         cell = getattr(err, "exec_count", None)
         where = f"cell [{cell}]" if cell else "a cell"
-        return f"{where} of {NOTEBOOK.name} raised {ename}: {evalue}"
+        return f"{where} of {NOTEBOOK.name} raised {ename}: {evalue}".splitlines()[0]
     return f"{type(err).__name__}: {err}".splitlines()[0]
 
 
@@ -253,12 +322,7 @@ def main(argv=None) -> int:
     parser.add_argument("-f", "--parameters_file", action="append", metavar="YAML_FILE")
     parser.add_argument("-y", "--parameters_yaml", action="append", metavar="YAML")
     parser.add_argument(
-        "-k", "--kernel", default=None, help="Jupyter kernel (default: the notebook's)"
-    )
-    parser.add_argument(
-        "--retrain",
-        action="store_true",
-        help="train afresh even if OUT/checkpoint.npz is of this very run",
+        "--retrain", action="store_true", help="train afresh even if OUT holds this very run"
     )
     parser.add_argument("--pdf-only", action="store_true", help="print OUT/report.html to PDF")
     args = parser.parse_args(argv)
@@ -266,7 +330,7 @@ def main(argv=None) -> int:
         if args.pdf_only:
             print(f"wrote {print_pdf(args.out)}")
             return 0
-        html_file = build(args.data, args.out, collect_parameters(args), args.kernel, args.retrain)
+        html_file = build(args.data, args.out, collect_parameters(args), args.retrain)
     except RNNError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -275,8 +339,24 @@ def main(argv=None) -> int:
         if err.notebook:
             print(f"the partly executed notebook is {err.notebook}", file=sys.stderr)
         return 1
+    except Interrupted as stop:
+        print(interrupted_line(stop), file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print(
+            "interrupted while rendering; the trained run is kept in OUT; run the same "
+            "command again to render the report",
+            file=sys.stderr,
+        )
+        return 130
     print(f"wrote {html_file}")
     return 0
+
+
+def interrupted_line(stop: Interrupted) -> str:
+    at = stop.checkpoint_step
+    kept = f"checkpoint at update {at:,}" if at is not None else "no checkpoint was written"
+    return f"interrupted at update {stop.step:,}; {kept}; run the same command again to continue"
 
 
 if __name__ == "__main__":

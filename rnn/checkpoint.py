@@ -21,7 +21,7 @@ from .atomic import atomic_path
 from .errors import CheckpointError
 from .train import TrainState
 
-FORMAT = 2
+FORMAT = 3  # 3: the corpus checksum is of the file's bytes; the run's training sessions
 REQUIRED = (
     "theta",
     "G",
@@ -35,10 +35,6 @@ REQUIRED = (
 )
 
 
-def corpus_digest(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
 def _digest(arrays: dict) -> str:
     h = hashlib.sha256()
     for name in sorted(arrays):
@@ -48,9 +44,16 @@ def _digest(arrays: dict) -> str:
 
 
 def save(
-    path, state: TrainState, *, vocab_chars: str, m: int, config: dict, corpus_sha256: str = ""
+    path,
+    state: TrainState,
+    *,
+    vocab_chars: str,
+    config: dict,
+    corpus_sha256: str = "",
+    sessions: list | None = None,
 ) -> None:
-    """Write `state` to `path` atomically."""
+    """Write `state` to `path` atomically. sessions: the training sessions so far, each
+    {"started": ISO date, "from": update, "to": update, "seconds": s, "build_id": str}."""
     arrays = {
         "theta": state.theta,
         "G": state.G,
@@ -78,10 +81,11 @@ def save(
         "seconds": state.seconds,
         "rng": state.rng.bit_generator.state,
         "vocab": vocab_chars,
-        "m": m,
+        "m": config["m"],
         "K": len(vocab_chars),
         "config": config,
         "corpus_sha256": corpus_sha256,
+        "sessions": sessions or [],
     }
     meta_bytes = json.dumps(meta, sort_keys=True).encode("utf-8")
     arrays["meta"] = np.frombuffer(meta_bytes, dtype=np.uint8)
@@ -112,6 +116,7 @@ def load(path) -> tuple[TrainState, dict]:
     missing = [name for name in REQUIRED if name not in arrays]
     if missing:
         raise CheckpointError(f"{path}: incomplete checkpoint (no {missing[0]})")
+    _check_consistent(path, arrays, meta)
     rng = np.random.default_rng()
     rng.bit_generator.state = meta["rng"]
     samples = {int(k[len("sample_") :]): v for k, v in arrays.items() if k.startswith("sample_")}
@@ -141,35 +146,51 @@ def load(path) -> tuple[TrainState, dict]:
     return state, meta
 
 
-def check_compatible(meta: dict, path, *, vocab_chars: str, m: int) -> None:
-    """Refuse a checkpoint made for another vocabulary or network shape."""
-    if meta["vocab"] != vocab_chars:
-        raise CheckpointError(
-            f"{path}: made for another vocabulary "
-            f"(K={meta['K']}, this corpus has K={len(vocab_chars)})"
-        )
-    if meta["m"] != m:
-        raise CheckpointError(f"{path}: made for m={meta['m']} hidden units, this run has m={m}")
+def differences(meta: dict, training_key: dict, corpus_sha256: str) -> list[str]:
+    """What keeps a checkpoint from being this run's: the training parameters that differ
+    (name: checkpoint's value -> this run's), and the corpus. Empty if it is this run's."""
+    theirs = meta.get("config", {})
+    found = [
+        f"{name}: {theirs.get(name)!r} -> {value!r}"
+        for name, value in training_key.items()
+        if theirs.get(name) != value
+    ]
+    if meta.get("corpus_sha256") != corpus_sha256:
+        found.append("the corpus (another file or other contents)")
+    return found
 
 
-def same_run(path, *, config: dict, corpus_sha256: str) -> bool:
-    """True if `path` is a readable checkpoint of this very configuration and corpus."""
+def _check_consistent(path, arrays: dict, meta: dict) -> None:
+    """The arrays must be what the metadata says: a checkpoint edited by hand, or written by
+    other code, is refused here rather than failing later inside training."""
     try:
-        _, meta = load(path)
-    except CheckpointError:
-        return False
-    return meta["config"] == config and meta["corpus_sha256"] == corpus_sha256
-
-
-class Checkpointer:
-    """The `checkpoint` callable for rnn.train: saves the state it is given."""
-
-    def __init__(self, path, *, vocab_chars: str, m: int, config: dict, corpus_sha256: str = ""):
-        self.path = Path(path)
-        self.kwargs = dict(vocab_chars=vocab_chars, m=m, config=config, corpus_sha256=corpus_sha256)
-
-    def __call__(self, state: TrainState) -> None:
-        save(self.path, state, **self.kwargs)
+        m, K, step = int(meta["m"]), int(meta["K"]), int(meta["step"])
+        gates = {"vanilla": 1, "gru": 3, "lstm": 4}[meta["config"].get("cell", "vanilla")]
+    except (KeyError, TypeError, ValueError):
+        raise CheckpointError(f"{path}: metadata incomplete (m, K, step or cell)") from None
+    n_theta = gates * m * (m + K + 1) + K * (m + 1)
+    n_state = 2 * m if gates == 4 else m
+    expect = {
+        "theta": n_theta,
+        "G": n_theta,
+        "best_smooth_theta": n_theta,
+        "h": n_state,
+        "best_smooth_h": n_state,
+        "loss": step,
+        "smooth_loss": step,
+        "best_val_theta": n_theta,
+        "best_val_h": n_state,
+    }
+    for name, size in expect.items():
+        if name in arrays and arrays[name].size != size:
+            raise CheckpointError(
+                f"{path}: array {name} has {arrays[name].size} entries, its metadata "
+                f"(m={m}, K={K}, update {step}) says {size}"
+            )
+    if len(meta.get("vocab", "")) != K:
+        raise CheckpointError(
+            f"{path}: vocabulary of {len(meta.get('vocab', ''))} characters, K={K}"
+        )
 
 
 def _num(x: float):

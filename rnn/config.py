@@ -1,16 +1,29 @@
-"""Hyperparameters: one typed structure, validated once, with messages that name the parameter.
+"""The run parameters: one list, each with its default, type, domain and help text.
 
-The notebooks' `parameters` cell, the command line and sweeps all feed `Config`, so a
-nonsense value fails the same way wherever it comes from.
+Everything else follows from `Config`: the notebook's `parameters` cell
+(`notebook_parameters_source`), the command line's options, the sweep's checks, the README's
+table (`markdown_table`), and the rule for when a trained model may be reused
+(`training_key`). Tests fail when any of them drifts from this list.
+
+Each parameter has a kind:
+- TRAINING: changes the trained model (or what is recorded while it trains); a checkpoint is
+  reused only when every TRAINING parameter and the corpus agree.
+- REPORT: changes only what the report draws from the finished model; changing one
+  re-renders the report without training again.
+- RUN: how a run is carried out, not what it computes (checkpoint cadence).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+import sys
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from numbers import Integral, Real
 
 from .errors import ConfigError
+
+TRAINING, REPORT, RUN = "training", "report", "run"
+CELLS = ("vanilla", "lstm", "gru")
 
 
 def check_int(name: str, value, minimum: int | None = None, *, allow_none: bool = False):
@@ -46,47 +59,94 @@ def check_float(
     return value
 
 
+def check_str(name: str, value, choices: tuple[str, ...] | None = None) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"parameter {name} must be a string, got {value!r}")
+    if choices is not None and value not in choices:
+        raise ConfigError(f"parameter {name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def check_bool(name: str, value) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"parameter {name} must be True or False, got {value!r}")
+    return value
+
+
+def _param(default, kind: str, help: str, **rule):
+    """A Config field: its default, kind (TRAINING, REPORT, RUN), help text and domain
+    (minimum= for integers; low=, high=, low_open= for numbers; choices= for strings)."""
+    return field(default=default, metadata={"kind": kind, "help": help, "rule": rule})
+
+
 @dataclass(frozen=True)
 class Config:
     """Every parameter of a run, with the original report's defaults."""
 
-    n_updates: int = 100_000  # AdaGrad updates, one sequence each
-    m: int = 100  # hidden units
-    eta: float = 0.1  # AdaGrad learning rate
-    seq_length: int = 25  # characters per sequence (BPTT length)
-    sigma: float = 0.01  # std of the initial weights
-    seed: int = 0  # seeds initialisation and sampling
-    sample_every: int = 10_000  # updates between the synthesized-text samples
-    sample_length: int = 200  # characters per sample during training
-    passage_length: int = 1000  # characters of the final passage
-    check_m: int = 5  # hidden units of the gradient-check network
-    val_fraction: float = 0.05  # held-out suffix of the corpus (0 turns it off)
-    eval_every: int = 10_000  # updates between validation passes
-    checkpoint_every: int = 10_000  # updates between checkpoints
-    temperatures: str = "0.5, 0.8, 1.0, 1.2"  # sampling temperatures to compare
-    top_p: float = 0.9  # nucleus sampling's probability mass, compared too
-    prime: str = ""  # text to warm the hidden state on ("" = first character)
-    compare_length: int = 300  # characters per sample in the comparison
+    # The network and its training
+    cell: str = _param("vanilla", TRAINING, "recurrent cell: vanilla, lstm or gru", choices=CELLS)
+    n_updates: int = _param(100_000, TRAINING, "AdaGrad updates, one sequence each", minimum=0)
+    m: int = _param(100, TRAINING, "hidden units", minimum=1)
+    eta: float = _param(0.1, TRAINING, "AdaGrad learning rate", low=0.0, low_open=True)
+    seq_length: int = _param(25, TRAINING, "characters per sequence (BPTT length)", minimum=1)
+    sigma: float = _param(
+        0.01, TRAINING, "standard deviation of the initial weights", low=0.0, low_open=True
+    )
+    seed: int = _param(0, TRAINING, "seeds the initial weights and the sampling", minimum=0)
+    sample_every: int = _param(
+        10_000, TRAINING, "updates between synthesized-text samples", minimum=1
+    )
+    sample_length: int = _param(200, TRAINING, "characters per sample during training", minimum=0)
+    val_fraction: float = _param(
+        0.05,
+        TRAINING,
+        "held-out suffix of the corpus for validation (0 turns it off)",
+        low=0.0,
+        high=0.5,
+    )
+    eval_every: int = _param(
+        10_000,
+        TRAINING,
+        "updates between validation passes (they choose the best model)",
+        minimum=1,
+    )
+    checkpoint_every: int = _param(10_000, RUN, "updates between checkpoints", minimum=1)
+    # What the report draws from the finished model
+    title: str = _param("", REPORT, "the report's title (empty: one naming the cell)")
+    author: str = _param("", REPORT, "the report's author (empty: none shown)")
+    check_m: int = _param(
+        5, REPORT, "hidden units of the gradient-check network (0 skips part I)", minimum=0
+    )
+    passage_length: int = _param(
+        1000, REPORT, "characters of the passage from the best model", minimum=0
+    )
+    temperatures: str = _param(
+        "0.5, 0.8, 1.0, 1.2", REPORT, "sampling temperatures to compare, comma-separated"
+    )
+    top_p: float = _param(
+        0.9,
+        REPORT,
+        "probability mass kept by nucleus sampling in the comparison",
+        low=0.0,
+        high=1.0,
+        low_open=True,
+    )
+    prime: str = _param(
+        "", REPORT, "text the compared samples continue (empty: the corpus's first character)"
+    )
+    compare_length: int = _param(300, REPORT, "characters per sample in the comparison", minimum=0)
+    analysis: bool = _param(True, REPORT, "include part VI, what the network learned")
+    ngram_order: int = _param(
+        5, REPORT, "highest order of the n-gram baselines in part VI", minimum=1
+    )
+    analysis_length: int = _param(
+        1000, REPORT, "characters of the validation text shown in part VI", minimum=1
+    )
 
     def __post_init__(self):
-        check_int("n_updates", self.n_updates, 0)
-        check_int("m", self.m, 1)
-        check_float("eta", self.eta, low=0.0, low_open=True)
-        check_int("seq_length", self.seq_length, 1)
-        check_float("sigma", self.sigma, low=0.0, low_open=True)
-        check_int("seed", self.seed, 0)
-        check_int("sample_every", self.sample_every, 1)
-        check_int("sample_length", self.sample_length, 0)
-        check_int("passage_length", self.passage_length, 0)
-        check_int("check_m", self.check_m, 1)
-        check_float("val_fraction", self.val_fraction, low=0.0, high=0.5)
-        check_int("eval_every", self.eval_every, 1)
-        check_int("checkpoint_every", self.checkpoint_every, 1)
+        for f in fields(self):
+            _check_field(f, getattr(self, f.name))
         self.temperature_list()
-        check_float("top_p", self.top_p, low=0.0, high=1.0, low_open=True)
-        if not isinstance(self.prime, str):
-            raise ConfigError(f"parameter prime must be a string, got {self.prime!r}")
-        check_int("compare_length", self.compare_length, 0)
 
     def temperature_list(self) -> list[float]:
         """temperatures as numbers; a comma-separated string so papermill passes it as is."""
@@ -101,16 +161,142 @@ class Config:
             check_float("temperatures", t, low=0.0)
         return values
 
+    @property
+    def report_title(self) -> str:
+        if self.title.strip():
+            return self.title
+        return f"A character-level {self.cell} RNN, trained by BPTT and AdaGrad"
+
     @classmethod
     def from_dict(cls, values: dict) -> Config:
         """Strict: an unknown key is an error (a typo must not silently run the defaults)."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
+        known = names()
+        unknown = sorted(set(values) - set(known))
         if unknown:
-            raise ConfigError(
-                f"unknown parameter {unknown[0]!r}; known: {', '.join(sorted(known))}"
-            )
+            raise ConfigError(f"unknown parameter {unknown[0]!r}; known: {', '.join(known)}")
         return cls(**values)
+
+    @classmethod
+    def from_namespace(cls, namespace: dict) -> Config:
+        """The Config of the parameters defined in a namespace (a notebook's globals())."""
+        return cls(**{name: namespace[name] for name in names() if name in namespace})
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def training_key(self) -> dict:
+        """The parameters a trained model depends on: two runs may share a checkpoint only
+        if these (and the corpus) agree."""
+        return {name: getattr(self, name) for name in names(TRAINING)}
+
+
+def _check_field(f, value) -> None:
+    rule, kind = f.metadata["rule"], _type_of(f)
+    if kind is int:
+        check_int(f.name, value, rule.get("minimum"))
+    elif kind is float:
+        check_float(f.name, value, **rule)
+    elif kind is bool:
+        check_bool(f.name, value)
+    else:
+        check_str(f.name, value, rule.get("choices"))
+
+
+def _type_of(f) -> type:
+    return {"int": int, "float": float, "str": str, "bool": bool}[
+        f.type if isinstance(f.type, str) else f.type.__name__
+    ]
+
+
+def names(kind: str | None = None) -> list[str]:
+    """The parameters' names in order, all or those of one kind."""
+    return [f.name for f in fields(Config) if kind is None or f.metadata["kind"] == kind]
+
+
+def describe() -> list[dict]:
+    """Each parameter as name, type, default, kind and help: what the notebook's parameters
+    cell, the command line and the README show."""
+    return [
+        {
+            "name": f.name,
+            "type": _type_of(f),
+            "default": f.default,
+            "kind": f.metadata["kind"],
+            "help": f.metadata["help"],
+        }
+        for f in fields(Config)
+        if f.default is not MISSING
+    ]
+
+
+# The notebook's own parameters, beside Config's: where things are. `make report` sets them.
+PATH_PARAMETERS = (
+    {
+        "name": "data_path",
+        "type": str,
+        "default": "../data/shakespeare.txt",
+        "help": "UTF-8 text file to train on",
+    },
+    {
+        "name": "out_dir",
+        "type": str,
+        "default": "../reports/notebook",
+        "help": "folder for metrics.json, and for the run's checkpoints unless run_dir is given",
+    },
+    {
+        "name": "run_dir",
+        "type": str,
+        "default": "",
+        "help": "folder of the run's checkpoints (empty: out_dir)",
+    },
+    {
+        "name": "build_id",
+        "type": str,
+        "default": "",
+        "help": "set by make report, which trains before it renders",
+    },
+)
+
+
+def _literal(value) -> str:
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return repr(value)
+
+
+def notebook_parameters_source() -> str:
+    """The report notebook's `parameters` cell: one typed, commented literal per line,
+    which is what `papermill --help-notebook` reads."""
+    lines = [
+        "# Parameters: papermill replaces this cell; `papermill --help-notebook` lists them.",
+        "# Generated from rnn.config (python -m rnn.config --notebook): edit there.",
+    ]
+    for p in PATH_PARAMETERS + tuple(describe()):
+        lines.append(f"{p['name']}: {p['type'].__name__} = {_literal(p['default'])}  # {p['help']}")
+    return "\n".join(lines)
+
+
+def markdown_table() -> str:
+    """The README's table of parameters."""
+    rows = ["| parameter | default | kind | meaning |", "|---|---|---|---|"]
+    for p in describe():
+        default = _literal(p["default"]) if isinstance(p["default"], str) else repr(p["default"])
+        rows.append(f"| `{p['name']}` | `{default}` | {p['kind']} | {p['help']} |")
+    return "\n".join(rows)
+
+
+def main(argv=None) -> int:
+    """python -m rnn.config --notebook | --markdown: print what is generated from Config."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv == ["--notebook"]:
+        print(notebook_parameters_source())
+    elif argv == ["--markdown"]:
+        print(markdown_table())
+    else:
+        print("usage: python -m rnn.config --notebook | --markdown", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

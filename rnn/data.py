@@ -1,7 +1,16 @@
-"""Text in, integer sequences out: reading a corpus and mapping characters to indices."""
+"""Text in, integer sequences out: reading a corpus and mapping characters to indices.
+
+A corpus may be large (hundreds of megabytes): `load_corpus` reads it in chunks, twice (once
+for the vocabulary and the checksum, once to encode), and keeps only the indices, in the
+smallest unsigned integer type that holds K.
+"""
 
 from __future__ import annotations
 
+import codecs
+import hashlib
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,14 +18,28 @@ import numpy as np
 
 from .errors import DataError
 
+CHUNK = 1 << 24  # bytes read at a time
+N_CODE_POINTS = 0x110000
+
+
+def check_regular_file(path: Path) -> None:
+    """Only a regular file is a corpus: a FIFO would block and /dev/zero never ends."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except OSError as err:
+        raise DataError(f"{path}: cannot be read ({err.strerror})") from None
+    if stat.S_ISDIR(mode):
+        raise DataError(f"{path}: is a directory, not a text file")
+    if not stat.S_ISREG(mode):
+        raise DataError(f"{path}: not a regular file (a device, FIFO or socket)")
+
 
 def load_text(path) -> str:
     """Read a UTF-8 text file; every way it can fail raises DataError naming the file."""
     path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: no such file")
-    if path.is_dir():
-        raise DataError(f"{path}: is a directory, not a text file")
+    check_regular_file(path)
     try:
         raw = path.read_bytes()
     except OSError as err:
@@ -47,8 +70,13 @@ class Vocab:
     def __len__(self) -> int:
         return len(self.chars)
 
+    @property
+    def dtype(self) -> np.dtype:
+        """The smallest unsigned integer type that holds every index."""
+        return index_dtype(len(self))
+
     def encode(self, text: str) -> np.ndarray:
-        """Characters -> int64 indices of shape (len(text),)."""
+        """Characters -> indices of shape (len(text),), of type `self.dtype`."""
         codes = _code_points(text)
         table = _code_points(self.chars)  # sorted, since chars is
         ids = np.searchsorted(table, codes)
@@ -56,15 +84,92 @@ class Vocab:
         if unknown.any():
             ch = text[int(np.argmax(unknown))]
             raise DataError(f"character {ch!r} is not in the vocabulary")
-        return ids.astype(np.int64)
+        return ids.astype(self.dtype)
 
     def decode(self, ids) -> str:
         """Indices -> characters."""
         return "".join(self.chars[i] for i in np.asarray(ids, dtype=np.int64).ravel())
 
 
+def index_dtype(K: int) -> np.dtype:
+    for dtype in (np.uint8, np.uint16, np.uint32):
+        if K <= np.iinfo(dtype).max + 1:
+            return np.dtype(dtype)
+    raise DataError(f"a vocabulary of {K} characters is more than Unicode has")
+
+
 def _code_points(text: str) -> np.ndarray:
     return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """A text file as the network reads it: its indices, vocabulary and checksum."""
+
+    path: Path
+    ids: np.ndarray  # (n_chars,) indices into vocab, of type vocab.dtype
+    vocab: Vocab
+    sha256: str  # of the file's bytes, as `sha256sum` prints it
+
+    @property
+    def n_chars(self) -> int:
+        return len(self.ids)
+
+    def text(self, start: int = 0, stop: int | None = None) -> str:
+        return self.vocab.decode(self.ids[start:stop])
+
+
+def _decoded_chunks(path: Path, digest=None):
+    """The file's text, chunk by chunk, as arrays of code points; DataError names the file
+    and the byte offset of any invalid UTF-8."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset, first = 0, True
+    with open(path, "rb") as f:
+        while True:
+            raw = f.read(CHUNK)
+            if digest is not None:
+                digest.update(raw)
+            try:
+                text = decoder.decode(raw, final=not raw)
+            except UnicodeDecodeError as err:
+                # err.start counts from the bytes the decoder still held from the last chunk
+                pending = len(err.object) - len(raw)
+                at = offset - pending + err.start
+                raise DataError(f"{path}: not UTF-8 text (invalid byte at offset {at})") from None
+            offset += len(raw)
+            if first and text:
+                text, first = text.removeprefix("\ufeff"), False  # a byte-order mark is not text
+            if text:
+                yield _code_points(text)
+            if not raw:
+                return
+
+
+def load_corpus(path) -> Corpus:
+    """Read and encode a UTF-8 text file; every way it can fail raises DataError naming it."""
+    path = Path(path)
+    check_regular_file(path)
+    try:
+        counts = np.zeros(N_CODE_POINTS, dtype=np.int64)
+        digest = hashlib.sha256()
+        for codes in _decoded_chunks(path, digest):
+            counts += np.bincount(codes, minlength=N_CODE_POINTS)
+        if not counts.any():
+            raise DataError(f"{path}: file is empty")
+        if counts[0]:
+            raise DataError(f"{path}: not a text file (contains NUL bytes)")
+        present = np.flatnonzero(counts)
+        vocab = Vocab("".join(map(chr, present)))
+        lookup = np.zeros(N_CODE_POINTS, dtype=vocab.dtype)
+        lookup[present] = np.arange(len(present))
+        ids = np.empty(int(counts.sum()), dtype=vocab.dtype)
+        at = 0
+        for codes in _decoded_chunks(path):
+            ids[at : at + len(codes)] = lookup[codes]
+            at += len(codes)
+    except OSError as err:
+        raise DataError(f"{path}: cannot be read ({err.strerror})") from None
+    return Corpus(path=path, ids=ids, vocab=vocab, sha256=digest.hexdigest())
 
 
 def split_train_val(ids: np.ndarray, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:

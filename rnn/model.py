@@ -78,8 +78,12 @@ def param_shapes(m: int, K: int) -> dict[str, tuple[int, int]]:
     return {"W": (m, m), "U": (m, K), "b": (m, 1), "V": (K, m), "c": (K, 1)}
 
 
-def init_params(K: int, m: int = 100, sigma: float = 0.01, seed: int = 0) -> Params:
+def init_params(
+    K: int, m: int = 100, sigma: float = 0.01, seed: int = 0, cell: str = "vanilla"
+) -> Params:
     """Weights drawn from N(0, sigma^2), biases zero, with a generator seeded by `seed`."""
+    if cell != "vanilla":
+        raise ConfigError(f"parameter cell must be vanilla here, got {cell!r}")
     if not (isinstance(K, (int, np.integer)) and K >= 1):
         raise ConfigError(f"K (vocabulary size) must be a positive integer, got {K!r}")
     if not (isinstance(m, (int, np.integer)) and m >= 1):

@@ -192,6 +192,7 @@ def train(
     checkpoint_every: int | None = None,
     resume: TrainState | None = None,
     backend: str = "auto",
+    should_stop=None,
 ) -> TrainResult:
     """Train `params` (left untouched) on the index array `ids` for n_updates AdaGrad updates.
 

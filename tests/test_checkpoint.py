@@ -1,3 +1,4 @@
+import functools
 import zipfile
 
 import numpy as np
@@ -7,6 +8,8 @@ import rnn
 from rnn import checkpoint
 
 from .test_train import macbeth
+
+CONFIG = rnn.Config(m=24, seq_length=20).to_dict()
 
 
 class Stop(Exception):
@@ -40,7 +43,7 @@ def test_killed_at_half_and_resumed_equals_uninterrupted(problem, tmp_path):
     full = run(params, ids, val_ids)
 
     path = tmp_path / "ck.npz"
-    saver = checkpoint.Checkpointer(path, vocab_chars=vocab.chars, m=24, config={"run": 1})
+    saver = functools.partial(checkpoint.save, path, vocab_chars=vocab.chars, config=CONFIG)
 
     def save_then_die(state):
         saver(state)
@@ -50,7 +53,7 @@ def test_killed_at_half_and_resumed_equals_uninterrupted(problem, tmp_path):
     with pytest.raises(Stop):
         run(params, ids, val_ids, checkpoint=save_then_die, checkpoint_every=100)
     state, meta = checkpoint.load(path)
-    assert state.step == 200 and meta["config"] == {"run": 1}
+    assert state.step == 200 and meta["config"] == CONFIG
     resumed = run(params, ids, val_ids, resume=state)
 
     np.testing.assert_array_equal(resumed.params.flatten(), full.params.flatten())
@@ -63,31 +66,49 @@ def test_killed_at_half_and_resumed_equals_uninterrupted(problem, tmp_path):
         np.testing.assert_array_equal(resumed.samples[step], full.samples[step])
 
 
-def test_checkpoint_round_trip_and_compatibility(problem, tmp_path):
+def test_checkpoint_round_trip_and_its_identity(problem, tmp_path):
     vocab, ids, val_ids, params = problem
     path = tmp_path / "ck.npz"
-    saver = checkpoint.Checkpointer(
-        path, vocab_chars=vocab.chars, m=24, config={"a": 1}, corpus_sha256="abc"
+    sessions = [{"started": "2026-01-01T00:00:00", "from": 0, "build_id": "b"}]
+    saver = functools.partial(
+        checkpoint.save,
+        path,
+        vocab_chars=vocab.chars,
+        config=CONFIG,
+        corpus_sha256="abc",
+        sessions=sessions,
     )
     result = run(params, ids, val_ids, checkpoint=saver, checkpoint_every=150)
     state, meta = checkpoint.load(path)
-    assert state.step == 400
+    assert state.step == 400 and meta["sessions"] == sessions
     np.testing.assert_array_equal(state.theta, result.params.flatten())
-    checkpoint.check_compatible(meta, path, vocab_chars=vocab.chars, m=24)
-    with pytest.raises(rnn.CheckpointError, match="another vocabulary"):
-        checkpoint.check_compatible(meta, path, vocab_chars=vocab.chars + "~", m=24)
-    with pytest.raises(rnn.CheckpointError, match="m=24 hidden units, this run has m=30"):
-        checkpoint.check_compatible(meta, path, vocab_chars=vocab.chars, m=30)
-    assert checkpoint.same_run(path, config={"a": 1}, corpus_sha256="abc")
-    assert not checkpoint.same_run(path, config={"a": 2}, corpus_sha256="abc")
+    key = rnn.Config(m=24, seq_length=20).training_key()
+    assert checkpoint.differences(meta, key, "abc") == []
+    assert checkpoint.differences(meta, key | {"m": 30}, "abc") == ["m: 24 -> 30"]
+    assert checkpoint.differences(meta, key, "abd") == [
+        "the corpus (another file or other contents)"
+    ]
     with zipfile.ZipFile(path) as z:  # plain arrays: nothing in it needs pickle
         assert all(name.endswith(".npy") for name in z.namelist())
+
+
+def test_arrays_that_do_not_fit_their_metadata_are_refused(problem, tmp_path):
+    vocab, ids, val_ids, params = problem
+    path = tmp_path / "ck.npz"
+    checkpoint.save(path, run(params, ids, val_ids).state, vocab_chars=vocab.chars, config=CONFIG)
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files if k != "digest"}
+    arrays["h"] = np.zeros(7)  # a hidden state of 7 for a network of m = 24
+    arrays["digest"] = np.frombuffer(checkpoint._digest(arrays).encode(), dtype=np.uint8)
+    np.savez(tmp_path / "odd.npz", **arrays)
+    with pytest.raises(rnn.CheckpointError, match="array h has 7 entries, its metadata"):
+        checkpoint.load(tmp_path / "odd.npz")
 
 
 def test_truncated_or_tampered_checkpoint_is_refused(problem, tmp_path):
     vocab, ids, val_ids, params = problem
     path = tmp_path / "ck.npz"
-    checkpoint.save(path, run(params, ids, val_ids).state, vocab_chars=vocab.chars, m=24, config={})
+    checkpoint.save(path, run(params, ids, val_ids).state, vocab_chars=vocab.chars, config=CONFIG)
     data = path.read_bytes()
 
     truncated = tmp_path / "truncated.npz"
@@ -113,7 +134,7 @@ def test_a_failed_write_leaves_the_previous_checkpoint(problem, tmp_path, monkey
     vocab, ids, val_ids, params = problem
     path = tmp_path / "ck.npz"
     state = run(params, ids, val_ids).state
-    checkpoint.save(path, state, vocab_chars=vocab.chars, m=24, config={})
+    checkpoint.save(path, state, vocab_chars=vocab.chars, config=CONFIG)
     before = path.read_bytes()
 
     def dies_halfway(f, **arrays):
@@ -122,6 +143,6 @@ def test_a_failed_write_leaves_the_previous_checkpoint(problem, tmp_path, monkey
 
     monkeypatch.setattr(np, "savez", dies_halfway)
     with pytest.raises(KeyboardInterrupt):
-        checkpoint.save(path, state, vocab_chars=vocab.chars, m=24, config={"new": True})
+        checkpoint.save(path, state, vocab_chars=vocab.chars, config=CONFIG | {"eta": 1.0})
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["ck.npz"]

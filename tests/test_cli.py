@@ -8,7 +8,11 @@ from rnn.__main__ import main
 CORPUS = Path(__file__).parent / "data" / "macbeth-act1.txt"
 
 
-def test_train_then_resume_then_sample(tmp_path, capsys):
+class Killed(Exception):
+    pass
+
+
+def test_train_killed_then_continued_then_sample(tmp_path, capsys, monkeypatch):
     args = [
         "train",
         "--data",
@@ -22,16 +26,30 @@ def test_train_then_resume_then_sample(tmp_path, capsys):
         "--checkpoint_every",
         "100",
         "--quiet",
+        "--n_updates",
+        "300",
     ]
-    assert main(args + ["--n_updates", "200"]) == 0
-    out = capsys.readouterr().out
-    assert "200 updates" in out and "bits per character" in out
-    state, meta = checkpoint.load(tmp_path / "checkpoint.npz")
-    assert state.step == 200 and meta["config"]["m"] == 16
+    save = checkpoint.save
 
-    assert main(args + ["--n_updates", "300", "--resume"]) == 0
-    assert "resuming" in capsys.readouterr().out
-    assert checkpoint.load(tmp_path / "checkpoint.npz")[0].step == 300
+    def save_then_die(path, state, **kwargs):
+        save(path, state, **kwargs)
+        if state.step == 200:
+            raise Killed  # the process dies right after its checkpoint at update 200
+
+    monkeypatch.setattr(checkpoint, "save", save_then_die)
+    with pytest.raises(Killed):
+        main(args)
+    monkeypatch.setattr(checkpoint, "save", save)
+    assert not (tmp_path / "checkpoint.npz").exists()
+    assert checkpoint.load(tmp_path / "checkpoint.partial.npz")[0].step == 200
+
+    assert main(args) == 0  # the same command again continues
+    out = capsys.readouterr().out
+    assert "continued from update 200 of an interrupted run" in out and "300 updates" in out
+    state, meta = checkpoint.load(tmp_path / "checkpoint.npz")
+    assert state.step == 300 and meta["config"]["m"] == 16
+    assert [(s["from"], s["to"]) for s in meta["sessions"]] == [(0, 200), (200, 300)]
+    assert not (tmp_path / "checkpoint.partial.npz").exists()
 
     assert (
         main(
@@ -53,11 +71,27 @@ def test_train_then_resume_then_sample(tmp_path, capsys):
     assert text.startswith("MACBETH") and len(text) == len("MACBETH") + 60 + 1
 
 
-def test_resume_refuses_another_shape(tmp_path, capsys):
+def test_another_run_into_a_finished_folder_is_refused_without_force(tmp_path, capsys):
     base = ["train", "--data", str(CORPUS), "--out", str(tmp_path), "--n_updates", "20", "--quiet"]
     assert main(base + ["--m", "8"]) == 0
+    before = (tmp_path / "checkpoint.npz").read_bytes()
     assert main(base + ["--m", "9", "--resume"]) == 2
-    assert "made for m=8 hidden units, this run has m=9" in capsys.readouterr().err
+    assert (
+        "no checkpoint of this run to continue from (it differs: m: 8 -> 9)"
+        in capsys.readouterr().err
+    )
+    assert main(base + ["--m", "9"]) == 2
+    err = capsys.readouterr().err
+    assert "holds a finished run of other parameters (m: 8 -> 9); use --force" in err
+    assert (tmp_path / "checkpoint.npz").read_bytes() == before
+    assert main(base + ["--m", "9", "--force"]) == 0
+    assert checkpoint.load(tmp_path / "checkpoint.npz")[1]["m"] == 9
+    assert main(base + ["--m", "9", "--seq_length", "7"]) == 2
+    assert "seq_length: 25 -> 7" in capsys.readouterr().err
+    different = tmp_path / "other.txt"
+    different.write_text(CORPUS.read_text() + "more")
+    assert main(["train", "--data", str(different)] + base[3:] + ["--m", "9"]) == 2
+    assert "the corpus (another file or other contents)" in capsys.readouterr().err
 
 
 def test_gradcheck_command(capsys):

@@ -42,7 +42,7 @@ def test_vocab_is_sorted_and_round_trips(text):
     assert vocab.chars == "".join(sorted(set(text)))
     assert len(vocab) == len(set(text))
     ids = vocab.encode(text)
-    assert ids.dtype == np.int64 and ids.shape == (len(text),)
+    assert ids.dtype == np.uint8 and ids.shape == (len(text),)
     assert vocab.decode(ids) == text
     assert vocab.encode("T")[0] == vocab.chars.index("T")
 
