@@ -13,6 +13,7 @@ import numpy as np
 
 from ..model import Params, step_forward
 
+CELLS = ("vanilla",)  # the cells back_one_step knows
 FALL = 1e3  # "the gradient has fallen by FALL": the first k with norm(k) <= norm(0) / FALL
 
 
@@ -20,7 +21,8 @@ def back_one_step(dstate: np.ndarray, cache, params: Params) -> np.ndarray:
     """dL/dstate_{t-1} from dL/dstate_t through step t's cell, with no loss term at step t.
 
     Vanilla cell, h_t = tanh(W h_{t-1} + U x_t + b): dh_{t-1} = W^T ((1 - h_t^2) * dh_t).
-    To be replaced by the generic model.step_backward(None, dstate, cache, params, None).
+    To be replaced by the generic model.step_backward(None, dstate, cache, params, None)
+    (and CELLS by every cell) once the model module has it.
     """
     _, _, h, _ = cache
     return params.W.T @ ((1.0 - h * h) * dstate)

@@ -77,7 +77,7 @@ def legend(cmap: str, lo: float, hi: float, ticks, caption: str) -> str:
         for v, label in ticks
     )
     return (
-        f'<div style="margin:0.4em 0 1.6em 0;font-size:0.8em;{PRINT}">'
+        f'<div style="margin:0.4em 0 1.6em 0;padding-left:0.8em;font-size:0.8em;{PRINT}">'
         f"<div>{html.escape(caption)}</div>"
         f'<div style="line-height:0;margin-top:0.2em">{bar}</div>'
         f'<div style="position:relative;height:1em;width:{width}em">{labels}</div></div>'
@@ -209,9 +209,9 @@ def units_legend() -> str:
 
 
 def gradflow_figure(curves: dict, seq_length: int | None = None):
-    """Mean ||dL_t/dh_{t-k}|| against k on a log scale, one line per model, with the band
-    of the middle 80% of positions. curves: label -> norms (positions, max_k + 1).
-    Returns (Figure, alt text)."""
+    """||dL_t/dh_{t-k}|| against k on a log scale: per model, the mean over positions
+    (solid), the median (dashed) and the band of the middle 80% of positions.
+    curves: label -> norms (positions, max_k + 1). Returns (Figure, alt text)."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(9, 4.2), dpi=100)
@@ -220,24 +220,31 @@ def gradflow_figure(curves: dict, seq_length: int | None = None):
     for i, (label, norms) in enumerate(curves.items()):
         k = np.arange(norms.shape[1])
         mean = norms.mean(axis=0)
-        lo, hi = np.percentile(norms, [10, 90], axis=0)
-        pos = mean > 0
-        ax.plot(k[pos], mean[pos], color=f"C{i}", lw=1.5, label=f"{label} (mean)")
+        lo, median, hi = np.percentile(norms, [10, 50, 90], axis=0)
+        ax.plot(k, np.where(mean > 0, mean, np.nan), color=f"C{i}", lw=1.6, label=f"{label}: mean")
+        ax.plot(
+            k,
+            np.where(median > 0, median, np.nan),
+            color=f"C{i}",
+            lw=1,
+            ls="--",
+            label=f"{label}: median",
+        )
         band = (lo > 0) & (hi > 0)
         ax.fill_between(k[band], lo[band], hi[band], color=f"C{i}", alpha=0.2, lw=0)
-        alt.append(f"{label}: {fall_sentence(mean)}")
+        alt.append(f"{label}: {fall_sentence(norms)}")
     if seq_length:
-        ax.axvline(seq_length, color="0.5", ls="--", lw=0.8, label=f"seq_length = {seq_length}")
+        ax.axvline(seq_length, color="0.5", ls=":", lw=1, label=f"seq_length = {seq_length}")
     ax.set_yscale("log")
     ax.set_xlabel("k (steps back)")
-    ax.set_ylabel("‖dL_t / dh_{t−k}‖")
-    ax.grid(alpha=0.3, which="both")
+    ax.set_ylabel(r"$\|\partial L_t / \partial h_{t-k}\|$")
+    ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     ax.set_title("Gradient of one character's loss with respect to earlier hidden states")
     fig.tight_layout()
     alt_text = (
-        f"Log-scale plot of the gradient norm against steps back k = 0 to {norms.shape[1] - 1}. "
-        + " ".join(alt)
+        f"Log-scale plot of the gradient norm against steps back k = 0 to {norms.shape[1] - 1}, "
+        "mean and median over positions with the band of the middle 80%. " + " ".join(alt)
     )
     return fig, alt_text
 
@@ -256,19 +263,24 @@ def gradflow_html(curves: dict, seq_length: int | None = None) -> str:
     """gradflow_figure with its alt text, then when each curve has fallen by FALL."""
     fig, alt = gradflow_figure(curves, seq_length)
     sentences = " ".join(
-        f"{html.escape(label)}: {fall_sentence(norms.mean(axis=0))}"
-        for label, norms in curves.items()
+        f"{html.escape(label)}: {fall_sentence(norms)}" for label, norms in curves.items()
     )
     return figure_html(fig, alt) + f"<p>{sentences}</p>"
 
 
-def fall_sentence(mean_norms) -> str:
-    """When the mean norm has fallen by FALL, in words."""
-    mean_norms = np.asarray(mean_norms)
-    k = steps_to_fall(mean_norms)
-    if k is None:
-        return (
-            f"the mean norm does not fall by a factor of {FALL:g} within {len(mean_norms) - 1} "
-            f"steps (it ends at {mean_norms[-1] / mean_norms[0]:.2g} of its value at k = 0)."
-        )
-    return f"the mean norm has fallen by a factor of {FALL:g} after {k} steps."
+def fall_sentence(norms) -> str:
+    """When the mean (and the median) over positions of norms (positions, max_k + 1) have
+    fallen by FALL, in words."""
+    norms = np.atleast_2d(norms)
+    max_k = norms.shape[1] - 1
+
+    def when(curve):
+        k = steps_to_fall(curve)
+        return f"after {k} steps" if k is not None else f"not within {max_k} steps"
+
+    mean, median = norms.mean(axis=0), np.median(norms, axis=0)
+    return (
+        f"the mean norm has fallen by a factor of {FALL:g} {when(mean)} "
+        f"(the median {when(median)}); at k = {max_k} the mean is "
+        f"{mean[-1] / mean[0]:.1e} of its value at k = 0."
+    )
