@@ -212,9 +212,15 @@ def test_steps_to_fall():
 def test_gradient_norms_shapes_and_positions():
     ids = np.random.default_rng(11).integers(0, 5, 60)
     params = rnn.init_params(5, 4, 0.5, seed=0)
-    positions, norms = gradflow.gradient_norms(params, ids, max_k=10, n_positions=7, warmup=3)
-    assert norms.shape == (7, 11) and len(set(positions)) == 7
+    positions, norms = gradflow.gradient_norms(
+        params, ids, max_k=10, n_positions=7, per_stretch=3, spacing=4, warmup=3
+    )
+    assert norms.shape == (7, 11) and len(positions) == 7
     assert positions.min() >= 13 and positions.max() <= 58
+    for i, (t, row) in enumerate(zip(positions, norms)):  # a stretch's shared reading is the
+        warmup = 3 + (i % 3) * 4  # reading from its start, a longer warm-up for later positions
+        alone = gradflow.norms_at(params, ids, int(t), max_k=10, warmup=warmup)
+        assert np.allclose(row, alone, rtol=1e-12)
     fig, alt = show.gradflow_figure({"model": norms}, seq_length=5)
     assert "steps" in alt and fig.axes[0].get_yscale() == "log"
 

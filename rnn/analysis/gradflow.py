@@ -43,30 +43,40 @@ def output_grad(params: Params, logp: np.ndarray, y: int, size: int) -> np.ndarr
     return d
 
 
-def norms_at(params: Params, ids, t: int, max_k: int = 100, warmup: int = 50) -> np.ndarray:
-    """||dL_t/dh_{t-k}|| for k = 0 .. max_k, shape (max_k + 1,).
+def stretch_norms(params: Params, ids, positions, max_k: int = 100, warmup: int = 50):
+    """||dL_t/dh_{t-k}|| for k = 0 .. max_k at each t of positions, from one reading:
+    shape (len(positions), max_k + 1).
 
-    The reading starts from zero_state before ids[t - max_k - warmup], so h_{t-max_k} has
-    read warmup + 1 characters; needs warmup + max_k <= t <= len(ids) - 2.
+    The reading starts from zero_state before ids[min(positions) - max_k - warmup] and runs
+    to ids[max(positions)], so each h_{t-max_k} has read at least warmup + 1 characters.
+    Positions must lie in [warmup + max_k, len(ids) - 2].
     """
-    if not warmup + max_k <= t <= len(ids) - 2:
-        raise ValueError(f"t = {t} must lie in [{warmup + max_k}, {len(ids) - 2}]")
+    positions = np.sort(np.asarray(positions, dtype=np.int64))
+    first, last = int(positions[0]) - max_k - warmup, int(positions[-1])
+    if first < 0 or last > len(ids) - 2:
+        raise ValueError(f"positions must lie in [{warmup + max_k}, {len(ids) - 2}]")
     ids = np.asarray(ids)  # read one int() at a time: uint8 or uint16 ids need no cast
-    m = params.m
-    state = zero_state(params)
-    for x in ids[t - max_k - warmup : t - max_k]:  # to the state before ids[t - max_k]
-        state, _, _ = step_forward(params, int(x), state)
-    caches = []
-    for x in ids[t - max_k : t + 1]:  # h_{t-max_k} .. h_t; caches[-k] is step t - k + 1's
-        state, logp, cache = step_forward(params, int(x), state)
-        caches.append(cache)
-    d = output_grad(params, logp, int(ids[t + 1]), len(state))
-    norms = np.empty(max_k + 1)
-    norms[0] = np.linalg.norm(d[:m])
-    for k in range(1, max_k + 1):
-        d = back_one_step(d, caches[-k], params)
-        norms[k] = np.linalg.norm(d[:m])
+    m, keep_from = params.m, int(positions[0]) - max_k + 1
+    state, caches, grads = zero_state(params), {}, {}
+    for tau in range(first, last + 1):
+        state, logp, cache = step_forward(params, int(ids[tau]), state)
+        if tau >= keep_from:
+            caches[tau] = cache
+        if tau in positions:
+            grads[tau] = output_grad(params, logp, int(ids[tau + 1]), len(state))
+    norms = np.empty((len(positions), max_k + 1))
+    for i, t in enumerate(positions):
+        d = grads[int(t)]
+        norms[i, 0] = np.linalg.norm(d[:m])
+        for k in range(1, max_k + 1):
+            d = back_one_step(d, caches[int(t) - k + 1], params)
+            norms[i, k] = np.linalg.norm(d[:m])
     return norms
+
+
+def norms_at(params: Params, ids, t: int, max_k: int = 100, warmup: int = 50) -> np.ndarray:
+    """||dL_t/dh_{t-k}|| for k = 0 .. max_k at one position t, shape (max_k + 1,)."""
+    return stretch_norms(params, ids, [t], max_k, warmup)[0]
 
 
 def gradient_norms(
@@ -75,18 +85,29 @@ def gradient_norms(
     *,
     max_k: int = 100,
     n_positions: int = 200,
+    per_stretch: int = 5,
+    spacing: int = 20,
     warmup: int = 50,
     seed: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(positions, norms): n_positions distinct positions t of ids drawn with seed, sorted,
-    and norms (n_positions, max_k + 1) with row i = norms_at(params, ids, positions[i], ...)."""
-    low, high = warmup + max_k, len(ids) - 2
+    """(positions, norms (n_positions, max_k + 1)) at n_positions positions t of ids.
+
+    The positions come in stretches read in one pass each (to share the forward steps):
+    per_stretch positions `spacing` characters apart, the first drawn at random with seed
+    (stretches are distinct, and fewer positions are taken if the text is short).
+    """
+    span = (per_stretch - 1) * spacing
+    low, high = warmup + max_k, len(ids) - 2 - span
     if high < low:
-        raise ValueError(f"the text needs at least {low + 2} characters, it has {len(ids)}")
+        raise ValueError(f"the text needs at least {low + span + 2} characters, has {len(ids)}")
     rng = np.random.default_rng(seed)
-    n = min(n_positions, high - low + 1)
-    positions = np.sort(rng.choice(high - low + 1, size=n, replace=False)) + low
-    norms = np.stack([norms_at(params, ids, int(t), max_k, warmup) for t in positions])
+    n_stretches = min(-(-n_positions // per_stretch), high - low + 1)
+    starts = np.sort(rng.choice(high - low + 1, size=n_stretches, replace=False)) + low
+    offsets = np.arange(per_stretch) * spacing
+    norms = np.concatenate(
+        [stretch_norms(params, ids, s + offsets, max_k, warmup) for s in starts]
+    )[:n_positions]
+    positions = (starts[:, None] + offsets).ravel()[:n_positions]
     return positions, norms
 
 
