@@ -15,6 +15,8 @@ from ..model import Params, step_forward
 
 CELLS = ("vanilla",)  # the cells back_one_step knows
 FALL = 1e3  # "the gradient has fallen by FALL": the first k with norm(k) <= norm(0) / FALL
+# gradient_norms' defaults, which the report describes
+MAX_K, N_POSITIONS, PER_STRETCH, SPACING, WARMUP = 100, 200, 5, 20, 50
 
 
 def back_one_step(dstate: np.ndarray, cache, params: Params) -> np.ndarray:
@@ -43,7 +45,7 @@ def output_grad(params: Params, logp: np.ndarray, y: int, size: int) -> np.ndarr
     return d
 
 
-def stretch_norms(params: Params, ids, positions, max_k: int = 100, warmup: int = 50):
+def stretch_norms(params: Params, ids, positions, max_k: int = MAX_K, warmup: int = WARMUP):
     """||dL_t/dh_{t-k}|| for k = 0 .. max_k at each t of positions, from one reading:
     shape (len(positions), max_k + 1).
 
@@ -74,7 +76,7 @@ def stretch_norms(params: Params, ids, positions, max_k: int = 100, warmup: int 
     return norms
 
 
-def norms_at(params: Params, ids, t: int, max_k: int = 100, warmup: int = 50) -> np.ndarray:
+def norms_at(params: Params, ids, t: int, max_k: int = MAX_K, warmup: int = WARMUP) -> np.ndarray:
     """||dL_t/dh_{t-k}|| for k = 0 .. max_k at one position t, shape (max_k + 1,)."""
     return stretch_norms(params, ids, [t], max_k, warmup)[0]
 
@@ -83,11 +85,11 @@ def gradient_norms(
     params: Params,
     ids,
     *,
-    max_k: int = 100,
-    n_positions: int = 200,
-    per_stretch: int = 5,
-    spacing: int = 20,
-    warmup: int = 50,
+    max_k: int = MAX_K,
+    n_positions: int = N_POSITIONS,
+    per_stretch: int = PER_STRETCH,
+    spacing: int = SPACING,
+    warmup: int = WARMUP,
     seed: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(positions, norms (n_positions, max_k + 1)) at n_positions positions t of ids.

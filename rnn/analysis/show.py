@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from ..report import table
+from . import gradflow
 from .gradflow import FALL, steps_to_fall
 from .units import WEAK, Match, strongest
 
@@ -260,12 +261,23 @@ def figure_html(fig, alt: str) -> str:
 
 
 def gradflow_html(curves: dict, seq_length: int | None = None) -> str:
-    """gradflow_figure with its alt text, then when each curve has fallen by FALL."""
+    """How the norms were measured (gradient_norms' defaults), gradflow_figure with its alt
+    text, then when each curve has fallen by FALL."""
+    g = gradflow
+    n_stretches = -(-g.N_POSITIONS // g.PER_STRETCH)
+    method = (
+        f"<p>{g.N_POSITIONS} positions t of the training text: {n_stretches} stretches drawn "
+        f"at random, each read once from a zero state, with {g.PER_STRETCH} positions "
+        f"{g.SPACING} characters apart in each, so that every h<sub>t−{g.MAX_K}</sub> has read "
+        f"at least {g.WARMUP + 1} characters. The mean over positions is dominated by a few "
+        "large gradients, so the median is drawn too; the band covers the middle 80% of "
+        "positions.</p>"
+    )
     fig, alt = gradflow_figure(curves, seq_length)
     sentences = " ".join(
         f"{html.escape(label)}: {fall_sentence(norms)}" for label, norms in curves.items()
     )
-    return figure_html(fig, alt) + f"<p>{sentences}</p>"
+    return method + figure_html(fig, alt) + f"<p>{sentences}</p>"
 
 
 def fall_sentence(norms) -> str:
