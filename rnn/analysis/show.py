@@ -118,7 +118,7 @@ def placement(rows, rnn_bits: float) -> str:
     if not stronger:
         return f"{ours} beat every n-gram model in the table, the highest order included."
     if not weaker:
-        name, bits = min(grams, key=lambda nb: nb[1])
+        name, bits = max(grams, key=lambda nb: nb[1])
         return f"{ours} are worse than every n-gram model here, even the {name} ({bits:.3f})."
     below = min(weaker, key=lambda nb: nb[1])  # the best model the RNN beats
     above = max(stronger, key=lambda nb: nb[1])  # the weakest model that beats the RNN
