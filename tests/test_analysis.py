@@ -92,6 +92,12 @@ def test_unigram_bits_by_hand():
     assert rows[0][1] == pytest.approx(math.log2(5)) and rows[1][1] == pytest.approx(by_hand)
 
 
+def test_a_training_text_shorter_than_the_order():
+    counts = ngram.fit(np.array([1, 2], dtype=np.uint8), 4, 5)
+    for order in range(1, 6):
+        assert ngram.distribution(counts, order, [1, 2, 3, 0]).sum() == pytest.approx(1.0)
+
+
 def test_large_vocabulary_does_not_overflow():
     rng = np.random.default_rng(4)
     K = 5000

@@ -120,10 +120,20 @@ def _discount(counts: np.ndarray) -> float:
 
 def _lookup(level: Level, K: int, parent_ids: np.ndarray, chars: np.ndarray) -> np.ndarray:
     """Ids of the j-grams (parent, char) at this level; -1 where unseen or the parent is -1."""
+    if len(level.keys) == 0:  # a training text shorter than j
+        return np.full(len(chars), -1, dtype=np.int64)
     key = parent_ids * K + chars
     pos = np.minimum(np.searchsorted(level.keys, key), len(level.keys) - 1)
     found = (parent_ids >= 0) & (chars >= 0) & (level.keys[pos] == key)
     return np.where(found, pos, -1)
+
+
+def _at(values: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """values[ids] as floats, 0 where an id is -1 (unseen)."""
+    out = np.zeros(len(ids))
+    seen = ids >= 0
+    out[seen] = values[ids[seen]]
+    return out
 
 
 def _context_id(counts: NGramCounts, ctx: np.ndarray) -> np.ndarray:
@@ -166,10 +176,7 @@ def log2_prob(counts: NGramCounts, order: int, contexts, targets) -> np.ndarray:
         )
         h = _context_id(counts, ctx[:, ctx.shape[1] - (j - 1) :])
         g = _lookup(lv, K, h, w)
-        c_hw = np.where(g >= 0, c[np.maximum(g, 0)], 0)
-        seen = h >= 0
-        t = np.where(seen, tot[np.maximum(h, 0)], 0.0)
-        n1 = np.where(seen, typ[np.maximum(h, 0)], 0)
+        c_hw, t, n1 = _at(c, g), _at(tot, h), _at(typ, h)
         with np.errstate(divide="ignore", invalid="ignore"):
             mixed = (np.maximum(c_hw - D, 0.0) + D * n1 * p) / t
         p = np.where(t > 0, mixed, p)
