@@ -250,6 +250,7 @@ def test_everything_shown_is_escaped():
         show.units_table(units.find_units(h, text) + [match]),
         show.kinds_table(surprisal.by_kind(bits, kinds), surprisal.by_kind(bits, kinds)),
         show.baselines_html([("<u>uniform</u>", 6.0), ("add-one unigram", 4.0)], 3.0),
+        *show.units_blocks(units.find_units(h, text), text, h, n_show=2),
     ]
     for part in parts:
         assert "<b>" not in part and "<i>name" not in part and "<u>" not in part

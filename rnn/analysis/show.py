@@ -191,13 +191,15 @@ def unit_html(text: str, activation, match: Match) -> str:
     return f"<h4>{html.escape(label)}</h4>" + shaded
 
 
-def units_html(matches: list[Match], text: str, h, n_show: int = 3) -> str:
+def units_blocks(matches: list[Match], text: str, h, n_show: int = 3) -> list[str]:
     """The table of every property, then text shaded by each of the n_show strongest units
-    (distinct units); text (T characters) and h (T, m) are the passage shown."""
-    shown = strongest(matches, n_show)
-    parts = [units_table(matches), units_legend()]
-    parts += [unit_html(text, np.asarray(h)[:, mt.unit], mt) for mt in shown]
-    return "".join(parts)
+    (distinct units), the first with the colour legend; text (T characters) and h (T, m) are
+    the passage shown. Separate blocks, so that a printed page breaks between them."""
+    blocks = [units_table(matches)]
+    for i, mt in enumerate(strongest(matches, n_show)):
+        shaded = unit_html(text, np.asarray(h)[:, mt.unit], mt)
+        blocks.append((units_legend() if i == 0 else "") + shaded)
+    return blocks
 
 
 def units_legend() -> str:
