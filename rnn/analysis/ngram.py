@@ -195,7 +195,7 @@ def bits_per_char(counts: NGramCounts, order: int, history, ids) -> float:
     `history` and then `ids` itself (the model reads its last order - 1 of them)."""
     ids = np.asarray(ids).astype(np.int64)
     c = max(order - 1, 0)
-    hist = np.asarray(history).astype(np.int64)[len(history) - c :] if c else np.empty(0, int)
+    hist = np.asarray(history)[len(history) - c :].astype(np.int64) if c else np.empty(0, int)
     padded = np.concatenate([np.full(c - len(hist), -1), hist, ids])
     if c:
         contexts = np.lib.stride_tricks.sliding_window_view(padded, c)[: len(ids)]
@@ -210,7 +210,8 @@ def baselines(train_ids, val_ids, K: int, max_order: int) -> list[tuple[str, flo
     all fitted on train_ids. Their contexts are the characters before each one in the corpus
     (the end of the training split, then the validation split)."""
     counts = fit(train_ids, K, max_order)
-    history = np.concatenate([np.asarray(train_ids).astype(np.int64), np.asarray(val_ids[:1])])
+    tail = np.asarray(train_ids)[max(len(train_ids) - max_order, 0) :]
+    history = np.concatenate([tail.astype(np.int64), np.asarray(val_ids[:1]).astype(np.int64)])
     rows = [("uniform (log2 K)", math.log2(K))]
     for order in range(1, max_order + 1):
         name = "add-one unigram" if order == 1 else f"Kneser-Ney, order {order}"
