@@ -165,7 +165,8 @@ def correlations(h: np.ndarray, values: np.ndarray) -> np.ndarray:
     vc = v - v.mean(axis=0)
     sd_v = np.sqrt((vc * vc).mean(axis=0))
     with np.errstate(divide="ignore", invalid="ignore"):
-        r = (vc.T @ h) / (len(h) * np.outer(sd_v, sd_h))
+        # (h^T vc)^T, not vc^T h: the latter took 1.1 s against 16 ms here (OpenBLAS, T = 55k)
+        r = (h.T @ vc).T / (len(h) * np.outer(sd_v, sd_h))
     r[:, sd_h < CONSTANT] = np.nan
     r[sd_v < CONSTANT, :] = np.nan
     return np.clip(r, -1.0, 1.0)
