@@ -268,3 +268,15 @@ def test_placement_sentence():
     assert "between the add-one unigram (4.500), which it beats, and the Kneser-Ney" in sentence
     assert "beat every" in show.placement(rows, 3.0)
     assert "worse than every n-gram model here, even the add-one" in show.placement(rows, 5.0)
+
+
+def test_coloured_elements_print_their_colours():
+    text = "ab\nc"
+    bits = np.array([np.nan, 1.0, 2.0, 3.0])
+    for part in (
+        show.surprisal_html(text, bits, 4),
+        show.unit_html(text, np.zeros(4), units.Match("p", "d", 0, 0.9)),
+        show.units_legend(),
+    ):
+        assert "print-color-adjust: exact" in part and "-webkit-print-color-adjust: exact" in part
+        assert "<script" not in part
