@@ -60,8 +60,18 @@ def test_gradient_check_table(built):
 
 def test_figure_is_embedded_and_nothing_is_fetched(built):
     _, html = built
-    assert len(re.findall(r'<img alt="[^"]+" src="data:image/png;base64,', html)) == 1
-    assert not re.search(r"<script[^>]+src=", html)
+    alts = re.findall(r'<img alt="([^"]+)" src="data:image/png;base64,', html)
+    assert len(alts) == 2 and "loss" in alts[0] and "gradient" in alts[1].lower()
+    assert "<script" not in html  # no script at all: the report reads offline and prints
+
+
+def test_part_six_shows_baselines_surprisal_units_and_gradient_flow(built):
+    _, html = built
+    assert "VI. What the network learned" in html
+    for name in ("add-one unigram", "Kneser", "RNN"):
+        assert name in html
+    assert "print-color-adjust: exact" in html
+    assert len(re.findall(r"Unit \d+|unit \d+", html)) >= 3
 
 
 def test_samples_at_expected_steps_and_passage_length(built):
