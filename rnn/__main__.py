@@ -17,7 +17,16 @@ import numpy as np
 from . import checkpoint, lock
 from . import run as driver
 from .build import interrupted_line
-from .config import RUN, TRAINING, Config, check_float, check_int, describe
+from .config import (
+    RUN,
+    TRAINING,
+    Config,
+    check_float,
+    check_int,
+    describe,
+    markdown_table,
+    notebook_parameters_source,
+)
 from .data import Vocab, load_corpus
 from .errors import Interrupted, RNNError
 from .gradcheck import REL_FLOOR, STEP, gradient_check
@@ -72,6 +81,11 @@ def cmd_train(args) -> int:
             f"(perplexity {math.exp(best):.2f}) at update {result.best_step:,}"
         )
     print(f"checkpoint: {trained.checkpoint}")
+    return 0
+
+
+def cmd_parameters(args) -> int:
+    print(notebook_parameters_source() if args.form == "notebook" else markdown_table())
     return 0
 
 
@@ -165,6 +179,16 @@ def main(argv=None) -> int:
     p.add_argument("--sigma", type=float, default=0.01)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(run=cmd_gradcheck)
+
+    p = sub.add_parser(
+        "parameters",
+        help="print the parameter list as the notebook's "
+        "parameters cell (--notebook) or the README's table (--markdown)",
+    )
+    form = p.add_mutually_exclusive_group(required=True)
+    form.add_argument("--notebook", dest="form", action="store_const", const="notebook")
+    form.add_argument("--markdown", dest="form", action="store_const", const="markdown")
+    p.set_defaults(run=cmd_parameters)
 
     args = parser.parse_args(argv)
     driver.terminate_like_interrupt()

@@ -167,6 +167,7 @@ def main(argv=None) -> int:
     p.set_defaults(run=cmd_gradcheck)
 
     args = parser.parse_args(argv)
+    driver.terminate_like_interrupt()
     try:
         return args.run(args)
     except RNNError as err:
@@ -174,6 +175,9 @@ def main(argv=None) -> int:
         return 2
     except Interrupted as stop:
         print(interrupted_line(stop), file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
         return 130
 
 

@@ -142,6 +142,12 @@ def kernel_manager_class():
         def _default_ip(self):
             return os.path.join(tempfile.mkdtemp(prefix=lock.kernel_folder_prefix()), "k")
 
+        async def _async_launch_kernel(self, kernel_cmd, **kw):
+            # The kernel's own log (start-up, shutdown) is not the user's business: cell
+            # output and errors reach papermill through the kernel's messages instead.
+            kw.setdefault("stderr", subprocess.DEVNULL)
+            await super()._async_launch_kernel(kernel_cmd, **kw)
+
         @property
         def kernel_spec(self):
             # This very interpreter, whatever kernelspecs the user has on JUPYTER_PATH.
@@ -282,8 +288,17 @@ def describe_failure(err: Exception) -> str:
     return f"{type(err).__name__}: {err}".splitlines()[0]
 
 
-def print_pdf(out: Path) -> Path:
+def print_pdf(out: Path, paper: str = "a4") -> Path:
+    """Print out/report.html to out/report.pdf with headless Chromium, on A4 or US Letter.
+
+    The report's CSS sets the page (size, margins, page numbers) and Chromium follows it; the
+    size is settled here by printing a copy of the page whose last style rule names it."""
+    sizes = {"a4": "A4", "letter": "letter"}  # CSS @page size of each
+    if paper not in sizes:
+        raise RNNError(f"paper must be one of {', '.join(sizes)}, got {paper!r}")
     html_file = (out / "report.html").resolve()
+    if not html_file.exists():
+        raise RNNError(f"{html_file}: no report to print; run 'make report' first")
     chromium = (
         shutil.which("chromium")
         or shutil.which("chromium-browser")
@@ -294,25 +309,36 @@ def print_pdf(out: Path) -> Path:
             "no Chromium found for the PDF: install Debian's 'chromium' package "
             "(apt-get install chromium), or print report.html from a browser"
         )
-    if not html_file.exists():
-        raise RNNError(f"{html_file}: no report to print; run 'make report' first")
     pdf = out / "report.pdf"
-    tmp = out / ".report.pdf.tmp"
-    subprocess.run(
-        [
-            chromium,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--no-first-run",
-            f"--print-to-pdf={tmp}",
-            "--no-pdf-header-footer",
-            html_file.as_uri(),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    sized = f"<style>@page {{ size: {sizes[paper]}; }}</style></head>"
+    fd, name = tempfile.mkstemp(dir=out, prefix=".print-", suffix=".html")
+    page, tmp = Path(name), Path(name).with_suffix(".pdf")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(html_file.read_text(encoding="utf-8").replace("</head>", sized, 1))
+    try:
+        subprocess.run(
+            [
+                chromium,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--no-first-run",
+                f"--print-to-pdf={tmp}",
+                "--no-pdf-header-footer",
+                page.resolve().as_uri(),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+    except subprocess.CalledProcessError as err:
+        last = (err.stderr or "").strip().splitlines()[-1:] or ["no message"]
+        raise RNNError(f"{chromium} could not print the report: {last[0]}") from None
+    finally:
+        page.unlink(missing_ok=True)
+    if not tmp.exists():
+        raise RNNError(f"{chromium} wrote no PDF")
     os.replace(tmp, pdf)
     return pdf
 
@@ -336,10 +362,14 @@ def main(argv=None) -> int:
         "--retrain", action="store_true", help="train afresh even if OUT holds this very run"
     )
     parser.add_argument("--pdf-only", action="store_true", help="print OUT/report.html to PDF")
+    parser.add_argument(
+        "--paper", choices=("a4", "letter"), default="a4", help="page size of the PDF (default a4)"
+    )
     args = parser.parse_args(argv)
+    driver.terminate_like_interrupt()
     try:
         if args.pdf_only:
-            print(f"wrote {print_pdf(args.out)}")
+            print(f"wrote {print_pdf(args.out, args.paper)}")
             return 0
         html_file = build(args.data, args.out, collect_parameters(args), args.retrain)
     except RNNError as err:

@@ -18,7 +18,7 @@ import numpy as np
 
 from .errors import DataError
 
-CHUNK = 1 << 24  # bytes read at a time
+CHUNK = 1 << 22  # bytes read at a time: each costs about 20 times its size while decoded
 N_CODE_POINTS = 0x110000
 
 

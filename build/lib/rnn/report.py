@@ -1,16 +1,22 @@
-"""What the report notebook shows: tables, the loss figure, preformatted text.
+"""What the report notebook shows: the heading and run table, tables, figures, the text the
+model wrote.
 
-Each function returns an HTML string or a matplotlib Figure; the notebook displays it.
-Every piece of text that comes from the corpus or the model is HTML-escaped here.
+Each function returns an HTML string, a matplotlib Figure, or (run_header) an object that
+display() shows. Every piece of text that comes from a user, the corpus or the model is
+HTML-escaped here; the look is rnn/templates/report/report.css.
 """
 
 from __future__ import annotations
 
+import base64
 import html
 import importlib.metadata
+import io
 import json
 import math
 import platform
+import subprocess
+from pathlib import Path
 
 import numpy as np
 
@@ -29,30 +35,89 @@ def versions() -> dict[str, str]:
     return found
 
 
+def _e(value) -> str:
+    """Any value as HTML text: markup in it is shown, never run."""
+    return html.escape(str(value))
+
+
+def _cell(tag: str, value) -> str:
+    """A table cell; numbers are set right-aligned so their digits line up."""
+    attr = ' class="num"' if _numeric(value) else ""
+    return f"<{tag}{attr}>{_e(value)}</{tag}>"
+
+
+def _numeric(value) -> bool:
+    if isinstance(value, (bool, np.bool_)):
+        return False
+    if isinstance(value, (int, float, np.number)):
+        return True
+    try:
+        float(str(value).replace(",", "").replace("\u2212", "-"))
+    except ValueError:
+        return False
+    return True
+
+
 def table(rows, header=None) -> str:
-    """A two-or-more-column HTML table; every cell is escaped."""
+    """A two-or-more-column HTML table; every cell is escaped, numbers right-aligned (and
+    the heading of a column of numbers with them)."""
+    rows = [list(row) for row in rows]
     head = ""
     if header:
+        numeric = [
+            all(_numeric(row[j]) for row in rows if j < len(row) and str(row[j]) != "")
+            and any(j < len(row) and str(row[j]) != "" for row in rows)
+            for j in range(len(header))
+        ]
         head = (
             "<thead><tr>"
-            + "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+            + "".join(
+                f'<th class="num">{_e(h)}</th>' if num else f"<th>{_e(h)}</th>"
+                for h, num in zip(header, numeric)
+            )
             + "</tr></thead>"
         )
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows
-    )
+    body = "".join("<tr>" + "".join(_cell("td", c) for c in row) + "</tr>" for row in rows)
     return f'<table class="rnn-table">{head}<tbody>{body}</tbody></table>'
 
 
+def compact_table(rows, pairs: int = 3, long: int = 28) -> str:
+    """(name, value) rows in little space: rows whose value is longer than `long` characters
+    span the width, one a line, and the short ones follow in `pairs` name-value column pairs,
+    filled down the columns. Every cell is escaped."""
+    wide = [(k, v) for k, v in rows if len(str(v)) > long]
+    short = [(k, v) for k, v in rows if len(str(v)) <= long]
+    out = [
+        f'<tr><th scope="row">{_e(k)}</th><td colspan="{2 * pairs - 1}">{_e(v)}</td></tr>'
+        for k, v in wide
+    ]
+    depth = math.ceil(len(short) / pairs) if short else 0
+    for i in range(depth):
+        cells = []
+        for j in range(pairs):
+            k = i + j * depth
+            if k < len(short):
+                name, value = short[k]
+                cells.append(f'<th scope="row">{_e(name)}</th>' + _cell("td", value))
+            else:
+                cells.append("<td></td><td></td>")
+        out.append("<tr>" + "".join(cells) + "</tr>")
+    cols = "".join('<col class="name"><col class="value">' for _ in range(pairs))
+    return (
+        f'<table class="rnn-table rnn-compact"><colgroup>{cols}</colgroup>'
+        f"<tbody>{''.join(out)}</tbody></table>"
+    )
+
+
 def pre(text: str) -> str:
-    """Text as it is, line breaks kept, markup shown rather than run."""
+    """Text as it is, line breaks kept, markup shown rather than run, in a monospace font."""
     return f'<pre class="rnn-text">{html.escape(text)}</pre>'
 
 
 def sampling_grid(items) -> str:
     """Samples side by side: items are (label, text, mean ln p per character)."""
     cells = "".join(
-        f'<div class="rnn-cell"><h4>{html.escape(label)}</h4>'
+        f'<div class="rnn-cell"><h4>{_e(label)}</h4>'
         f"<p>mean log-probability {logp:.3f} nats per character</p>{pre(text)}</div>"
         for label, text, logp in items
     )
@@ -66,32 +131,184 @@ def gradcheck_table(errors: dict[str, float]) -> str:
     )
 
 
+def loss_summary(result, n_val: int) -> str:
+    """Part II's sentence: where the smooth loss ended and how well the best model reads
+    the held-out text."""
+    if not len(result.loss):
+        return "<p>No updates were made.</p>"
+    text = (
+        f"After {len(result.loss):,} updates ({result.epochs:.2f} epochs) the smooth loss is "
+        f"{result.smooth_loss[-1]:.2f}; its lowest, {result.best_smooth_loss:.2f}, came at "
+        f"update {int(np.argmin(result.smooth_loss)):,}."
+    )
+    if len(result.val_steps):
+        best = float(np.min(result.val_loss))
+        text += (
+            f" On the held-out last {n_val:,} characters the best model reaches "
+            f"{best / math.log(2):.3f} bits per character (perplexity {math.exp(best):.2f}) "
+            f"at update {result.best_step:,}."
+        )
+    return f"<p>{text}</p>"
+
+
 def samples_html(samples: dict, vocab) -> str:
+    """The samples taken during training, in two columns (each is short)."""
     parts = []
     for step in sorted(samples):
         label = "before the first update" if step == 0 else f"before update {step:,}"
-        parts.append(f"<h4>step {step:,} ({label})</h4>" + pre(vocab.decode(samples[step])))
-    return "\n".join(parts)
+        parts.append(
+            f'<div class="rnn-sample"><h4>step {step:,} ({label})</h4>'
+            + pre(vocab.decode(samples[step]))
+            + "</div>"
+        )
+    return '<div class="rnn-samples">' + "\n".join(parts) + "</div>"
+
+
+def passage_html(text: str) -> str:
+    """A long sample, set in two columns: verse lines are short."""
+    return f'<div class="rnn-passage">{pre(text)}</div>'
+
+
+def git_commit(path) -> str | None:
+    """The short commit of the git checkout holding `path`, with "+dirty" when its tracked
+    files have changes; None outside a checkout or without git. Never raises."""
+
+    def git(*args):
+        return subprocess.run(
+            ["git", "-C", str(path), *args], capture_output=True, text=True, timeout=10
+        )
+
+    try:
+        head = git("rev-parse", "--short=10", "HEAD")
+        if head.returncode != 0:
+            return None
+        status = git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+    commit = head.stdout.strip()
+    if not commit:
+        return None
+    return commit + ("+dirty" if status.returncode != 0 or status.stdout.strip() else "")
 
 
 def header_rows(
-    *, data_path, text, vocab, n_train, n_val, cfg, result, resumed_at=None
+    *,
+    title: str,
+    author: str,
+    corpus: str,
+    characters: int,
+    K: int,
+    corpus_sha256: str,
+    n_train: int,
+    n_val: int,
+    config: dict,
+    epochs: float,
+    per_epoch: int,
+    seconds: float,
+    updates_per_sec: float,
+    provenance: str,
+    run_date: str,
+    commit: str | None,
 ) -> list[tuple[str, str]]:
-    rows = [
-        ("corpus", f"{data_path} ({len(text):,} characters, K = {len(vocab)})"),
-        ("training / validation", f"{n_train:,} / {n_val:,} characters"),
-    ]
-    rows += [(name, _show(value)) for name, value in cfg.to_dict().items()]
+    """The run's identity and parameters as (name, value) text rows, plain values in.
+
+    The first rows are the title, the author (when there is one), the date and the commit
+    (when known); run_header shows them as the heading and the rest as a compact table.
+    `provenance` is one sentence from the caller, e.g. "trained in this build (18.2 s)".
+    """
+    rows = [("title", title)]
+    if author:
+        rows.append(("author", author))
+    rows.append(("date", run_date))
+    if commit:
+        rows.append(("commit", commit))
     rows += [
-        ("epochs covered", f"{result.epochs:.2f} ({result.per_epoch:,} updates per epoch)"),
-        ("training time", f"{result.seconds:.1f} s ({result.updates_per_sec:,.0f} updates/s)"),
-        ("resumed", "no" if resumed_at is None else f"from a checkpoint at update {resumed_at:,}"),
+        ("corpus", f"{corpus} ({characters:,} characters, K = {K})"),
+        ("corpus SHA-256", corpus_sha256[:16]),
+        ("training / validation", f"{n_train:,} / {n_val:,} characters"),
+        ("run", provenance),
+    ]
+    rows += [(name, _show(value)) for name, value in config.items() if name not in HEADING]
+    rows += [
+        ("epochs", f"{epochs:.2f}"),
+        ("updates per epoch", f"{per_epoch:,}"),
+        ("training time", f"{seconds:.1f} s"),
+        ("updates/s", f"{updates_per_sec:,.0f}" if math.isfinite(updates_per_sec) else "–"),
         ("versions", ", ".join(f"{k} {v}" for k, v in versions().items())),
     ]
     return rows
 
 
+HEADING = ("title", "author", "date", "commit")
+
+
+class RunHeader:
+    """The report's heading (title, author, date, commit) and its compact run table.
+
+    Displayed in a notebook it is HTML; the output also carries the title in its metadata
+    ("rnn": {"title": ...}), from which the report template takes the page's <title> (and
+    so the PDF's title)."""
+
+    def __init__(self, rows):
+        self.rows = [(str(k), str(v)) for k, v in rows]
+        found = dict(r for r in self.rows if r[0] in HEADING)
+        self.title = found.get("title", "")
+        self.byline = [found[k] for k in ("author", "date") if found.get(k)]
+        if found.get("commit"):
+            self.byline.append(f"commit {found['commit']}")
+
+    def _repr_html_(self) -> str:
+        byline = " · ".join(_e(b) for b in self.byline)
+        body = [(k, v) for k, v in self.rows if k not in HEADING]
+        return (
+            f'<header class="rnn-header"><h1>{_e(self.title)}</h1>'
+            + (f'<p class="rnn-byline">{byline}</p>' if byline else "")
+            + "</header>"
+            + compact_table(body)
+        )
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        return (
+            {"text/html": self._repr_html_(), "text/plain": self.title},
+            {"rnn": {"title": self.title}},
+        )
+
+
+def header_for(trained) -> RunHeader:
+    """The heading and run table of an rnn.run.Run, with the commit of the package's own
+    checkout (none for an installed copy)."""
+    cfg, corpus, result = trained.cfg, trained.data.corpus, trained.result
+    finished = trained.finished_at.replace("T", " ")[:16]
+    return run_header(
+        header_rows(
+            title=cfg.report_title,
+            author=cfg.author,
+            corpus=corpus.path.name,
+            characters=corpus.n_chars,
+            K=len(corpus.vocab),
+            corpus_sha256=corpus.sha256,
+            n_train=len(trained.data.train_ids),
+            n_val=len(trained.data.val_ids),
+            config=cfg.to_dict(),
+            epochs=result.epochs,
+            per_epoch=result.per_epoch,
+            seconds=result.seconds,
+            updates_per_sec=result.updates_per_sec,
+            provenance=trained.provenance,
+            run_date=finished,
+            commit=git_commit(Path(__file__).resolve().parent),
+        )
+    )
+
+
+def run_header(rows) -> RunHeader:
+    """What display() shows at the top of the report: see RunHeader."""
+    return RunHeader(rows)
+
+
 def _show(value) -> str:
+    if isinstance(value, bool):
+        return str(value)
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, str):
@@ -99,46 +316,62 @@ def _show(value) -> str:
     return str(value)
 
 
-def loss_figure(result, seq_length: int):
-    """Smooth loss against update step with epoch boundaries marked; validation bits per
-    character on a second axis when there is a validation curve."""
-    from matplotlib.figure import Figure  # no pyplot: no global figure state, no backend
+def figure_html(fig, alt: str) -> str:
+    """The figure as an embedded PNG with a text alternative, in a <figure>."""
+    data = base64.b64encode(png(fig)).decode("ascii")
+    return (
+        f'<figure class="rnn-figure"><img alt="{html.escape(alt, quote=True)}" '
+        f'src="data:image/png;base64,{data}"></figure>'
+    )
 
-    fig = Figure(figsize=(9, 4.5), dpi=100)
+
+def loss_figure(result, seq_length: int):
+    """Smooth training loss against update step, epoch boundaries numbered, and the
+    validation loss in the same units on the same axis: nats per seq_length characters
+    (validation's mean nats per character times seq_length)."""
+    from matplotlib.figure import Figure  # no pyplot: no global figure state, no backend
+    from matplotlib.ticker import StrMethodFormatter
+
+    fig = Figure(figsize=(7.2, 3.0), dpi=150)
     ax = fig.subplots()
     steps = np.arange(len(result.smooth_loss))
     ax.plot(steps, result.smooth_loss, color="C0", lw=1.2, label="smooth training loss")
-    for k in range(1, int(math.ceil(result.epochs))):
-        x = k * result.per_epoch
-        ax.axvline(x, color="0.6", ls="--", lw=0.8, label="epoch boundary" if k == 1 else None)
-    ax.set_xlabel("update step")
-    ax.set_ylabel(f"smooth loss (nats per {seq_length}-character sequence)")
-    ax.grid(alpha=0.3)
-    handles, labels = ax.get_legend_handles_labels()
     if len(result.val_steps):
-        ax2 = ax.twinx()
-        ax2.plot(
+        ax.plot(
             result.val_steps,
-            np.asarray(result.val_loss) / math.log(2),
+            np.asarray(result.val_loss) * seq_length,
             "o-",
             color="C3",
             ms=3,
             lw=1,
-            label="validation bits per character",
+            label=f"validation loss (mean per character × {seq_length})",
         )
-        ax2.set_ylabel("validation bits per character")
-        h2, l2 = ax2.get_legend_handles_labels()
-        handles, labels = handles + h2, labels + l2
-    ax.legend(handles, labels, loc="upper right")
-    ax.set_title("Training loss")
+    _epoch_marks(ax, result.epochs, result.per_epoch)
+    ax.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+    ax.set_xlabel("update step")
+    ax.set_ylabel(f"loss (nats per {seq_length} characters)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper right", fontsize=8, framealpha=0.9)
     fig.tight_layout()
     return fig
 
 
-def png(fig) -> bytes:
-    """The figure as PNG bytes, for IPython.display.Image: the report embeds it as is."""
-    import io
+def _epoch_marks(ax, epochs: float, per_epoch: int) -> None:
+    """Dashed lines where epochs begin, each numbered above the plot (every k-th when many)."""
+    starts = range(1, int(math.ceil(epochs)))
+    if not per_epoch or not starts:
+        return
+    every = max(1, math.ceil(len(starts) / 10))
+    for k in starts:
+        ax.axvline(k * per_epoch, color="0.55", ls="--", lw=0.7)
+    top = ax.secondary_xaxis("top")
+    shown = [k for k in starts if (k + 1) % every == 0 or k == 1]
+    top.set_xticks([k * per_epoch for k in shown], labels=[f"epoch {k + 1}" for k in shown])
+    top.tick_params(labelsize=8, length=0, pad=2)
 
+
+def png(fig) -> bytes:
+    """The figure as PNG bytes (figure_html embeds them)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()
@@ -184,18 +417,32 @@ def _finite(x):
 
 
 def curves_figure(rows):
-    """Smooth loss of every successful sweep point, overlaid (from metrics.json's every-100th)."""
+    """Smooth loss of every successful sweep point, overlaid (from metrics.json's every-100th).
+    Ten colours (tab10), then dashes: up to ten points stay apart; the legend sits below the
+    plot so long point names do not cover the curves."""
+    from matplotlib import colormaps
     from matplotlib.figure import Figure
+    from matplotlib.ticker import StrMethodFormatter
 
-    fig = Figure(figsize=(9, 4.5), dpi=100)
+    tab10 = colormaps["tab10"]
+    drawn = [row for row in rows if row.get("curve")]
+    ncol = 2 if max((len(str(r["point"])) for r in drawn), default=0) > 30 else 3
+    legend_rows = math.ceil(len(drawn) / ncol)
+    fig = Figure(figsize=(7.2, 3.6 + 0.22 * legend_rows), dpi=150, layout="constrained")
     ax = fig.subplots()
-    for row in rows:
-        if row.get("curve"):
-            ax.plot(np.arange(len(row["curve"])) * 100, row["curve"], lw=1.1, label=row["point"])
+    for i, row in enumerate(drawn):
+        ax.plot(
+            np.arange(len(row["curve"])) * 100,
+            row["curve"],
+            lw=1.1,
+            color=tab10(i % 10),
+            ls=("-", "--", ":")[(i // 10) % 3],
+            label=str(row["point"]),
+        )
+    ax.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
     ax.set_xlabel("update step")
     ax.set_ylabel("smooth loss (nats per sequence)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    ax.set_title("Smooth training loss of each point")
-    fig.tight_layout()
+    if drawn:
+        fig.legend(loc="outside lower center", ncol=ncol, fontsize=8, frameon=False)
     return fig

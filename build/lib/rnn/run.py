@@ -224,6 +224,17 @@ def stop_requests():
             signal.signal(sig, handler)
 
 
+def terminate_like_interrupt() -> None:
+    """SIGTERM outside training acts as Ctrl-C does (KeyboardInterrupt), so that a command
+    stopped by either cleans up and says so in one line."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, interrupt)
+
+
 def resolve(path: str, what: str) -> Path:
     """A path parameter of the notebook, which may run from any folder: a relative path
     that does not exist from here is an error that says how to run it."""

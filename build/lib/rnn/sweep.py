@@ -26,6 +26,7 @@ import argparse
 import html
 import itertools
 import json
+import logging
 import math
 import os
 import re
@@ -180,6 +181,7 @@ def _client(scheduler: str | None, workers: int | None, n_points: int):
             raise RNNError(f"cannot reach the Dask scheduler at {scheduler} ({err})") from None
     n = workers or max(1, min(n_points, os.cpu_count() or 1))
     cluster = LocalCluster(
+        silence_logs=logging.CRITICAL,  # a point's failure is reported once, by the client
         n_workers=n,
         threads_per_worker=1,
         processes=True,
@@ -388,6 +390,7 @@ def main(argv=None) -> int:
         "--out", type=Path, default=ROOT / "reports", help="parent of the sweep's folder"
     )
     args = parser.parse_args(argv)
+    driver.terminate_like_interrupt()
     try:
         spec = load_spec(args.sweep)
         sweep_dir = (args.out / spec["name"]).resolve()

@@ -1,0 +1,119 @@
+"""How far back the gradient reaches: the norm of dL_t/dh_{t-k} for k = 0 .. max_k.
+
+L_t = -ln p_t[y_t] is the loss of the single character y_t = ids[t+1] predicted after reading
+x_t = ids[t]; h_t is the hidden state just after reading x_t, so k = 0 is dL_t/dh_t (through
+the output layer only) and k steps back cost k backward steps through the cell. Only
+`back_one_step` knows the cell; the rest uses step_forward's contract (the state's first m
+rows are h, the output is o = V h + c).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..model import Params, step_forward
+
+CELLS = ("vanilla",)  # the cells back_one_step knows
+FALL = 1e3  # "the gradient has fallen by FALL": the first k with norm(k) <= norm(0) / FALL
+# gradient_norms' defaults, which the report describes
+MAX_K, N_POSITIONS, PER_STRETCH, SPACING, WARMUP = 100, 200, 5, 20, 50
+
+
+def back_one_step(dstate: np.ndarray, cache, params: Params) -> np.ndarray:
+    """dL/dstate_{t-1} from dL/dstate_t through step t's cell, with no loss term at step t.
+
+    Vanilla cell, h_t = tanh(W h_{t-1} + U x_t + b): dh_{t-1} = W^T ((1 - h_t^2) * dh_t).
+    To be replaced by the generic model.step_backward(None, dstate, cache, params, None)
+    (and CELLS by every cell) once the model module has it.
+    """
+    _, _, h, _ = cache
+    return params.W.T @ ((1.0 - h * h) * dstate)
+
+
+def zero_state(params: Params) -> np.ndarray:
+    """The state a reading starts from at the text's start. (A vanilla cell's state is h
+    alone; to be replaced by the model's own zero state when cells with longer ones land.)"""
+    return np.zeros((params.m, 1))
+
+
+def output_grad(params: Params, logp: np.ndarray, y: int, size: int) -> np.ndarray:
+    """dL_t/dstate_t (size, 1) of L_t = -ln p_t[y]: V^T (p_t - onehot(y)) in the h rows."""
+    do = np.exp(logp)
+    do[y] -= 1.0
+    d = np.zeros((size, 1))
+    d[: params.m] = params.V.T @ do
+    return d
+
+
+def stretch_norms(params: Params, ids, positions, max_k: int = MAX_K, warmup: int = WARMUP):
+    """||dL_t/dh_{t-k}|| for k = 0 .. max_k at each t of positions, from one reading:
+    shape (len(positions), max_k + 1).
+
+    The reading starts from zero_state before ids[min(positions) - max_k - warmup] and runs
+    to ids[max(positions)], so each h_{t-max_k} has read at least warmup + 1 characters.
+    Positions must lie in [warmup + max_k, len(ids) - 2].
+    """
+    positions = np.sort(np.asarray(positions, dtype=np.int64))
+    first, last = int(positions[0]) - max_k - warmup, int(positions[-1])
+    if first < 0 or last > len(ids) - 2:
+        raise ValueError(f"positions must lie in [{warmup + max_k}, {len(ids) - 2}]")
+    ids = np.asarray(ids)  # read one int() at a time: uint8 or uint16 ids need no cast
+    m, keep_from = params.m, int(positions[0]) - max_k + 1
+    state, caches, grads = zero_state(params), {}, {}
+    for tau in range(first, last + 1):
+        state, logp, cache = step_forward(params, int(ids[tau]), state)
+        if tau >= keep_from:
+            caches[tau] = cache
+        if tau in positions:
+            grads[tau] = output_grad(params, logp, int(ids[tau + 1]), len(state))
+    norms = np.empty((len(positions), max_k + 1))
+    for i, t in enumerate(positions):
+        d = grads[int(t)]
+        norms[i, 0] = np.linalg.norm(d[:m])
+        for k in range(1, max_k + 1):
+            d = back_one_step(d, caches[int(t) - k + 1], params)
+            norms[i, k] = np.linalg.norm(d[:m])
+    return norms
+
+
+def norms_at(params: Params, ids, t: int, max_k: int = MAX_K, warmup: int = WARMUP) -> np.ndarray:
+    """||dL_t/dh_{t-k}|| for k = 0 .. max_k at one position t, shape (max_k + 1,)."""
+    return stretch_norms(params, ids, [t], max_k, warmup)[0]
+
+
+def gradient_norms(
+    params: Params,
+    ids,
+    *,
+    max_k: int = MAX_K,
+    n_positions: int = N_POSITIONS,
+    per_stretch: int = PER_STRETCH,
+    spacing: int = SPACING,
+    warmup: int = WARMUP,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(positions, norms (n_positions, max_k + 1)) at n_positions positions t of ids.
+
+    The positions come in stretches read in one pass each (to share the forward steps):
+    per_stretch positions `spacing` characters apart, the first drawn at random with seed
+    (stretches are distinct, and fewer positions are taken if the text is short).
+    """
+    span = (per_stretch - 1) * spacing
+    low, high = warmup + max_k, len(ids) - 2 - span
+    if high < low:
+        raise ValueError(f"the text needs at least {low + span + 2} characters, has {len(ids)}")
+    rng = np.random.default_rng(seed)
+    n_stretches = min(-(-n_positions // per_stretch), high - low + 1)
+    starts = np.sort(rng.choice(high - low + 1, size=n_stretches, replace=False)) + low
+    offsets = np.arange(per_stretch) * spacing
+    norms = np.concatenate(
+        [stretch_norms(params, ids, s + offsets, max_k, warmup) for s in starts]
+    )[:n_positions]
+    positions = (starts[:, None] + offsets).ravel()[:n_positions]
+    return positions, norms
+
+
+def steps_to_fall(mean_norms: np.ndarray, factor: float = FALL) -> int | None:
+    """The first k at which mean_norms[k] <= mean_norms[0] / factor; None if none does."""
+    below = np.flatnonzero(np.asarray(mean_norms) <= mean_norms[0] / factor)
+    return int(below[0]) if len(below) else None
