@@ -265,9 +265,12 @@ def test_everything_shown_is_escaped():
 def test_placement_sentence():
     rows = [("uniform (log2 K)", 6.0), ("add-one unigram", 4.5), ("Kneser-Ney, order 2", 3.5)]
     sentence = show.placement(rows, 4.0)
-    assert "between the add-one unigram (4.500), which it beats, and the Kneser-Ney" in sentence
-    assert "beat every" in show.placement(rows, 3.0)
+    assert "beats the add-one unigram model (4.500) and is beaten by the Kneser-Ney" in sentence
+    assert "beats every" in show.placement(rows, 3.0)
     assert "worse than every n-gram model here, even the add-one" in show.placement(rows, 5.0)
+    assert "is level with the Kneser-Ney, order 2 model (3.500: within 0.01" in show.placement(
+        rows, 3.495
+    )
 
 
 def test_coloured_elements_print_their_colours():
