@@ -6,8 +6,6 @@ import pytest
 import rnn
 from rnn import checkpoint
 
-from .test_train import macbeth
-
 
 class Stop(Exception):
     pass
@@ -29,8 +27,8 @@ def run(params, ids, val_ids, **kwargs):
 
 
 @pytest.fixture
-def problem():
-    vocab, ids = macbeth()
+def problem(macbeth):
+    vocab, ids = macbeth
     train_ids, val_ids = rnn.split_train_val(ids[:6000], 0.1)
     return vocab, train_ids, val_ids, rnn.init_params(len(vocab), m=24, seed=1)
 

@@ -1,5 +1,4 @@
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,12 +9,6 @@ from rnn.train import run_updates_reference
 
 needs_numba = pytest.mark.skipif(not kernels.AVAILABLE, reason="numba not installed")
 BACKENDS = ["reference"] + (["numba"] if kernels.AVAILABLE else [])
-
-
-def macbeth():
-    text = rnn.load_text(Path(__file__).parent / "data" / "macbeth-act1.txt")
-    vocab = rnn.Vocab.from_text(text)
-    return vocab, vocab.encode(text)
 
 
 def setup(text, m=16, seed=0):
@@ -170,7 +163,7 @@ def test_zero_updates_returns_the_initial_model(text):
 
 
 @needs_numba
-def test_fast_path_follows_the_reference_for_1000_updates():
+def test_fast_path_follows_the_reference_for_1000_updates(macbeth):
     """Free-running, 1000 updates: losses to 1e-9 relative, parameters to 1e-8.
 
     At eta=0.01. At eta=0.1 early AdaGrad training is chaotic: a 1e-15 relative change of
@@ -178,7 +171,7 @@ def test_fast_path_follows_the_reference_for_1000_updates():
     (measured: 1e-9 by update 17), so no two codes that round differently can agree for
     1000 updates there; the next test covers eta=0.1 update by update instead.
     """
-    vocab, ids = macbeth()
+    vocab, ids = macbeth
     params = rnn.init_params(len(vocab), m=100, seed=0)
     fast = rnn.train(params, ids, n_updates=1000, eta=0.01, sample_every=None, backend="numba")
     ref = rnn.train(params, ids, n_updates=1000, eta=0.01, sample_every=None, backend="reference")
@@ -188,10 +181,10 @@ def test_fast_path_follows_the_reference_for_1000_updates():
 
 
 @needs_numba
-def test_fast_path_matches_each_update_of_the_reference_at_eta_01():
+def test_fast_path_matches_each_update_of_the_reference_at_eta_01(macbeth):
     """At the default eta=0.1: from the reference's own state before each of 300 updates,
     the compiled update gives the same loss (1e-9) and the same next parameters (1e-8)."""
-    vocab, ids = macbeth()
+    vocab, ids = macbeth
     m, K, L = 50, len(vocab), 25
     theta = rnn.init_params(K, m=m, seed=0).flatten()
     G, h = np.zeros_like(theta), np.zeros(m)
@@ -229,8 +222,8 @@ def test_fast_path_matches_each_update_of_the_reference_at_eta_01():
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_mean_loss_matches_a_direct_computation(backend):
-    vocab, ids = macbeth()
+def test_mean_loss_matches_a_direct_computation(macbeth, backend):
+    vocab, ids = macbeth
     ids = ids[:3000]  # longer than the compiled path's 1024-character chunks
     params = rnn.init_params(len(vocab), m=12, sigma=0.3, seed=2)
     h, total = np.zeros((12, 1)), 0.0
