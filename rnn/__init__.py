@@ -9,7 +9,7 @@ from .errors import CheckpointError, ConfigError, DataError, RNNError
 from .gradcheck import gradient_check, numerical_grads, rel_error
 from .model import Params, init_params, loss_and_grads, sequence_losses
 from .optim import AdaGrad, clip
-from .sample import mean_log_prob, sample, sample_primed, warm
+from .sample import sample, sample_primed, warm
 from .train import TrainResult, TrainState, mean_loss, train
 
 __version__ = "1.0.0"
@@ -30,7 +30,6 @@ __all__ = [
     "init_params",
     "load_text",
     "loss_and_grads",
-    "mean_log_prob",
     "mean_loss",
     "numerical_grads",
     "rel_error",

@@ -62,9 +62,10 @@ def test_priming_warms_the_hidden_state(small_problem):
     np.testing.assert_array_equal(a, b)
 
 
-def test_mean_log_prob_matches_the_loss(small_problem):
+def test_mean_loss_scores_a_continuation(small_problem):
+    """The notebook's mean log-probability of a sample is -mean_loss of [x0, *sample]."""
     params, X, Y, _ = small_problem(K=8, m=5)
-    lp = rnn.mean_log_prob(params, Y, x0=X[0])
+    lp = -rnn.mean_loss(params, np.concatenate([[X[0]], Y]))
     X_shift = np.concatenate([[X[0]], Y[:-1]])
     loss, _, _ = rnn.loss_and_grads(params, X_shift, Y, np.zeros((5, 1)))
     assert lp == pytest.approx(-loss / len(Y), rel=1e-12)
