@@ -107,26 +107,6 @@ def test_step_backward_without_target_or_grads(small_problem, cell):
             assert d[j, 0] == pytest.approx(s[k, 0].imag / 1e-30, rel=1e-10, abs=1e-14)
 
 
-def test_gradient_check_catches_a_wrong_gradient(small_problem):
-    params, X, Y, h0 = small_problem(K=6, m=4, T=6, seed=1)
-
-    def broken(p, X, Y, h0):
-        loss, grads, h = rnn.loss_and_grads(p, X, Y, h0)
-        grads.W[1, 2] *= 1.01  # a 1% error in one entry
-        return loss, grads, h
-
-    errors = rnn.gradient_check(params, X, Y, h0, grad_fn=broken)
-    assert errors["W"] > 1e-3
-    assert errors["V"] < 1e-6
-
-
-def test_numerical_grads_leave_params_untouched(small_problem):
-    params, X, Y, h0 = small_problem(K=5, m=3, T=4)
-    before = params.flatten()
-    rnn.numerical_grads(params, X, Y, h0)
-    np.testing.assert_array_equal(params.flatten(), before)
-
-
 @pytest.mark.parametrize("cell", CELLS)
 def test_loss_at_initialisation_is_seq_length_ln_K(text, cell):
     vocab = rnn.Vocab.from_text(text)
