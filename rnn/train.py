@@ -38,7 +38,7 @@ SMOOTH_DECAY, SMOOTH_WEIGHT = 0.999, 0.001  # smooth = 0.999 smooth + 0.001 loss
 # Measured on the default corpus (m = 100, 20,000 updates): at eta = 1, 2 and 5, merely bad
 # runs, the smooth loss peaks at 1.0, 1.3 and 2.6 times its start; at eta = 1e6 it passes
 # 10,000 times within 30 updates.
-DIVERGED = 10.0
+DIVERGED = 1000.0
 CHUNK_UPDATES = 1000  # at most this many updates between checks of divergence and should_stop
 CHUNK_SECONDS = 0.5  # ... and about this much time
 

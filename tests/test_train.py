@@ -232,3 +232,129 @@ def test_validation_reads_from_the_carried_hidden_state(text):
     expected = rnn.mean_loss(result.params, val_ids, h0=final_h)
     assert result.val_loss[-1] == pytest.approx(expected, rel=1e-12)
     assert abs(expected - rnn.mean_loss(result.params, val_ids)) > 1e-6
+
+
+# --- divergence, interruption, integer dtypes -----------------------------------------------
+
+
+@pytest.mark.parametrize("eta", [1e6, 1.7e308])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_divergence_is_reported_with_the_update_and_eta(text, backend, eta):
+    _, ids, params = setup(text)
+    with np.errstate(all="ignore"), pytest.raises(rnn.errors.TrainingDiverged) as err:
+        rnn.train(params, ids, n_updates=3000, seq_length=10, eta=eta, backend=backend)
+    message = str(err.value)
+    assert "\n" not in message and "lower eta" in message and f"{eta:g}" in message
+    step = int(message.split("update ")[1].split(":")[0].replace(",", ""))
+    assert step < 1000  # found within a chunk of when it happened
+
+
+def test_a_merely_bad_eta_is_not_divergence(macbeth):
+    vocab, ids = macbeth
+    params = rnn.init_params(len(vocab), m=32, seed=0)
+    result = rnn.train(params, ids, n_updates=3000, eta=5.0, sample_every=None)
+    assert np.isfinite(result.loss).all()
+
+
+def test_divergence_limit_is_checked_on_the_smooth_loss(text):
+    _, ids, params = setup(text)
+    s = rnn.train(params, ids, n_updates=50, seq_length=10, sample_every=None).state
+    limit = float(s.smooth_loss[:50].max())
+    rnn.train.__globals__["check_diverged"](s, 0, limit, 0.1)  # at the limit: not diverged
+    with pytest.raises(rnn.errors.TrainingDiverged, match=r"update \d+: the smooth loss"):
+        rnn.train.__globals__["check_diverged"](s, 0, limit * 0.999, 0.1)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_should_stop_checkpoints_then_raises_interrupted(text, backend):
+    _, ids, params = setup(text)
+    saved, calls = [], []
+
+    def should_stop():
+        calls.append(1)
+        return len(calls) > 3
+
+    def checkpoint(state):
+        saved.append((state.step, state.theta.copy(), np.isfinite(state.loss[: state.step]).all()))
+
+    with pytest.raises(rnn.errors.Interrupted) as err:
+        rnn.train(
+            params,
+            ids,
+            n_updates=100_000,
+            seq_length=10,
+            sample_every=None,
+            checkpoint=checkpoint,
+            should_stop=should_stop,
+            backend=backend,
+        )
+    step, theta, complete = saved[-1]
+    assert err.value.step == err.value.checkpoint_step == step > 0 and complete
+    # The state saved is consistent: the parameters are those of an uninterrupted run's step.
+    again = rnn.train(
+        params, ids, n_updates=step, seq_length=10, sample_every=None, backend=backend
+    )
+    np.testing.assert_array_equal(theta, again.params.flatten())
+
+
+def test_should_stop_without_checkpoint(text):
+    _, ids, params = setup(text)
+    with pytest.raises(rnn.errors.Interrupted) as err:
+        rnn.train(params, ids, n_updates=1000, seq_length=10, should_stop=lambda: True)
+    assert err.value.step == 0 and err.value.checkpoint_step is None
+
+
+def test_checks_happen_at_least_every_1000_updates(text):
+    _, ids, params = setup(text, m=4)
+    calls = []
+    result = rnn.train(
+        params,
+        ids,
+        n_updates=5000,
+        seq_length=10,
+        sample_every=None,
+        should_stop=lambda: calls.append(1) and False,
+    )
+    assert len(calls) >= 5 and len(result.loss) == 5000
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int32, np.uint32])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_small_integer_ids_train_alike_without_a_copy(text, backend, dtype, monkeypatch):
+    vocab, ids, params = setup(text)
+    ref = rnn.train(
+        params,
+        ids,
+        n_updates=40,
+        seq_length=10,
+        sample_every=20,
+        val_ids=ids[-30:],
+        eval_every=20,
+        backend=backend,
+    )
+    small = ids.astype(dtype)
+    converted = []
+    real_asarray = np.ascontiguousarray
+
+    def watch(a, *args, **kwargs):
+        out = real_asarray(a, *args, **kwargs)
+        if isinstance(a, np.ndarray) and out is not a and a.size >= len(small) - 30:
+            converted.append(a.dtype)
+        return out
+
+    monkeypatch.setattr(np, "ascontiguousarray", watch)
+    got = rnn.train(
+        params,
+        small,
+        n_updates=40,
+        seq_length=10,
+        sample_every=20,
+        val_ids=small[-30:],
+        eval_every=20,
+        backend=backend,
+    )
+    assert converted == []  # no full-size copy of the ids
+    np.testing.assert_array_equal(got.loss, ref.loss)
+    np.testing.assert_array_equal(got.val_loss, ref.val_loss)
+    for step in ref.samples:
+        np.testing.assert_array_equal(got.samples[step], ref.samples[step])
