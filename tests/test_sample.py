@@ -83,3 +83,19 @@ def test_bad_sampling_settings(small_problem, kwargs, name):
     params, _, _, h0 = small_problem(K=5, m=3)
     with pytest.raises(rnn.ConfigError, match=name):
         rnn.sample(params, h0, 0, 5, np.random.default_rng(0), **kwargs)
+
+
+@pytest.mark.parametrize("cell", rnn.CELLS)
+def test_every_cell_samples_from_its_whole_state(small_problem, cell):
+    params, X, _, state0 = small_problem(K=10, m=6, sigma=0.5, cell=cell)
+    state = rnn.warm(params, X, state0)
+    assert state.shape == (params.state_size, 1)
+    expected = state0
+    for x in X[:-1]:
+        expected, _, _ = rnn.model.step_forward(params, int(x), expected)
+    np.testing.assert_array_equal(state, expected)
+    a = rnn.sample_primed(params, X, 30, np.random.default_rng(2), h0=state0)
+    b = rnn.sample(params, state, X[-1], 30, np.random.default_rng(2))
+    np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match=rf"\({params.state_size}, 1\)"):
+        rnn.sample(params, np.zeros((params.state_size + 1, 1)), 0, 5, np.random.default_rng(0))
