@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import gru, lstm, vanilla
-from .blocks import AVAILABLE, adagrad, jit
+from .blocks import AVAILABLE, adagrad, adagrad_columns, jit
 
 __all__ = ["AVAILABLE", "loss_and_grads_flat", "mean_loss_flat", "run_updates", "scratch"]
 
@@ -36,12 +36,13 @@ def scratch(T, m, K, gates, S):
         np.zeros((T, Gm)),  # D
         np.zeros((T, m)),  # E
         np.zeros((T, m)),  # Dh
-        np.zeros((m, Gm)),  # WT
+        np.zeros((T + 1, m)),  # Hh: h alone, when the state holds more
+        np.zeros(m * Gm),  # wt: W transposed, flat (a cell reshapes it, block by block)
         np.zeros((m, K)),  # VT
         np.zeros(m),  # v1
         np.zeros(m),  # v2
         np.zeros(m),  # v3
-        np.zeros(n),  # q
+        np.zeros(2 * n),  # q (tanh_ uses both halves)
         bits,
         bits.view(np.float64),  # scale: the same memory as bits, read as float64
     )
@@ -64,6 +65,26 @@ def _backward(theta, grad, X, Y, sc, m, K, gates):
         gru.backward(theta, grad, X, Y, sc, m, K)
     else:
         vanilla.backward(theta, grad, X, Y, sc, m, K)
+
+
+@jit
+def _update(theta, G2, grad, X, m, K, gates, eta, eps, clip, seen):
+    """Clipping and AdaGrad on every entry whose gradient can be nonzero: all but U's columns
+    of characters absent from X (seen: scratch of K booleans)."""
+    Gm = gates * m
+    o1, o2 = Gm * m, Gm * m + Gm * K
+    seen[:] = False
+    for t in range(X.shape[0]):
+        seen[X[t]] = True
+    cols = np.flatnonzero(seen)
+    adagrad(theta[:o1], G2[:o1], grad[:o1], eta, eps, clip)  # W
+    U, GU, dU = (
+        theta[o1:o2].reshape((Gm, K)),
+        G2[o1:o2].reshape((Gm, K)),
+        grad[o1:o2].reshape((Gm, K)),
+    )
+    adagrad_columns(U, GU, dU, cols, eta, eps, clip)
+    adagrad(theta[o2:], G2[o2:], grad[o2:], eta, eps, clip)  # b, V, c
 
 
 @jit
@@ -138,6 +159,7 @@ def run_updates(
     sc = scratch(L, m, K, gates, S)
     H = sc[0]
     grad = np.empty_like(theta)
+    seen = np.zeros(K, dtype=np.bool_)
     for step in range(step0, step0 + n):
         j = step % per_epoch
         if j == 0:
@@ -157,5 +179,5 @@ def run_updates(
             best_step = step
             best_theta[:] = theta  # the parameters this loss was measured with
             best_state[:, 0] = H[0]
-        adagrad(theta, G2, grad, eta, eps, clip)
+        _update(theta, G2, grad, X, m, K, gates, eta, eps, clip, seen)
     return smooth, best_smooth, best_step

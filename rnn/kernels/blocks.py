@@ -27,7 +27,11 @@ AVAILABLE = numba is not None
 def jit(fn):
     # error_model="numpy": float division without Python's zero check, which would
     # otherwise keep the AdaGrad loop from vectorising (no division here can be by zero).
-    return numba.njit(cache=True, nogil=True, error_model="numpy")(fn) if AVAILABLE else fn
+    # fastmath "contract" only: a * b + c may become one fused multiply-add (one rounding
+    # instead of two, as BLAS does); nothing is reassociated or assumed finite.
+    if not AVAILABLE:
+        return fn
+    return numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})(fn)
 
 
 # exp and tanh in a form the compiler vectorises. numba calls libm one element at a time
@@ -84,11 +88,15 @@ def exp_shifted(x, q, bits, scale):
 
 @jit
 def tanh_(a, q, bits, scale):
-    """a[:] = tanh(a) in place: tanh|a| = -e / (2 + e) with e = expm1(-2|a|), exact near 0."""
+    """a[:] = tanh(a) in place: tanh|a| = -e / (2 + e) with e = expm1(-2|a|), exact near 0.
+    q holds at least 2 n entries: -2|a| goes to its second half, so that _expm1_parts reads
+    and writes separate memory (the compiler vectorises a loop only if they cannot overlap;
+    in place it ran four times slower)."""
     n = a.shape[0]
+    x = q[n : 2 * n]
     for i in range(n):
-        q[i] = -2.0 * abs(a[i])
-    _expm1_parts(q, n, q, bits)
+        x[i] = -2.0 * abs(a[i])
+    _expm1_parts(x, n, q, bits)
     for i in range(n):
         e = scale[i] * q[i] + (scale[i] - 1.0)
         t = -e / (2.0 + e)
@@ -109,11 +117,21 @@ def gaxpy(acc, coef, R):
     """acc += sum_j coef[j] * R[j] over the rows of R, added in order j = 0, 1, 2, ...
 
     The recurrence's matrix-vector products are this loop (and `gemm` is it for four
-    accumulators at once). Four rows at a time, with the sum held in a register between
-    them, it loads and stores acc a quarter as often as a plain axpy per row; the order of
+    accumulators at once). Eight rows at a time, with the sum held in a register between
+    them, it loads and stores acc an eighth as often as a plain axpy per row (measured: 1.3
+    to 1.5 times four rows' speed on the gated cells' 300 to 400 wide rows); the order of
     the additions, and so the rounding, is the plain one's."""
     n, width = coef.shape[0], acc.shape[0]
     j = 0
+    while j + 8 <= n:
+        c0, c1, c2, c3 = coef[j], coef[j + 1], coef[j + 2], coef[j + 3]
+        c4, c5, c6, c7 = coef[j + 4], coef[j + 5], coef[j + 6], coef[j + 7]
+        r0, r1, r2, r3 = R[j], R[j + 1], R[j + 2], R[j + 3]
+        r4, r5, r6, r7 = R[j + 4], R[j + 5], R[j + 6], R[j + 7]
+        for i in range(width):
+            a = (((acc[i] + c0 * r0[i]) + c1 * r1[i]) + c2 * r2[i]) + c3 * r3[i]
+            acc[i] = (((a + c4 * r4[i]) + c5 * r5[i]) + c6 * r6[i]) + c7 * r7[i]
+        j += 8
     while j + 4 <= n:
         c0, c1, c2, c3 = coef[j], coef[j + 1], coef[j + 2], coef[j + 3]
         r0, r1, r2, r3 = R[j], R[j + 1], R[j + 2], R[j + 3]
@@ -230,3 +248,46 @@ def adagrad(theta, G2, grad, eta, eps, clip):
         acc = G2[i] + g * g
         G2[i] = acc
         theta[i] -= eta * g / math.sqrt(acc + eps)
+
+
+@jit
+def gather_inputs(Z, U, b, X, T):
+    """Z[t] = b + U[:, X[t]] for t < T: the input's share of every step's pre-activation,
+    gathered row by row of U (a row stays in cache while its T entries are read)."""
+    for r in range(U.shape[0]):
+        u, br = U[r], b[r]
+        for t in range(T):
+            Z[t, r] = br + u[X[t]]
+
+
+@jit
+def scatter_inputs(dU, D, X, T):
+    """dU[:, X[t]] += D[t] for t = 0, 1, ..., T-1, row by row of dU."""
+    for r in range(dU.shape[0]):
+        du = dU[r]
+        for t in range(T):
+            du[X[t]] += D[t, r]
+
+
+@jit
+def row_sums(out, A, T):
+    """out[:] = A[0] + A[1] + ... + A[T-1] (the bias gradients), along contiguous rows."""
+    out[:] = 0.0
+    for t in range(T):
+        out += A[t]
+
+
+@jit
+def adagrad_columns(theta, G2, grad, cols, eta, eps, clip):
+    """`adagrad` on the columns `cols` of the 2-D views theta, G2, grad only: U's gradient is
+    zero outside the columns of the sequence's characters, and there AdaGrad changes nothing
+    (G2 += 0, theta -= 0), so those entries are skipped."""
+    for r in range(theta.shape[0]):
+        th, acc_row, g_row = theta[r], G2[r], grad[r]
+        for k in cols:
+            g = g_row[k]
+            g = clip if g > clip else g
+            g = -clip if g < -clip else g
+            acc = acc_row[k] + g * g
+            acc_row[k] = acc
+            th[k] -= eta * g / math.sqrt(acc + eps)

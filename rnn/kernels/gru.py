@@ -7,11 +7,14 @@ of z, r, n. Scratch: see kernels.vanilla.
 from __future__ import annotations
 
 from .blocks import (
+    gather_inputs,
     gaxpy,
     gemm,
     jit,
     output_backward,
     output_loss,
+    row_sums,
+    scatter_inputs,
     sigmoid_,
     tanh_,
     transpose,
@@ -21,20 +24,22 @@ from .blocks import (
 
 @jit
 def forward(theta, X, Y, sc, m, K):
-    H, O, Z, D, E, Dh, WT, VT, v1, v2, v3, q, bits, scale = sc
+    H, O, Z, D, E, Dh, Hh, wt, VT, v1, v2, v3, q, bits, scale = sc
     W, U, b, V, c = views(theta, m, K, 3)
-    transpose(W, WT)
+    WzrT = wt[: 2 * m * m].reshape((m, 2 * m))  # (W_z; W_r).T and W_n.T, each contiguous
+    WnT = wt[2 * m * m :].reshape((m, m))
+    transpose(W[: 2 * m], WzrT)
+    transpose(W[2 * m :], WnT)
     transpose(V, VT)
     T = X.shape[0]
+    gather_inputs(Z, U, b, X, T)  # U x_t + b for all gates ...
     for t in range(T):
         z, h_prev, rh = Z[t], H[t], E[t]
-        z[:] = b
-        z += U[:, X[t]]
-        gaxpy(z[: 2 * m], h_prev, WT[:, : 2 * m])  # W_z h + U_z x + b_z, and r's
+        gaxpy(z[: 2 * m], h_prev, WzrT)  # W_z h + U_z x + b_z, and r's
         sigmoid_(z[: 2 * m], q, bits, scale)
         for i in range(m):
             rh[i] = z[m + i] * h_prev[i]
-        gaxpy(z[2 * m :], rh, WT[:, 2 * m :])  # W_n (r h) + U_n x + b_n
+        gaxpy(z[2 * m :], rh, WnT)  # W_n (r h) + U_n x + b_n
         tanh_(z[2 * m :], q, bits, scale)
         h = H[t + 1]
         for i in range(m):
@@ -47,7 +52,7 @@ def forward(theta, X, Y, sc, m, K):
 
 @jit
 def backward(theta, grad, X, Y, sc, m, K):
-    H, O, Z, D, E, Dh, WT, VT, dh_next, drh, v3, q, bits, scale = sc
+    H, O, Z, D, E, Dh, Hh, wt, VT, dh_next, drh, v3, q, bits, scale = sc
     W, U, b, V, c = views(theta, m, K, 3)
     dW, dU, db, dV, dc = views(grad, m, K, 3)
     T = X.shape[0]
@@ -70,9 +75,6 @@ def backward(theta, grad, X, Y, sc, m, K):
     gemm(dV, O[:T].T, H[1 : T + 1])
     gemm(dW[: 2 * m], D[:T, : 2 * m].T, H[:T])  # dW_zr = sum_t da_zr h_{t-1}^T
     gemm(dW[2 * m :], D[:T, 2 * m :].T, E[:T])  # dW_n = sum_t da_n (r h_{t-1})^T
-    for k in range(K):
-        dc[k] = O[:T, k].sum()
-    for i in range(3 * m):
-        db[i] = D[:T, i].sum()
-    for t in range(T):
-        dU[:, X[t]] += D[t]
+    row_sums(dc, O, T)
+    row_sums(db, D, T)
+    scatter_inputs(dU, D, X, T)

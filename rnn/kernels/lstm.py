@@ -1,17 +1,21 @@
 """The LSTM cell compiled: rnn.cells.lstm's step pair over a whole sequence (gates i, f, o, g).
 
-H[t] holds the state [h; s] (2m): h in H[t, :m], s in H[t, m:]. Z[t] the gates i, f, o, g
+H[t] holds the state [h; s] (2m): h in H[t, :m], s in H[t, m:]; Hh[t] is h again, contiguous
+for the products. Z[t] the gates i, f, o, g
 after their nonlinearities, E[t] = tanh(s_t), D[t] = dL/dz_t. Scratch: see kernels.vanilla.
 """
 
 from __future__ import annotations
 
 from .blocks import (
+    gather_inputs,
     gaxpy,
     gemm,
     jit,
     output_backward,
     output_loss,
+    row_sums,
+    scatter_inputs,
     sigmoid_,
     tanh_,
     transpose,
@@ -21,16 +25,17 @@ from .blocks import (
 
 @jit
 def forward(theta, X, Y, sc, m, K):
-    H, O, Z, D, E, Dh, WT, VT, v1, v2, v3, q, bits, scale = sc
+    H, O, Z, D, E, Dh, Hh, wt, VT, v1, v2, v3, q, bits, scale = sc
     W, U, b, V, c = views(theta, m, K, 4)
+    WT = wt.reshape((m, 4 * m))
     transpose(W, WT)
     transpose(V, VT)
     T = X.shape[0]
+    Hh[0] = H[0, :m]
+    gather_inputs(Z, U, b, X, T)  # z_t = U x_t + b ...
     for t in range(T):
         z = Z[t]
-        z[:] = b
-        z += U[:, X[t]]
-        gaxpy(z, H[t, :m], WT)  # z = W h_{t-1} + U x_t + b
+        gaxpy(z, Hh[t], WT)  # z = W h_{t-1} + U x_t + b
         sigmoid_(z[: 3 * m], q, bits, scale)  # i, f, o
         tanh_(z[3 * m :], q, bits, scale)  # g
         s_prev, s, tanh_s = H[t, m:], H[t + 1, m:], E[t]
@@ -38,18 +43,19 @@ def forward(theta, X, Y, sc, m, K):
             s[i] = z[m + i] * s_prev[i] + z[i] * z[3 * m + i]  # s_t = f s_{t-1} + i g
             tanh_s[i] = s[i]
         tanh_(tanh_s, q, bits, scale)
-        h = H[t + 1]
+        h = Hh[t + 1]
         for i in range(m):
             h[i] = z[2 * m + i] * tanh_s[i]  # h_t = o tanh(s_t)
+        H[t + 1, :m] = h
     for t in range(T):
         O[t] = c
-    gemm(O[:T], H[1 : T + 1, :m], VT)
+    gemm(O[:T], Hh[1 : T + 1], VT)
     return output_loss(O, Y, T, K, q, bits, scale)
 
 
 @jit
 def backward(theta, grad, X, Y, sc, m, K):
-    H, O, Z, D, E, Dh, WT, VT, dh_next, ds_next, v3, q, bits, scale = sc
+    H, O, Z, D, E, Dh, Hh, wt, VT, dh_next, ds_next, v3, q, bits, scale = sc
     W, U, b, V, c = views(theta, m, K, 4)
     dW, dU, db, dV, dc = views(grad, m, K, 4)
     T = X.shape[0]
@@ -70,11 +76,8 @@ def backward(theta, grad, X, Y, sc, m, K):
         dh_next[:] = 0.0
         gaxpy(dh_next, dz, W)  # dh_{t-1} = W.T dz_t
     grad[:] = 0.0
-    gemm(dV, O[:T].T, H[1 : T + 1, :m])  # dV = sum_t do_t h_t^T
-    gemm(dW, D[:T].T, H[:T, :m])  # dW = sum_t dz_t h_{t-1}^T
-    for k in range(K):
-        dc[k] = O[:T, k].sum()
-    for i in range(4 * m):
-        db[i] = D[:T, i].sum()
-    for t in range(T):
-        dU[:, X[t]] += D[t]
+    gemm(dV, O[:T].T, Hh[1 : T + 1])  # dV = sum_t do_t h_t^T
+    gemm(dW, D[:T].T, Hh[:T])  # dW = sum_t dz_t h_{t-1}^T
+    row_sums(dc, O, T)
+    row_sums(db, D, T)
+    scatter_inputs(dU, D, X, T)
