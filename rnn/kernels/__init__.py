@@ -10,7 +10,7 @@ One module per cell (vanilla, lstm, gru) holds its compiled forward and backward
 sequence; `blocks` holds what they share. The functions here pick the cell by its number of
 gate blocks (1, 4, 3) inside compiled code, so one compiled update loop serves all three.
 numba's cache notices edits only to the file that defines a function: after editing a cell's
-file, remove rnn/kernels/__pycache__ (make clean does).
+file, remove rnn/kernels/__pycache__ (a stale compiled caller would otherwise be reused).
 """
 
 from __future__ import annotations

@@ -291,3 +291,22 @@ def adagrad_columns(theta, G2, grad, cols, eta, eps, clip):
             acc = acc_row[k] + g * g
             acc_row[k] = acc
             th[k] -= eta * g / math.sqrt(acc + eps)
+
+
+@jit
+def gates_(z, n_sigmoid, q, bits, scale):
+    """z[:n_sigmoid] = sigmoid(z[:n_sigmoid]) and the rest tanh(z[n_sigmoid:]), in place, with
+    one pass of exp for both: the same numbers as sigmoid_ and tanh_ (-2|a/2| = -|a|)."""
+    n = z.shape[0]
+    x = q[n : 2 * n]
+    for i in range(n_sigmoid):
+        x[i] = -abs(z[i])
+    for i in range(n_sigmoid, n):
+        x[i] = -2.0 * abs(z[i])
+    _expm1_parts(x, n, q, bits)
+    for i in range(n):
+        e = scale[i] * q[i] + (scale[i] - 1.0)
+        t = -e / (2.0 + e)
+        z[i] = t if z[i] >= 0.0 else -t
+    for i in range(n_sigmoid):
+        z[i] = 0.5 * (1.0 + z[i])

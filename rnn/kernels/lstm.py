@@ -8,6 +8,7 @@ after their nonlinearities, E[t] = tanh(s_t), D[t] = dL/dz_t. Scratch: see kerne
 from __future__ import annotations
 
 from .blocks import (
+    gates_,
     gather_inputs,
     gaxpy,
     gemm,
@@ -16,7 +17,6 @@ from .blocks import (
     output_loss,
     row_sums,
     scatter_inputs,
-    sigmoid_,
     tanh_,
     transpose,
     views,
@@ -36,8 +36,7 @@ def forward(theta, X, Y, sc, m, K):
     for t in range(T):
         z = Z[t]
         gaxpy(z, Hh[t], WT)  # z = W h_{t-1} + U x_t + b
-        sigmoid_(z[: 3 * m], q, bits, scale)  # i, f, o
-        tanh_(z[3 * m :], q, bits, scale)  # g
+        gates_(z, 3 * m, q, bits, scale)  # i, f, o = sigmoid; g = tanh
         s_prev, s, tanh_s = H[t, m:], H[t + 1, m:], E[t]
         for i in range(m):
             s[i] = z[m + i] * s_prev[i] + z[i] * z[3 * m + i]  # s_t = f s_{t-1} + i g
