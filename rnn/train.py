@@ -187,6 +187,11 @@ def _resolve(backend: str) -> str:
     return backend
 
 
+def smooth_start(seq_length: int, K: int) -> float:
+    """The smooth loss before the first update: seq_length ln K, the loss of uniform guessing."""
+    return seq_length * math.log(K)
+
+
 def new_state(params: Params, n_updates: int, seq_length: int, seed: int) -> TrainState:
     theta = params.flatten()
     return TrainState(
@@ -194,7 +199,7 @@ def new_state(params: Params, n_updates: int, seq_length: int, seed: int) -> Tra
         theta=theta,
         G=np.zeros_like(theta),
         h=zero_state(params),
-        smooth=seq_length * math.log(params.K),
+        smooth=smooth_start(seq_length, params.K),
         best_smooth=math.inf,
         best_smooth_step=-1,
         best_smooth_theta=theta.copy(),
@@ -284,7 +289,7 @@ def train(
     compiled = _resolve(backend) == "numba"
     run = _run_updates_compiled if compiled else run_updates_reference
     per_epoch = (len(ids) - 1) // L
-    limit = DIVERGED * L * math.log(K)
+    limit = DIVERGED * smooth_start(L, K)
     loop = dict(ids=ids, L=L, eta=float(eta), m=m, K=K, cell=cell)
 
     # A copy: the caller's state (from a checkpoint, say) can seed another run unchanged.

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import ConfigError
+
 CELLS = ("vanilla", "lstm", "gru")
 GATES = {"vanilla": 1, "lstm": 4, "gru": 3}  # row blocks of W, U and b
 STATE = {"vanilla": 1, "lstm": 2, "gru": 1}  # the carried state has STATE * m rows
@@ -26,8 +28,6 @@ STATE = {"vanilla": 1, "lstm": 2, "gru": 1}  # the carried state has STATE * m r
 
 def check_cell(cell) -> str:
     """The cell's name, or ConfigError naming the parameter `cell`."""
-    from ..errors import ConfigError
-
     if cell not in CELLS:
         raise ConfigError(f"parameter cell must be one of {', '.join(CELLS)}; got {cell!r}")
     return cell
