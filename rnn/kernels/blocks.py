@@ -4,10 +4,16 @@ form the compiler vectorises, and register-blocked matrix products along contigu
 Why it is fast. At m = 100 Python's per-call overhead would dominate, so the whole loop over
 updates runs compiled. Of one update's products, the recurrence's matrix-vector products
 forward and backward cannot be batched; the output layer and every gradient can, and are done
-as matrix-matrix products after the recurrence. All of them are one loop, `_gaxpy` or `_gemm`,
-that runs along contiguous rows and holds partial sums in registers across four rows, so
-memory traffic, not arithmetic, sets the pace less often. No sum is reassociated: results
-differ from the reference's BLAS only by rounding, and the tests hold the two paths together.
+as matrix-matrix products after the recurrence. All of them are one loop, `gaxpy` or `gemm`,
+that runs along C-contiguous rows (numba vectorises only unit-stride loops) and holds partial
+sums in registers across several rows, so memory traffic, not arithmetic, sets the pace less
+often. No sum is reassociated (multiply-adds may be fused): results differ from the
+reference's BLAS only by rounding, and the tests hold the two paths together.
+
+What is left, measured for the LSTM at m = 100: the recurrence's products stream W (320 KB)
+from the L2 cache at every step, forward and backward (about 40% of an update); AdaGrad's
+square root and division for each of the 74,000 parameters (about 20%) cost the reference
+as much.
 """
 
 from __future__ import annotations
