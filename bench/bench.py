@@ -1,10 +1,11 @@
 """Training speed and memory, measured on this machine: `make bench`.
 
 Prints, and writes as JSON: updates/s of the reference per-time-step loop and of the compiled
-path with their ratio, at m = 100 (the report's setting) and at m = 50 and 200; the wall time
-of a full 100,000-update run at the default settings; its peak traced memory; the time to
-sample 1,000 characters and to run the report's gradient check. Nothing here is a test:
-figures depend on the machine and its load.
+path with their ratio, for each cell (vanilla, LSTM, GRU) at m = 50, 100 (the report's
+setting) and 200; the wall time of a full 100,000-update run at the default settings; its
+peak traced memory; the time to sample 1,000 characters and to run the report's gradient
+check, and a gradient check at K = 5000. Nothing here is a test: figures depend on the
+machine and its load.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 import rnn
+import rnn.cells
 from rnn.atomic import write_atomic
 
 
@@ -35,11 +37,12 @@ def updates_per_sec(params, ids, backend: str, n: int, repeats: int = 3) -> floa
     return best
 
 
-def speed_at(m: int, ids, K: int, n_fast: int, n_ref: int) -> dict:
-    params = rnn.init_params(K, m=m, seed=0)
+def speed_at(cell: str, m: int, ids, K: int, n_fast: int, n_ref: int) -> dict:
+    params = rnn.init_params(K, m=m, seed=0, cell=cell)
     ref = updates_per_sec(params, ids, "reference", n_ref, repeats=2)
     fast = updates_per_sec(params, ids, "numba", n_fast)
     return {
+        "cell": cell,
         "m": m,
         "reference_updates_per_sec": round(ref, 1),
         "fast_updates_per_sec": round(fast, 1),
@@ -80,9 +83,15 @@ def small_jobs(ids, K: int) -> dict:
     t0 = time.perf_counter()
     rnn.gradient_check(check, ids[:25], ids[1:26], np.zeros((5, 1)))
     check_s = time.perf_counter() - t0
+    big = rnn.init_params(5000, m=5, seed=0)
+    big_ids = np.random.default_rng(0).integers(0, 5000, 26)
+    t0 = time.perf_counter()
+    rnn.gradient_check(big, big_ids[:25], big_ids[1:], np.zeros((5, 1)))
+    big_s = time.perf_counter() - t0
     return {
         "sample_1000_chars_seconds": round(sample_s, 4),
         "gradient_check_m5_seconds": round(check_s, 4),
+        "gradient_check_K5000_m5_seconds": round(big_s, 3),
     }
 
 
@@ -90,7 +99,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=Path("data/shakespeare.txt"))
     parser.add_argument("--json", type=Path, default=Path("bench/results/bench.json"))
-    parser.add_argument("--full-updates", type=int, default=100_000)
+    parser.add_argument("--full-updates", type=int, default=100_000, help="0 skips the full run")
+    parser.add_argument("--cells", default=",".join(rnn.CELLS), help="comma-separated cells")
+    parser.add_argument("--m", default="50,100,200", help="comma-separated hidden sizes")
     args = parser.parse_args()
 
     text = rnn.load_text(args.data)
@@ -109,14 +120,26 @@ def main() -> None:
     print(f"corpus {args.data}: {len(text):,} characters, K = {K}")
 
     out["speed"] = []
-    for m, n_fast, n_ref in [(100, 20_000, 1_000), (50, 40_000, 2_000), (200, 5_000, 300)]:
-        row = speed_at(m, ids, K, n_fast, n_ref)
-        out["speed"].append(row)
-        print(
-            f"m = {m:3d}: reference {row['reference_updates_per_sec']:8,.0f} updates/s, "
-            f"fast {row['fast_updates_per_sec']:8,.0f} updates/s, ratio {row['speedup']:.1f}x"
-        )
+    for cell in args.cells.split(","):
+        for m in [int(m) for m in args.m.split(",")]:
+            cost = (
+                (rnn.model.GATES[cell] * m) * m / 100**2
+            )  # recurrent work relative to vanilla m=100
+            n_fast = int(min(40_000, max(2_000, 20_000 / cost)))
+            n_ref = int(min(2_000, max(200, 1_000 / cost)))
+            row = speed_at(cell, m, ids, K, n_fast, n_ref)
+            out["speed"].append(row)
+            print(
+                f"{cell:7s} m = {m:3d}: reference {row['reference_updates_per_sec']:8,.0f} "
+                f"updates/s, compiled {row['fast_updates_per_sec']:8,.0f} updates/s, "
+                f"ratio {row['speedup']:.1f}x",
+                flush=True,
+            )
 
+    if not args.full_updates:
+        write_atomic(args.json, json.dumps(out, indent=1) + "\n")
+        print(f"wrote {args.json}")
+        return
     full = full_run(ids, K, args.full_updates)
     out["full_run"] = full
     print(
@@ -133,7 +156,8 @@ def main() -> None:
     out["small_jobs"] = jobs
     print(
         f"sampling 1,000 characters: {jobs['sample_1000_chars_seconds'] * 1e3:.1f} ms; "
-        f"gradient check (m = 5, 25 characters): {jobs['gradient_check_m5_seconds'] * 1e3:.0f} ms"
+        f"gradient check (m = 5, 25 characters): {jobs['gradient_check_m5_seconds'] * 1e3:.0f} ms; "
+        f"at K = 5000: {jobs['gradient_check_K5000_m5_seconds']:.1f} s"
     )
 
     write_atomic(args.json, json.dumps(out, indent=1) + "\n")

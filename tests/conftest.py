@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -33,13 +35,31 @@ def corpus_file(tmp_path):
     return path
 
 
-def small_problem(K=12, m=5, T=10, seed=0, sigma=0.1):
-    """A random network, sequence and hidden state in float64."""
+def _small_problem(K=12, m=5, T=10, seed=0, sigma=0.1, cell="vanilla"):
+    """A random network of the given cell, sequence and state (S, 1) in float64."""
     rng = np.random.default_rng(seed)
-    params = rnn.init_params(K, m, sigma, seed=seed)
-    params.b[:] = 0.1 * rng.standard_normal(params.b.shape)  # nonzero biases exercise db, dc
+    params = rnn.init_params(K, m, sigma, seed=seed, cell=cell)
+    params.b[:] += 0.1 * rng.standard_normal(params.b.shape)  # nonzero biases exercise db, dc
     params.c[:] = 0.1 * rng.standard_normal(params.c.shape)
     X = rng.integers(0, K, T)
     Y = rng.integers(0, K, T)
-    h0 = 0.1 * rng.standard_normal((m, 1))
-    return params, X, Y, h0
+    state0 = 0.1 * rng.standard_normal((params.state_size, 1))
+    return params, X, Y, state0
+
+
+@pytest.fixture
+def small_problem():
+    """small_problem(K, m, T, seed, sigma, cell) -> (params, X, Y, state0), all random."""
+    return _small_problem
+
+
+def _macbeth():
+    text = rnn.load_text(Path(__file__).parent / "data" / "macbeth-act1.txt")
+    vocab = rnn.Vocab.from_text(text)
+    return vocab, vocab.encode(text)
+
+
+@pytest.fixture
+def macbeth():
+    """(vocab, ids) of Macbeth's first act (tests/data)."""
+    return _macbeth()

@@ -7,8 +7,6 @@ import pytest
 import rnn
 from rnn import checkpoint
 
-from .test_train import macbeth
-
 CONFIG = rnn.Config(m=24, seq_length=20).to_dict()
 
 
@@ -32,8 +30,8 @@ def run(params, ids, val_ids, **kwargs):
 
 
 @pytest.fixture
-def problem():
-    vocab, ids = macbeth()
+def problem(macbeth):
+    vocab, ids = macbeth
     train_ids, val_ids = rnn.split_train_val(ids[:6000], 0.1)
     return vocab, train_ids, val_ids, rnn.init_params(len(vocab), m=24, seed=1)
 

@@ -178,7 +178,7 @@ def test_sampling_comparison_draws_every_setting_from_the_same_numbers():
         drawn = rnn.sample_primed(params, prime, 40, np.random.default_rng(7), t, p, h0=h0)
         assert text == "bcd" + vocab.decode(drawn)
         h = rnn.warm(params, prime, h0.reshape(-1, 1))
-        assert logp == pytest.approx(rnn.mean_log_prob(params, drawn, x0=3, h0=h))
+        assert logp == pytest.approx(-rnn.mean_loss(params, np.concatenate([[3], drawn]), h0=h))
         assert logp < 0
     assert got == compare.sampling_comparison(
         params, vocab, prime, 40, temperatures=[0.5, 1.0], top_p=0.9, seed=7, h0=h0

@@ -1,24 +1,45 @@
-"""The reference BPTT against two independent derivatives: complex-step and finite differences."""
+"""The reference BPTT of every cell against derivatives computed independently of it."""
 
 import numpy as np
 import pytest
 
 import rnn
-from rnn import kernels
-from rnn.model import PARAM_NAMES
-
-from .conftest import small_problem
+from rnn.model import CELLS, PARAM_NAMES
 
 
-def complex_step_grads(params, X, Y, h0, step=1e-30):
-    """dL/dtheta by the complex-step method, on a forward pass written here from the
-    equations alone: Im(L(theta + i*step*e_k)) / step is exact to rounding (no
-    subtraction), so it is an independent reference to 1e-10 and better."""
+def sig(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def forward_from_the_equations(cell, P, x, state, m):
+    """One step of `cell` written from its equations alone (complex-safe); returns (state, h)."""
+    W, U, b = P["W"], P["U"], P["b"]
+    if cell == "vanilla":
+        h = np.tanh(W @ state + U[:, [x]] + b)
+        return h, h
+    if cell == "lstm":
+        h, s = state[:m], state[m:]
+        z = W @ h + U[:, [x]] + b
+        i, f, o, g = sig(z[:m]), sig(z[m : 2 * m]), sig(z[2 * m : 3 * m]), np.tanh(z[3 * m :])
+        s = f * s + i * g
+        h = o * np.tanh(s)
+        return np.vstack([h, s]), h
+    h = state
+    z = sig(W[:m] @ h + U[:m, [x]] + b[:m])
+    r = sig(W[m : 2 * m] @ h + U[m : 2 * m, [x]] + b[m : 2 * m])
+    n = np.tanh(W[2 * m :] @ (r * h) + U[2 * m :, [x]] + b[2 * m :])
+    h = (1 - z) * h + z * n
+    return h, h
+
+
+def complex_step_grads(cell, params, X, Y, state0, step=1e-30):
+    """dL/dtheta by the complex-step method on the forward pass above: Im(L(theta + i step
+    e_k)) / step is exact to rounding (no subtraction), an independent reference to 1e-10."""
 
     def loss(P):
-        h, total = h0.astype(complex), 0.0
+        state, total = state0.astype(complex), 0.0
         for x, y in zip(X, Y):
-            h = np.tanh(P["W"] @ h + P["U"][:, [x]] + P["b"])
+            state, h = forward_from_the_equations(cell, P, x, state, params.m)
             o = P["V"] @ h + P["c"]
             shift = o.real.max()  # a real constant: the shift cancels analytically
             total = total - (o[y, 0] - shift - np.log(np.exp(o - shift).sum()))
@@ -36,67 +57,62 @@ def complex_step_grads(params, X, Y, h0, step=1e-30):
     return grads
 
 
+@pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_bptt_matches_complex_step_to_1e10(seed):
-    params, X, Y, h0 = small_problem(K=9, m=6, T=12, seed=seed)
-    _, grads, _ = rnn.loss_and_grads(params, X, Y, h0)
-    ref = complex_step_grads(params, X, Y, h0)
+def test_bptt_matches_complex_step_to_1e10(small_problem, cell, seed):
+    params, X, Y, state0 = small_problem(K=9, m=6, T=12, seed=seed, sigma=0.5, cell=cell)
+    _, grads, _ = rnn.loss_and_grads(params, X, Y, state0)
+    ref = complex_step_grads(cell, params, X, Y, state0)
     for name in PARAM_NAMES:
         g = getattr(grads, name)
         assert g.shape == ref[name].shape
         scale = np.abs(ref[name]).max()
-        assert np.abs(g - ref[name]).max() <= 1e-10 * max(scale, 1e-12), name
+        assert np.abs(g - ref[name]).max() <= 1e-10 * max(scale, 1e-12), (cell, name)
 
 
-def test_compiled_bptt_matches_reference():
-    if not kernels.AVAILABLE:
-        pytest.skip("numba not installed")
-    params, X, Y, h0 = small_problem(K=11, m=7, T=15, seed=4)
-    loss, grads, h = rnn.loss_and_grads(params, X, Y, h0)
-    loss_f, grad_f, h_f = kernels.loss_and_grads_flat(
-        params.flatten(), X, Y, h0[:, 0], params.m, params.K
-    )
-    assert loss_f == pytest.approx(loss, rel=1e-13)
-    np.testing.assert_allclose(grad_f, grads.flatten(), rtol=0, atol=1e-13)
-    np.testing.assert_allclose(h_f, h[:, 0], rtol=0, atol=1e-15)
+@pytest.mark.parametrize("cell", CELLS)
+def test_forward_matches_the_equations(small_problem, cell):
+    params, X, Y, state0 = small_problem(K=9, m=6, T=12, seed=3, sigma=0.5, cell=cell)
+    loss, _, state = rnn.loss_and_grads(params, X, Y, state0)
+    P = dict(params.items())
+    s, total = state0, 0.0
+    for x, y in zip(X, Y):
+        s, h = forward_from_the_equations(cell, P, x, s, params.m)
+        o = P["V"] @ h + P["c"]
+        total += np.log(np.exp(o - o.max()).sum()) + o.max() - o[y, 0]
+    assert loss == pytest.approx(total, rel=1e-13)
+    np.testing.assert_allclose(state, s, rtol=0, atol=1e-15)
 
 
-def test_gradient_check_every_entry_below_1e6_at_m5(text):
+@pytest.mark.parametrize("cell", CELLS)
+def test_step_backward_without_target_or_grads(small_problem, cell):
+    """y=None: only the carried gradient flows back; grads=None: nothing is accumulated.
+    d state_T / d state_0 through steps without targets equals the complex-step Jacobian."""
+    params, X, _, state0 = small_problem(K=7, m=4, T=5, seed=1, sigma=0.8, cell=cell)
+    caches, state = [], state0
+    for x in X:
+        state, _, cache = rnn.model.step_forward(params, int(x), state)
+        caches.append(cache)
+    S, P = params.state_size, {n: a.astype(complex) for n, a in params.items()}
+    for k in range(S):
+        d = np.zeros((S, 1))
+        d[k] = 1.0
+        for cache in reversed(caches):
+            d = rnn.model.step_backward(None, d, cache, params, None)
+        for j in range(S):
+            s = state0.astype(complex)
+            s[j] += 1e-30j
+            for x in X:
+                s, _ = forward_from_the_equations(cell, P, x, s, params.m)
+            assert d[j, 0] == pytest.approx(s[k, 0].imag / 1e-30, rel=1e-10, abs=1e-14)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_loss_at_initialisation_is_seq_length_ln_K(text, cell):
     vocab = rnn.Vocab.from_text(text)
     ids = vocab.encode(text)
-    params = rnn.init_params(len(vocab), m=5, sigma=0.01, seed=0)
-    X, Y = ids[:25], ids[1:26]
-    errors = rnn.gradient_check(params, X, Y, np.zeros((5, 1)))
-    assert set(errors) == set(PARAM_NAMES)
-    for name, err in errors.items():
-        assert err < 1e-6, (name, err)
-
-
-def test_gradient_check_catches_a_wrong_gradient():
-    params, X, Y, h0 = small_problem(K=6, m=4, T=6, seed=1)
-
-    def broken(p, X, Y, h0):
-        loss, grads, h = rnn.loss_and_grads(p, X, Y, h0)
-        grads.W[1, 2] *= 1.01  # a 1% error in one entry
-        return loss, grads, h
-
-    errors = rnn.gradient_check(params, X, Y, h0, grad_fn=broken)
-    assert errors["W"] > 1e-3
-    assert errors["V"] < 1e-6
-
-
-def test_numerical_grads_leave_params_untouched():
-    params, X, Y, h0 = small_problem(K=5, m=3, T=4)
-    before = params.flatten()
-    rnn.numerical_grads(params, X, Y, h0)
-    np.testing.assert_array_equal(params.flatten(), before)
-
-
-def test_loss_at_initialisation_is_seq_length_ln_K(text):
-    vocab = rnn.Vocab.from_text(text)
-    ids = vocab.encode(text)
-    params = rnn.init_params(len(vocab), m=100, sigma=0.01, seed=0)
-    loss, _, _ = rnn.loss_and_grads(params, ids[:25], ids[1:26], np.zeros((100, 1)))
+    params = rnn.init_params(len(vocab), m=100, sigma=0.01, seed=0, cell=cell)
+    loss, _, _ = rnn.loss_and_grads(params, ids[:25], ids[1:26], rnn.model.zero_state(params))
     assert abs(loss - 25 * np.log(len(vocab))) < 0.5
 
 
@@ -114,6 +130,30 @@ def test_init_params_shapes_and_seed():
     assert 0.005 < p.U.std() < 0.02
     np.testing.assert_array_equal(p.W, rnn.init_params(K=7, m=4, sigma=0.01, seed=3).W)
     assert not np.array_equal(p.W, rnn.init_params(K=7, m=4, sigma=0.01, seed=4).W)
+
+
+@pytest.mark.parametrize("cell, gates, S", [("vanilla", 1, 4), ("lstm", 4, 8), ("gru", 3, 4)])
+def test_gated_shapes_and_properties(cell, gates, S):
+    p = rnn.init_params(K=7, m=4, sigma=0.01, seed=3, cell=cell)
+    assert p.W.shape == (gates * 4, 4) and p.U.shape == (gates * 4, 7)
+    assert p.b.shape == (gates * 4, 1) and p.V.shape == (7, 4) and p.c.shape == (7, 1)
+    assert (p.cell, p.m, p.K, p.state_size) == (cell, 4, 7, S)
+    expected_b = np.zeros((gates * 4, 1))
+    if cell == "lstm":
+        expected_b[4:8] = 1.0  # the forget gate's bias (gates i, f, o, g)
+    np.testing.assert_array_equal(p.b, expected_b)
+    q = rnn.Params.unflatten(p.flatten(), 4, 7, cell)
+    for name in PARAM_NAMES:
+        np.testing.assert_array_equal(getattr(p, name), getattr(q, name))
+    state, logp, _ = rnn.model.step_forward(p, 3, rnn.model.zero_state(p))
+    assert state.shape == (S, 1) and logp.shape == (7, 1)
+
+
+def test_unknown_cell_is_refused():
+    with pytest.raises(rnn.ConfigError, match="parameter cell"):
+        rnn.init_params(K=5, m=3, cell="transformer")
+    with pytest.raises(rnn.ConfigError, match="parameter cell"):
+        rnn.Params.unflatten(np.zeros(10), 2, 2, cell="lstn")
 
 
 def test_flatten_round_trips():
@@ -141,33 +181,10 @@ def test_adagrad_step_is_explicit_and_pure():
     p = rnn.init_params(K=3, m=2, seed=0)
     g = p.map(lambda a: np.full_like(a, 2.0))
     opt = rnn.AdaGrad(eta=0.1)
-    G = opt.init(p)
+    G = p.map(np.zeros_like)
     p1, G1 = opt.step(p, g, G)
     np.testing.assert_allclose(G1.W, 4.0)
     np.testing.assert_allclose(p1.W, p.W - 0.1 * 2.0 / np.sqrt(4.0 + 1e-8))
     assert not G.W.any()  # inputs untouched
     clipped = rnn.clip(p.map(lambda a: np.full_like(a, -9.0)))
     assert clipped.V.min() == -5.0
-
-
-def test_compiled_exp_and_tanh_agree_with_numpy():
-    if not kernels.AVAILABLE:
-        pytest.skip("numba not installed")
-    x = np.concatenate([np.linspace(-700, 0, 20001), -np.logspace(-20, 2.5, 10001)])
-    q, bits = np.empty_like(x), np.empty(len(x), dtype=np.int64)
-    y = x.copy()
-    total = kernels._exp_shifted(y, q, bits, bits.view(np.float64))
-    ref = np.exp(x - x.max())
-    assert np.max(np.abs(y - ref) / ref) < 4e-16
-    assert total == pytest.approx(ref.sum(), rel=1e-14)
-    for a in [
-        np.linspace(-30, 30, 40001),
-        np.logspace(-20, 1, 10001),
-        -np.logspace(-20, 3, 10001),
-        np.array([0.0, 400.0, -400.0, 1e-300]),
-    ]:
-        t = a.copy()
-        q, bits = np.empty_like(a), np.empty(len(a), dtype=np.int64)
-        kernels._tanh(t, q, bits, bits.view(np.float64))
-        ref = np.tanh(a)
-        assert np.max(np.abs(t - ref) / np.maximum(np.abs(ref), 1e-300)) < 6e-16

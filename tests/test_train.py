@@ -1,31 +1,27 @@
+import copy
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import rnn
 from rnn import kernels
-from rnn.train import run_updates_reference
+from rnn.model import CELLS
+from rnn.train import _run_updates_compiled, check_diverged, new_state, run_updates_reference
 
 needs_numba = pytest.mark.skipif(not kernels.AVAILABLE, reason="numba not installed")
 BACKENDS = ["reference"] + (["numba"] if kernels.AVAILABLE else [])
 
 
-def macbeth():
-    text = rnn.load_text(Path(__file__).parent / "data" / "macbeth-act1.txt")
+def setup(text, m=16, seed=0, cell="vanilla"):
     vocab = rnn.Vocab.from_text(text)
-    return vocab, vocab.encode(text)
+    return vocab, vocab.encode(text), rnn.init_params(len(vocab), m=m, seed=seed, cell=cell)
 
 
-def setup(text, m=16, seed=0):
-    vocab = rnn.Vocab.from_text(text)
-    return vocab, vocab.encode(text), rnn.init_params(len(vocab), m=m, seed=seed)
-
-
+@pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_memorises_a_repetitive_text(backend):
-    vocab, ids, params = setup("abcdefgh" * 40, m=16)
+def test_memorises_a_repetitive_text(backend, cell):
+    vocab, ids, params = setup("abcdefgh" * 40, m=16, cell=cell)
     result = rnn.train(
         params, ids, n_updates=1500, seq_length=8, sample_every=None, backend=backend
     )
@@ -33,7 +29,7 @@ def test_memorises_a_repetitive_text(backend):
     assert result.loss[-50:].mean() < 0.05  # nearly certain of every next character
     greedy = rnn.sample(
         result.params,
-        np.zeros((16, 1)),
+        rnn.model.zero_state(params),
         vocab.encode("a")[0],
         16,
         np.random.default_rng(0),
@@ -95,43 +91,25 @@ def test_sample_every_none_turns_sampling_off(text):
     assert rnn.train(params, ids, n_updates=30, sample_every=None).samples == {}
 
 
+@pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_epoch_wrap_resets_the_hidden_state(backend):
+def test_epoch_wrap_resets_the_hidden_state(backend, cell):
     text = "hello world, hello there!\n"  # 26 characters: (26-1)//5 = 5 sequences an epoch
-    vocab, ids, params = setup(text, m=8)
+    vocab, ids, params = setup(text, m=8, cell=cell)
     result = rnn.train(params, ids, n_updates=12, seq_length=5, sample_every=None, backend=backend)
     assert result.per_epoch == 5 and result.epochs == pytest.approx(12 / 5)
-    # Replaying by hand: update 5 starts a new epoch from h = 0 on ids[0:6].
-    theta, G = params.flatten(), np.zeros(params.flatten().size)
-    h = np.full(8, 0.3)  # junk that the epoch start must clear
-    losses = np.zeros(12)
-    run_updates_reference(
-        ids,
-        theta,
-        G,
-        theta.copy(),
-        h.copy(),
-        h,
-        0,
-        5,
-        5,
-        5,
-        8,
-        len(vocab),
-        0.1,
-        1e-8,
-        5.0,
-        5 * math.log(len(vocab)),
-        math.inf,
-        -1,
-        losses,
-        losses.copy(),
-    )
-    p5 = rnn.Params.unflatten(theta, 8, len(vocab))
-    fresh, _, _ = rnn.loss_and_grads(p5, ids[:5], ids[1:6], np.zeros((8, 1)))
-    carried, _, _ = rnn.loss_and_grads(p5, ids[:5], ids[1:6], h.reshape(8, 1))
+    assert result.state.h.shape == result.best_h.shape == (params.state_size, 1)
+    # Replaying by hand: update 5 starts a new epoch from a zero state on ids[0:6].
+    s = new_state(params, 12, 5, seed=0)
+    run_updates_reference(s, 5, ids=ids, L=5, eta=0.1, m=8, K=len(vocab), cell=cell)
+    s.h[:] = 0.3  # junk that the epoch start must clear
+    p5 = rnn.Params.unflatten(s.theta, 8, len(vocab), cell)
+    fresh, _, _ = rnn.loss_and_grads(p5, ids[:5], ids[1:6], rnn.model.zero_state(p5))
+    carried, _, _ = rnn.loss_and_grads(p5, ids[:5], ids[1:6], s.h)
+    run_updates_reference(s, 1, ids=ids, L=5, eta=0.1, m=8, K=len(vocab), cell=cell)
+    assert s.loss[5] == pytest.approx(fresh, rel=1e-12)
     assert result.loss[5] == pytest.approx(fresh, rel=1e-9)
-    assert abs(fresh - carried) > 1e-6  # so the check above can tell the two apart
+    assert abs(fresh - carried) > 1e-6  # so the checks above can tell the two apart
 
 
 def test_corpus_shorter_than_a_sequence_is_refused():
@@ -170,7 +148,8 @@ def test_zero_updates_returns_the_initial_model(text):
 
 
 @needs_numba
-def test_fast_path_follows_the_reference_for_1000_updates():
+@pytest.mark.parametrize("cell, m", [("vanilla", 100), ("lstm", 50), ("gru", 50)])
+def test_fast_path_follows_the_reference_for_1000_updates(macbeth, cell, m):
     """Free-running, 1000 updates: losses to 1e-9 relative, parameters to 1e-8.
 
     At eta=0.01. At eta=0.1 early AdaGrad training is chaotic: a 1e-15 relative change of
@@ -178,8 +157,8 @@ def test_fast_path_follows_the_reference_for_1000_updates():
     (measured: 1e-9 by update 17), so no two codes that round differently can agree for
     1000 updates there; the next test covers eta=0.1 update by update instead.
     """
-    vocab, ids = macbeth()
-    params = rnn.init_params(len(vocab), m=100, seed=0)
+    vocab, ids = macbeth
+    params = rnn.init_params(len(vocab), m=m, seed=0, cell=cell)
     fast = rnn.train(params, ids, n_updates=1000, eta=0.01, sample_every=None, backend="numba")
     ref = rnn.train(params, ids, n_updates=1000, eta=0.01, sample_every=None, backend="reference")
     assert np.max(np.abs(fast.loss - ref.loss) / ref.loss) < 1e-9
@@ -188,49 +167,29 @@ def test_fast_path_follows_the_reference_for_1000_updates():
 
 
 @needs_numba
-def test_fast_path_matches_each_update_of_the_reference_at_eta_01():
+@pytest.mark.parametrize("cell", CELLS)
+def test_fast_path_matches_each_update_of_the_reference_at_eta_01(macbeth, cell):
     """At the default eta=0.1: from the reference's own state before each of 300 updates,
     the compiled update gives the same loss (1e-9) and the same next parameters (1e-8)."""
-    vocab, ids = macbeth()
+    vocab, ids = macbeth
     m, K, L = 50, len(vocab), 25
-    theta = rnn.init_params(K, m=m, seed=0).flatten()
-    G, h = np.zeros_like(theta), np.zeros(m)
-    per_epoch = (len(ids) - 1) // L
+    params = rnn.init_params(K, m=m, seed=0, cell=cell)
+    s = new_state(params, 300, L, seed=0)
+    loop = dict(ids=ids, L=L, eta=0.1, m=m, K=K, cell=cell)
     for step in range(300):
-        outs = {}
-        for name, run in [("ref", run_updates_reference), ("fast", kernels.run_updates)]:
-            th, GG, hh, loss = theta.copy(), G.copy(), h.copy(), np.zeros(step + 1)
-            run(
-                ids,
-                th,
-                GG,
-                th.copy(),
-                hh.copy(),
-                hh,
-                step,
-                1,
-                per_epoch,
-                L,
-                m,
-                K,
-                0.1,
-                1e-8,
-                5.0,
-                100.0,
-                math.inf,
-                -1,
-                loss,
-                loss.copy(),
-            )
-            outs[name] = th, GG, hh, loss[step]
-        assert abs(outs["fast"][3] - outs["ref"][3]) <= 1e-9 * outs["ref"][3]
-        assert np.max(np.abs(outs["fast"][0] - outs["ref"][0])) < 1e-8
-        theta, G, h, _ = outs["ref"]
+        fast = copy.deepcopy(s)
+        _run_updates_compiled(fast, 1, **loop)
+        run_updates_reference(s, 1, **loop)
+        assert fast.step == s.step == step + 1
+        assert abs(fast.loss[step] - s.loss[step]) <= 1e-9 * s.loss[step]
+        assert np.max(np.abs(fast.theta - s.theta)) < 1e-8
+        assert np.max(np.abs(fast.h - s.h)) < 1e-8
+        assert fast.best_smooth_step == s.best_smooth_step
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_mean_loss_matches_a_direct_computation(backend):
-    vocab, ids = macbeth()
+def test_mean_loss_matches_a_direct_computation(macbeth, backend):
+    vocab, ids = macbeth
     ids = ids[:3000]  # longer than the compiled path's 1024-character chunks
     params = rnn.init_params(len(vocab), m=12, sigma=0.3, seed=2)
     h, total = np.zeros((12, 1)), 0.0
@@ -251,7 +210,7 @@ def test_best_model_comes_with_its_hidden_state(text, backend):
         result.best_params,
         ids[j * L : j * L + L],
         ids[j * L + 1 : j * L + L + 1],
-        result.best_h.reshape(-1, 1),
+        result.best_h,
     )
     assert loss == pytest.approx(result.loss[result.best_step], rel=1e-9)
 
@@ -273,3 +232,129 @@ def test_validation_reads_from_the_carried_hidden_state(text):
     expected = rnn.mean_loss(result.params, val_ids, h0=final_h)
     assert result.val_loss[-1] == pytest.approx(expected, rel=1e-12)
     assert abs(expected - rnn.mean_loss(result.params, val_ids)) > 1e-6
+
+
+# --- divergence, interruption, integer dtypes -----------------------------------------------
+
+
+@pytest.mark.parametrize("eta", [1e6, 1.7e308])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_divergence_is_reported_with_the_update_and_eta(text, backend, eta):
+    _, ids, params = setup(text)
+    with np.errstate(all="ignore"), pytest.raises(rnn.errors.TrainingDiverged) as err:
+        rnn.train(params, ids, n_updates=3000, seq_length=10, eta=eta, backend=backend)
+    message = str(err.value)
+    assert "\n" not in message and "lower eta" in message and f"{eta:g}" in message
+    step = int(message.split("update ")[1].split(":")[0].replace(",", ""))
+    assert step < 1000  # found within a chunk of when it happened
+
+
+def test_a_merely_bad_eta_is_not_divergence(macbeth):
+    vocab, ids = macbeth
+    params = rnn.init_params(len(vocab), m=32, seed=0)
+    result = rnn.train(params, ids, n_updates=3000, eta=5.0, sample_every=None)
+    assert np.isfinite(result.loss).all()
+
+
+def test_divergence_limit_is_checked_on_the_smooth_loss(text):
+    _, ids, params = setup(text)
+    s = rnn.train(params, ids, n_updates=50, seq_length=10, sample_every=None).state
+    limit = float(s.smooth_loss[:50].max())
+    check_diverged(s, 0, limit, 0.1)  # at the limit: not diverged
+    with pytest.raises(rnn.errors.TrainingDiverged, match=r"update \d+: the smooth loss"):
+        check_diverged(s, 0, limit * 0.999, 0.1)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_should_stop_checkpoints_then_raises_interrupted(text, backend):
+    _, ids, params = setup(text)
+    saved, calls = [], []
+
+    def should_stop():
+        calls.append(1)
+        return len(calls) > 3
+
+    def checkpoint(state):
+        saved.append((state.step, state.theta.copy(), np.isfinite(state.loss[: state.step]).all()))
+
+    with pytest.raises(rnn.errors.Interrupted) as err:
+        rnn.train(
+            params,
+            ids,
+            n_updates=100_000,
+            seq_length=10,
+            sample_every=None,
+            checkpoint=checkpoint,
+            should_stop=should_stop,
+            backend=backend,
+        )
+    step, theta, complete = saved[-1]
+    assert err.value.step == err.value.checkpoint_step == step > 0 and complete
+    # The state saved is consistent: the parameters are those of an uninterrupted run's step.
+    again = rnn.train(
+        params, ids, n_updates=step, seq_length=10, sample_every=None, backend=backend
+    )
+    np.testing.assert_array_equal(theta, again.params.flatten())
+
+
+def test_should_stop_without_checkpoint(text):
+    _, ids, params = setup(text)
+    with pytest.raises(rnn.errors.Interrupted) as err:
+        rnn.train(params, ids, n_updates=1000, seq_length=10, should_stop=lambda: True)
+    assert err.value.step == 0 and err.value.checkpoint_step is None
+
+
+def test_checks_happen_at_least_every_1000_updates(text):
+    _, ids, params = setup(text, m=4)
+    calls = []
+    result = rnn.train(
+        params,
+        ids,
+        n_updates=5000,
+        seq_length=10,
+        sample_every=None,
+        should_stop=lambda: calls.append(1) and False,
+    )
+    assert len(calls) >= 5 and len(result.loss) == 5000
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int32, np.uint32])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_small_integer_ids_train_alike_without_a_copy(text, backend, dtype, monkeypatch):
+    vocab, ids, params = setup(text)
+    ref = rnn.train(
+        params,
+        ids,
+        n_updates=40,
+        seq_length=10,
+        sample_every=20,
+        val_ids=ids[-30:],
+        eval_every=20,
+        backend=backend,
+    )
+    small = ids.astype(dtype)
+    converted = []
+    real_asarray = np.ascontiguousarray
+
+    def watch(a, *args, **kwargs):
+        out = real_asarray(a, *args, **kwargs)
+        if isinstance(a, np.ndarray) and out is not a and a.size >= len(small) - 30:
+            converted.append(a.dtype)
+        return out
+
+    monkeypatch.setattr(np, "ascontiguousarray", watch)
+    got = rnn.train(
+        params,
+        small,
+        n_updates=40,
+        seq_length=10,
+        sample_every=20,
+        val_ids=small[-30:],
+        eval_every=20,
+        backend=backend,
+    )
+    assert converted == []  # no full-size copy of the ids
+    np.testing.assert_array_equal(got.loss, ref.loss)
+    np.testing.assert_array_equal(got.val_loss, ref.val_loss)
+    for step in ref.samples:
+        np.testing.assert_array_equal(got.samples[step], ref.samples[step])

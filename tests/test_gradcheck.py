@@ -1,0 +1,97 @@
+"""The gradient check: float64 on every platform, the same verdict, sampled for large K."""
+
+import time
+
+import numpy as np
+import pytest
+
+import rnn
+from rnn import gradcheck
+from rnn.model import CELLS, PARAM_NAMES
+
+
+@pytest.fixture
+def float64_only(monkeypatch):
+    """Extended precision switched off (np.longdouble is float64 on Windows and Apple silicon),
+    and every forward pass of the check asserted to run in float64."""
+    monkeypatch.setattr(np, "longdouble", np.float64)
+    forward = gradcheck.sequence_losses
+
+    def float64_forward(params, X, Y, state0):
+        assert all(a.dtype == np.float64 for _, a in params.items()) and state0.dtype == np.float64
+        return forward(params, X, Y, state0)
+
+    monkeypatch.setattr(gradcheck, "sequence_losses", float64_forward)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_default_corpus_like_case_passes_in_float64(float64_only, macbeth, cell):
+    """K = 67 (the default corpus's), m = 5, 25 characters, the report's initialisation."""
+    vocab, ids = macbeth
+    K = 67  # Macbeth's 65 characters, in the default corpus's vocabulary size
+    params = rnn.init_params(K, m=5, sigma=0.01, seed=0, cell=cell)
+    errors = rnn.gradient_check(params, ids[:25], ids[1:26], rnn.model.zero_state(params))
+    assert set(errors) == set(PARAM_NAMES)
+    for name, err in errors.items():
+        assert err < gradcheck.PASS_BELOW, (cell, name, err)
+        assert err.checked == err.size == getattr(params, name).size  # every entry
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("seed, sigma", [(0, 0.1), (1, 0.3), (2, 0.5)])
+def test_random_cases_pass_in_float64(float64_only, small_problem, cell, seed, sigma):
+    params, X, Y, state0 = small_problem(K=40, m=5, T=25, seed=seed, sigma=sigma, cell=cell)
+    errors = rnn.gradient_check(params, X, Y, state0)
+    assert max(errors.values()) < gradcheck.PASS_BELOW, (cell, errors)
+
+
+def test_gradient_check_catches_a_wrong_gradient(small_problem):
+    params, X, Y, h0 = small_problem(K=6, m=4, T=6, seed=1)
+
+    def broken(p, X, Y, h0):
+        loss, grads, h = rnn.loss_and_grads(p, X, Y, h0)
+        grads.W[1, 2] *= 1.01  # a 1% error in one entry
+        return loss, grads, h
+
+    errors = rnn.gradient_check(params, X, Y, h0, grad_fn=broken)
+    assert errors["W"] > 1e-3
+    assert errors["V"] < gradcheck.PASS_BELOW
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_readable_and_batched_differences_agree(small_problem, cell):
+    params, X, Y, state0 = small_problem(K=5, m=3, T=6, seed=2, sigma=0.5, cell=cell)
+    batched = rnn.numerical_grads(params, X, Y, state0)
+    for name in PARAM_NAMES:
+        x = getattr(params, name)
+        before = x.copy()
+        readable = gradcheck.eval_numerical_gradient(
+            lambda: rnn.model.sequence_losses(params, X, Y, state0), x
+        )
+        np.testing.assert_array_equal(x, before)  # every entry restored
+        np.testing.assert_allclose(getattr(batched, name), readable, rtol=1e-9, atol=1e-12)
+
+
+def test_numerical_grads_leave_params_untouched(small_problem):
+    params, X, Y, h0 = small_problem(K=5, m=3, T=4)
+    before = params.flatten()
+    rnn.numerical_grads(params, X, Y, h0)
+    np.testing.assert_array_equal(params.flatten(), before)
+
+
+def test_large_vocabulary_is_checked_on_a_stated_sample():
+    K, m = 5000, 5
+    rng = np.random.default_rng(0)
+    params = rnn.init_params(K, m=m, sigma=0.01, seed=0)
+    ids = rng.integers(0, K, 26).astype(np.uint16)
+    t0 = time.perf_counter()
+    errors = rnn.gradient_check(params, ids[:25], ids[1:], rnn.model.zero_state(params))
+    seconds = time.perf_counter() - t0
+    assert (errors["W"].checked, errors["W"].size) == (25, 25)  # small: every entry
+    assert (errors["U"].checked, errors["U"].size) == (gradcheck.SAMPLE, m * K)
+    assert (errors["c"].checked, errors["c"].size) == (gradcheck.SAMPLE, K)
+    assert errors["U"].sampled and not errors["b"].sampled
+    assert max(errors.values()) < gradcheck.PASS_BELOW
+    assert seconds < 30  # about 2 s on the project's machine; 733 s before sampling
+    again = rnn.gradient_check(params, ids[:25], ids[1:], rnn.model.zero_state(params))
+    assert {n: float(e) for n, e in again.items()} == {n: float(e) for n, e in errors.items()}
