@@ -13,8 +13,6 @@ import pytest
 import rnn
 from rnn import build, compare, report
 
-from .conftest import small_problem
-
 CORPUS = Path(__file__).parent / "data" / "macbeth-act1.txt"
 MARKUP = "<img src=x onerror=alert(1)>"
 ESCAPED = "&lt;img src=x onerror=alert(1)&gt;"
@@ -162,7 +160,7 @@ def test_curves_figure_keeps_ten_points_apart():
 # --- the sampling comparison ---------------------------------------------------------------
 
 
-def test_sampling_comparison_draws_every_setting_from_the_same_numbers():
+def test_sampling_comparison_draws_every_setting_from_the_same_numbers(small_problem):
     params, _, _, h0 = small_problem(K=12, m=6, sigma=0.5)
     vocab = rnn.Vocab.from_text("abcdefghijkl")
     prime = np.array([1, 2, 3])
