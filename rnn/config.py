@@ -164,7 +164,8 @@ class Config:
     def report_title(self) -> str:
         if self.title.strip():
             return self.title
-        return f"A character-level {self.cell} RNN, trained by BPTT and AdaGrad"
+        name = {"vanilla": "vanilla RNN", "lstm": "LSTM", "gru": "GRU"}[self.cell]
+        return f"A character-level {name}, trained by BPTT and AdaGrad"
 
     @classmethod
     def from_dict(cls, values: dict) -> Config:

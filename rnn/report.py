@@ -124,6 +124,41 @@ def sampling_grid(items) -> str:
     return f'<div class="rnn-grid">{cells}</div>'
 
 
+# Each cell's equations, as part of the report's method (xₜ one-hot, hₜ₋₁ the previous state).
+CELL_EQUATIONS = {
+    "vanilla": "aₜ = W hₜ₋₁ + U xₜ + b, hₜ = tanh(aₜ)",
+    "lstm": (
+        "zₜ = W hₜ₋₁ + U xₜ + b, split into four blocks; iₜ = σ(z<sub>i</sub>), "
+        "fₜ = σ(z<sub>f</sub>), oₜ = σ(z<sub>o</sub>), gₜ = tanh(z<sub>g</sub>); the memory "
+        "sₜ = fₜ ⊙ sₜ₋₁ + iₜ ⊙ gₜ and hₜ = oₜ ⊙ tanh(sₜ) (the forget gate's bias starts at 1)"
+    ),
+    "gru": (
+        "zₜ = σ(W<sub>z</sub> hₜ₋₁ + U<sub>z</sub> xₜ + b<sub>z</sub>), "
+        "rₜ = σ(W<sub>r</sub> hₜ₋₁ + U<sub>r</sub> xₜ + b<sub>r</sub>), "
+        "nₜ = tanh(W<sub>n</sub> (rₜ ⊙ hₜ₋₁) + U<sub>n</sub> xₜ + b<sub>n</sub>) and "
+        "hₜ = (1 − zₜ) ⊙ hₜ₋₁ + zₜ ⊙ nₜ"
+    ),
+}
+STATE = {
+    "vanilla": "the hidden state hₜ",
+    "lstm": "the state [hₜ; sₜ]",
+    "gru": "the hidden state hₜ",
+}
+
+
+def model_html(cell: str) -> str:
+    """The report's statement of the model: the cell's equations and the output layer."""
+    carried = STATE[cell]
+    return (
+        f"<p><b>Model.</b> The network reads the text one character at a time: the character "
+        f"at step t is a one-hot vector xₜ over the corpus's K distinct characters, and "
+        f"{carried} of m units each is carried from step to step. The {cell} cell: "
+        f"{CELL_EQUATIONS[cell]}. Then pₜ = softmax(V hₜ + c) are the model's "
+        f"probabilities for the next character yₜ. The loss of a sequence is the sum of "
+        f"−ln pₜ[yₜ] over its characters, in nats.</p>"
+    )
+
+
 GATE_ORDER = {"vanilla": "", "lstm": "gates i, f, o, g", "gru": "gates z, r, n"}
 
 

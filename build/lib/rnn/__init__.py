@@ -1,36 +1,47 @@
-"""A character-level vanilla RNN in numpy, trained by backpropagation through time and AdaGrad.
+"""A character-level RNN in numpy (vanilla, LSTM or GRU cell), trained by backpropagation
+through time and AdaGrad.
 
-a = W h + U x + b,  h = tanh(a),  o = V h + c,  p = softmax(o),  loss = sum -ln p[y]
+state_t, h_t = cell(state_{t-1}, x_t),  o = V h + c,  p = softmax(o),  loss = sum -ln p[y]
 """
 
 from .config import Config
 from .data import Vocab, load_text, split_train_val
-from .errors import CheckpointError, ConfigError, DataError, RNNError
-from .gradcheck import gradient_check, numerical_grads, rel_error
-from .model import Params, init_params, loss_and_grads, sequence_losses
+from .errors import (
+    CheckpointError,
+    ConfigError,
+    DataError,
+    Interrupted,
+    RNNError,
+    TrainingDiverged,
+)
+from .gradcheck import ParamCheck, gradient_check, numerical_grads, rel_error
+from .model import CELLS, Params, init_params, loss_and_grads, sequence_losses, zero_state
 from .optim import AdaGrad, clip
-from .sample import mean_log_prob, sample, sample_primed, warm
+from .sample import sample, sample_primed, warm
 from .train import TrainResult, TrainState, mean_loss, train
 
 __version__ = "1.1.0"
 
 __all__ = [
+    "CELLS",
     "AdaGrad",
     "CheckpointError",
     "Config",
     "ConfigError",
     "DataError",
+    "Interrupted",
+    "ParamCheck",
     "Params",
     "RNNError",
     "TrainResult",
     "TrainState",
+    "TrainingDiverged",
     "Vocab",
     "clip",
     "gradient_check",
     "init_params",
     "load_text",
     "loss_and_grads",
-    "mean_log_prob",
     "mean_loss",
     "numerical_grads",
     "rel_error",
@@ -40,4 +51,5 @@ __all__ = [
     "split_train_val",
     "train",
     "warm",
+    "zero_state",
 ]

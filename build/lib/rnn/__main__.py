@@ -17,10 +17,19 @@ import numpy as np
 from . import checkpoint, lock
 from . import run as driver
 from .build import interrupted_line
-from .config import RUN, TRAINING, Config, check_float, check_int, describe
+from .config import (
+    RUN,
+    TRAINING,
+    Config,
+    check_float,
+    check_int,
+    describe,
+    markdown_table,
+    notebook_parameters_source,
+)
 from .data import Vocab, load_corpus
 from .errors import Interrupted, RNNError
-from .gradcheck import REL_FLOOR, STEP, gradient_check
+from .gradcheck import DELTA, PASS_BELOW, REL_FLOOR, gradient_check
 from .model import Params, init_params
 from .sample import sample_primed
 
@@ -75,6 +84,11 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_parameters(args) -> int:
+    print(notebook_parameters_source() if args.form == "notebook" else markdown_table())
+    return 0
+
+
 def driver_names() -> list[str]:
     return [p["name"] for p in describe() if p["kind"] in (TRAINING, RUN)]
 
@@ -92,7 +106,7 @@ def cmd_sample(args) -> int:
         theta, h = state.best_val_theta, state.best_val_h
     else:
         theta, h = state.best_smooth_theta, state.best_smooth_h
-    params = Params.unflatten(theta, m, K)
+    params = Params.unflatten(theta, m, K, meta["config"]["cell"])
     prime = vocab.encode(args.prime) if args.prime else vocab.encode(vocab.chars[:1])
     ids = sample_primed(
         params,
@@ -109,22 +123,24 @@ def cmd_sample(args) -> int:
 
 def cmd_gradcheck(args) -> int:
     check_int("m", args.m, 1)
-    Config(seq_length=args.seq_length, sigma=args.sigma, seed=args.seed)  # their checks
+    Config(cell=args.cell, seq_length=args.seq_length, sigma=args.sigma, seed=args.seed)
     corpus = load_corpus(args.data)
     vocab, ids = corpus.vocab, corpus.ids[: args.seq_length + 1]
     if len(ids) < args.seq_length + 1:
         raise RNNError(
             f"{args.data}: shorter than seq_length + 1 = {args.seq_length + 1} characters"
         )
-    params = init_params(len(vocab), m=args.m, sigma=args.sigma, seed=args.seed)
-    errors = gradient_check(params, ids[:-1], ids[1:], np.zeros((args.m, 1)))
+    params = init_params(len(vocab), m=args.m, sigma=args.sigma, seed=args.seed, cell=args.cell)
+    errors = gradient_check(params, ids[:-1], ids[1:], np.zeros((params.state_size, 1)))
     print(
-        f"m = {args.m}, K = {len(vocab)}, {args.seq_length} characters; centered differences, "
-        f"h = {STEP:g}; relative error |ga - gn| / max({REL_FLOOR:g}, |ga| + |gn|), largest:"
+        f"{args.cell} cell, m = {args.m}, K = {len(vocab)}, {args.seq_length} characters; "
+        f"fourth-order centered differences, delta = {DELTA:g}; error "
+        f"|ga - gn| / max({REL_FLOOR:g}, |ga| + |gn|), largest of the entries checked:"
     )
     for name, err in errors.items():
-        print(f"  {name}: {err:.2e}")
-    return 0 if max(errors.values()) < 1e-6 else 1
+        sampled = f" ({err.checked:,} of {err.size:,} entries, at random)" if err.sampled else ""
+        print(f"  {name}: {err:.2e}{sampled}")
+    return 0 if max(errors.values()) < PASS_BELOW else 1
 
 
 def main(argv=None) -> int:
@@ -160,11 +176,22 @@ def main(argv=None) -> int:
 
     p = sub.add_parser("gradcheck", help="BPTT against centered differences")
     p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--cell", default="vanilla", help="vanilla, lstm or gru")
     p.add_argument("--m", type=int, default=5)
     p.add_argument("--seq_length", type=int, default=25)
     p.add_argument("--sigma", type=float, default=0.01)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(run=cmd_gradcheck)
+
+    p = sub.add_parser(
+        "parameters",
+        help="print the parameter list as the notebook's "
+        "parameters cell (--notebook) or the README's table (--markdown)",
+    )
+    form = p.add_mutually_exclusive_group(required=True)
+    form.add_argument("--notebook", dest="form", action="store_const", const="notebook")
+    form.add_argument("--markdown", dest="form", action="store_const", const="markdown")
+    p.set_defaults(run=cmd_parameters)
 
     args = parser.parse_args(argv)
     driver.terminate_like_interrupt()

@@ -186,8 +186,9 @@ def execute(notebook: Path, output: Path, params: dict, cwd: Path) -> None:
     )
 
 
-def render(executed: Path, html_out: Path) -> None:
-    """HTML with code hidden, set-up cells removed, images embedded, no network scripts."""
+def render(executed: Path, html_out: Path, drop=()) -> None:
+    """HTML with code hidden, set-up cells (and cells tagged with any of `drop`) removed,
+    images embedded, no network scripts."""
     import nbformat
     from nbconvert import HTMLExporter
     from traitlets.config import Config as TConfig
@@ -200,7 +201,7 @@ def render(executed: Path, html_out: Path) -> None:
     c.HTMLExporter.exclude_output_prompt = True
     c.HTMLExporter.embed_images = True
     c.TagRemovePreprocessor.enabled = True
-    c.TagRemovePreprocessor.remove_cell_tags = {"remove-cell"}
+    c.TagRemovePreprocessor.remove_cell_tags = {"remove-cell"} | set(drop)
     c.TagRemovePreprocessor.remove_all_outputs_tags = {"remove-output"}
     exporter = HTMLExporter(config=c)
     body, _ = exporter.from_notebook_node(nbformat.read(str(executed), as_version=4))
@@ -255,7 +256,9 @@ def build(
                     describe_failure(err), failed if failed.exists() else None
                 ) from None
             try:
-                render(executed, staging / "report.html")
+                # Part VI turned off is left out of the report, headings and prose included.
+                drop = () if cfg.analysis else ("analysis",)
+                render(executed, staging / "report.html", drop)
                 for name in PRODUCTS:  # each rename is atomic
                     os.replace(staging / name, out / name)
             except OSError as err:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from .model import Params
-from .sample import mean_log_prob, sample_primed, warm
+from .sample import sample_primed, warm
+from .train import mean_loss
 
 
 def settings(temperatures, top_p: float) -> list[tuple[str, float, float]]:
@@ -40,6 +41,6 @@ def sampling_comparison(
     for label, temperature, p in settings(temperatures, top_p):
         rng = np.random.default_rng(seed)
         drawn = sample_primed(params, prime_ids, n, rng, temperature, p, h0=h0)
-        logp = mean_log_prob(params, drawn, x0=int(prime_ids[-1]), h0=h_primed)
+        logp = -mean_loss(params, np.concatenate([prime_ids[-1:], drawn]), h0=h_primed)
         rows.append((label, vocab.decode(prime_ids) + vocab.decode(drawn), logp))
     return rows

@@ -16,7 +16,6 @@ Each parameter has a kind:
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from numbers import Integral, Real
 
@@ -269,7 +268,7 @@ def notebook_parameters_source() -> str:
     which is what `papermill --help-notebook` reads."""
     lines = [
         "# Parameters: papermill replaces this cell; `papermill --help-notebook` lists them.",
-        "# Generated from rnn.config (python -m rnn.config --notebook): edit there.",
+        "# Generated from rnn/config.py (python -m rnn parameters --notebook): edit there.",
     ]
     for p in PATH_PARAMETERS + tuple(describe()):
         lines.append(f"{p['name']}: {p['type'].__name__} = {_literal(p['default'])}  # {p['help']}")
@@ -283,20 +282,3 @@ def markdown_table() -> str:
         default = _literal(p["default"]) if isinstance(p["default"], str) else repr(p["default"])
         rows.append(f"| `{p['name']}` | `{default}` | {p['kind']} | {p['help']} |")
     return "\n".join(rows)
-
-
-def main(argv=None) -> int:
-    """python -m rnn.config --notebook | --markdown: print what is generated from Config."""
-    argv = sys.argv[1:] if argv is None else argv
-    if argv == ["--notebook"]:
-        print(notebook_parameters_source())
-    elif argv == ["--markdown"]:
-        print(markdown_table())
-    else:
-        print("usage: python -m rnn.config --notebook | --markdown", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,15 +1,18 @@
-"""The vanilla RNN and its backpropagation through time, one time step at a time.
+"""The network: its parameters, the cells' dispatch, and backpropagation through time.
 
 Notation (K characters, m hidden units, column vectors):
 
-    a_t = W h_{t-1} + U x_t + b      h_t = tanh(a_t)
-    o_t = V h_t + c                  p_t = softmax(o_t)
-    loss = sum_t -ln p_t[y_t]        (nats, summed over the sequence)
+    state_t, h_t = cell(state_{t-1}, x_t)   (rnn.cells: vanilla, lstm, gru)
+    o_t = V h_t + c                          p_t = softmax(o_t)
+    loss = sum_t -ln p_t[y_t]                (nats, summed over the sequence)
 
-x_t is the one-hot vector of character X[t], so U x_t is the column U[:, X[t]].
-This module is the readable reference: every forward step has its backward step
-beside it, and `loss_and_grads` is a loop over them. The fast path in
-`rnn.kernels` computes the same numbers and is tested against this one.
+x_t is the one-hot vector of character X[t], so U x_t is the column U[:, X[t]]. The carried
+state is a column (S, 1), S = Params.state_size, whose first m rows are h; every function of
+the package that takes or returns a hidden state uses this whole column.
+
+This module is the readable reference: `loss_and_grads` is a loop over a cell's forward step
+and then over its backward step. The fast path in `rnn.kernels` computes the same numbers and
+is tested against this one.
 """
 
 from __future__ import annotations
@@ -18,16 +21,35 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from .cells import CELLS, GATES, STATE, check_cell, gru, log_softmax, lstm, vanilla
 from .errors import ConfigError
 
 PARAM_NAMES = ("W", "U", "b", "V", "c")
+_STEPS = {"vanilla": vanilla, "lstm": lstm, "gru": gru}
+_CELL_OF_GATES = {gates: cell for cell, gates in GATES.items()}
+
+__all__ = [
+    "CELLS",
+    "PARAM_NAMES",
+    "Params",
+    "init_params",
+    "log_softmax",
+    "loss_and_grads",
+    "param_shapes",
+    "sequence_losses",
+    "step_backward",
+    "step_forward",
+    "zero_state",
+]
 
 
 @dataclass
 class Params:
     """The network's parameters, float64. Gradients and optimiser state use the same structure.
 
-    U (m, K), W (m, m), b (m, 1), V (K, m), c (K, 1).
+    W (G m, m), U (G m, K), b (G m, 1), V (K, m), c (K, 1), with G the cell's number of gate
+    blocks (1 vanilla, 4 LSTM, 3 GRU), so the cell follows from the shapes alone. Arrays may
+    carry leading batch axes (a stack of networks); the properties read the last two.
     """
 
     W: np.ndarray
@@ -38,11 +60,23 @@ class Params:
 
     @property
     def m(self) -> int:
-        return self.W.shape[0]
+        return self.V.shape[-1]
 
     @property
     def K(self) -> int:
-        return self.V.shape[0]
+        return self.V.shape[-2]
+
+    @property
+    def cell(self) -> str:
+        gates = self.W.shape[-2] // self.m
+        if gates not in _CELL_OF_GATES or self.W.shape[-2] != gates * self.m:
+            raise ValueError(f"W has {self.W.shape[-2]} rows: no cell has that for m={self.m}")
+        return _CELL_OF_GATES[gates]
+
+    @property
+    def state_size(self) -> int:
+        """S, the rows of the carried state: m, or 2m for the LSTM's [h; s]."""
+        return STATE[self.cell] * self.m
 
     def items(self):
         return ((f.name, getattr(self, f.name)) for f in fields(self))
@@ -51,17 +85,14 @@ class Params:
         """A new Params with fn applied to each array."""
         return Params(**{name: fn(value) for name, value in self.items()})
 
-    def copy(self) -> Params:
-        return self.map(np.copy)
-
     def flatten(self) -> np.ndarray:
         """All entries in one float64 vector, in the order W, U, b, V, c (each C-ordered)."""
         return np.concatenate([value.ravel() for _, value in self.items()])
 
     @classmethod
-    def unflatten(cls, theta: np.ndarray, m: int, K: int) -> Params:
-        """Inverse of flatten: copies theta's entries into arrays of the usual shapes."""
-        shapes = param_shapes(m, K)
+    def unflatten(cls, theta: np.ndarray, m: int, K: int, cell: str = "vanilla") -> Params:
+        """Inverse of flatten: copies theta's entries into arrays of the cell's shapes."""
+        shapes = param_shapes(m, K, cell)
         arrays, offset = {}, 0
         for name in PARAM_NAMES:
             size = int(np.prod(shapes[name]))
@@ -69,102 +100,87 @@ class Params:
             offset += size
         if offset != theta.size:
             raise ValueError(
-                f"theta has {theta.size} entries, a network with m={m}, K={K} has {offset}"
+                f"theta has {theta.size} entries, a {cell} network with m={m}, K={K} has {offset}"
             )
         return cls(**arrays)
 
 
-def param_shapes(m: int, K: int) -> dict[str, tuple[int, int]]:
-    return {"W": (m, m), "U": (m, K), "b": (m, 1), "V": (K, m), "c": (K, 1)}
+def param_shapes(m: int, K: int, cell: str = "vanilla") -> dict[str, tuple[int, int]]:
+    G = GATES[check_cell(cell)]
+    return {"W": (G * m, m), "U": (G * m, K), "b": (G * m, 1), "V": (K, m), "c": (K, 1)}
 
 
 def init_params(
     K: int, m: int = 100, sigma: float = 0.01, seed: int = 0, cell: str = "vanilla"
 ) -> Params:
-    """Weights drawn from N(0, sigma^2), biases zero, with a generator seeded by `seed`."""
-    if cell != "vanilla":
-        raise ConfigError(f"parameter cell must be vanilla here, got {cell!r}")
+    """Weights drawn from N(0, sigma^2) with a generator seeded by `seed`, biases zero except
+    the LSTM's forget gate's, which start at 1 (remember by default)."""
     if not (isinstance(K, (int, np.integer)) and K >= 1):
         raise ConfigError(f"K (vocabulary size) must be a positive integer, got {K!r}")
     if not (isinstance(m, (int, np.integer)) and m >= 1):
         raise ConfigError(f"m (hidden size) must be a positive integer, got {m!r}")
     if not (np.isfinite(sigma) and sigma > 0):
         raise ConfigError(f"sigma (init scale) must be a positive number, got {sigma!r}")
+    shapes = param_shapes(m, K, cell)
     rng = np.random.default_rng(seed)
-    return Params(
-        W=sigma * rng.standard_normal((m, m)),
-        U=sigma * rng.standard_normal((m, K)),
-        b=np.zeros((m, 1)),
-        V=sigma * rng.standard_normal((K, m)),
-        c=np.zeros((K, 1)),
+    params = Params(
+        W=sigma * rng.standard_normal(shapes["W"]),
+        U=sigma * rng.standard_normal(shapes["U"]),
+        b=np.zeros(shapes["b"]),
+        V=sigma * rng.standard_normal(shapes["V"]),
+        c=np.zeros(shapes["c"]),
     )
+    if cell == "lstm":
+        params.b[m : 2 * m] = 1.0  # gates i, f, o, g: f's rows
+    return params
 
 
-def log_softmax(o: np.ndarray) -> np.ndarray:
-    """Column-wise ln softmax(o), shifted by the maximum so exp never overflows.
-
-    Taking logs before exponentiating keeps -ln p[y] finite even where p[y] underflows.
-    """
-    shifted = o - o.max(axis=0, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=0, keepdims=True))
+def zero_state(params: Params) -> np.ndarray:
+    """The state (S, 1) a sequence starts from at an epoch's start."""
+    return np.zeros((params.state_size, 1))
 
 
-# --- one time step: forward, then its backward ----------------------------------------------
+# --- one time step: the cell's forward step, then its backward step -------------------------
 
 
-def step_forward(params: Params, x: int, h_prev: np.ndarray):
-    """One step. x: character index; h_prev (m, 1). Returns h (m, 1), ln p (K, 1), cache."""
-    a = params.W @ h_prev + params.U[:, [x]] + params.b
-    h = np.tanh(a)
-    logp = log_softmax(params.V @ h + params.c)
-    return h, logp, (x, h_prev, h, np.exp(logp))
+def step_forward(params: Params, x: int, state: np.ndarray):
+    """One step of the params' cell: (state_next (S, 1), ln p (K, 1), cache). See rnn.cells."""
+    return _STEPS[params.cell].step_forward(params, x, state)
 
 
-def step_backward(y: int, dh_next: np.ndarray, cache, params: Params, grads: Params) -> np.ndarray:
-    """Backward through one step, given the target y and dL/dh_t carried from step t+1.
-
-    Adds this step's contributions into `grads` and returns dL/dh_{t-1} (m, 1).
-    """
-    x, h_prev, h, p = cache
-    do = p.copy()
-    do[y] -= 1.0  # dL/do = p - onehot(y)
-    grads.V += do @ h.T
-    grads.c += do
-    dh = params.V.T @ do + dh_next  # from the output, plus from the future
-    da = (1.0 - h * h) * dh  # tanh' = 1 - tanh^2
-    grads.W += da @ h_prev.T
-    grads.U[:, [x]] += da
-    grads.b += da
-    return params.W.T @ da
+def step_backward(y, dstate_next: np.ndarray, cache, params: Params, grads) -> np.ndarray:
+    """Backward through one step: adds into grads (unless None) and returns dL/dstate_prev.
+    y None: no loss term at this step, only dstate_next flows back. See rnn.cells."""
+    return _STEPS[params.cell].step_backward(y, dstate_next, cache, params, grads)
 
 
 # --- a whole sequence -------------------------------------------------------------------------
 
 
-def loss_and_grads(params: Params, X, Y, h0: np.ndarray):
+def loss_and_grads(params: Params, X, Y, state0: np.ndarray):
     """Loss of one sequence and its gradients by backpropagation through time.
 
-    X, Y: int arrays of shape (T,), inputs and targets; h0: (m, 1) hidden state before X[0].
-    Returns (loss, grads, h_last): loss in nats summed over the T steps, grads a Params of
-    dL/dparam, h_last (m, 1) the hidden state after X[-1]. Pure: nothing is clipped or mutated.
+    X, Y: integer arrays of shape (T,), inputs and targets; state0: (S, 1) the state before
+    X[0]. Returns (loss, grads, state): loss in nats summed over the T steps, grads a Params
+    of dL/dparam, state (S, 1) after X[-1]. Pure: nothing is clipped or mutated.
     """
-    h, caches, loss = h0, [], 0.0
+    state, caches, loss = state0, [], 0.0
     for x, y in zip(X, Y):
-        h, logp, cache = step_forward(params, int(x), h)
+        state, logp, cache = step_forward(params, int(x), state)
         loss -= float(logp[int(y), 0])
         caches.append(cache)
     grads = params.map(np.zeros_like)
-    dh = np.zeros_like(h0)
+    dstate = np.zeros_like(state0)
     for y, cache in zip(reversed(Y), reversed(caches)):
-        dh = step_backward(int(y), dh, cache, params, grads)
-    return loss, grads, h
+        dstate = step_backward(int(y), dstate, cache, params, grads)
+    return loss, grads, state
 
 
-def sequence_losses(params: Params, X, Y, h0: np.ndarray) -> np.ndarray:
-    """Forward only: -ln p_t[y_t] for each step t, shape (T,), in the parameters' own dtype
-    (the gradient check works in extended precision and must keep it)."""
-    h, losses = h0, np.empty(len(X), dtype=params.W.dtype)
-    for t, (x, y) in enumerate(zip(X, Y)):
-        h, logp, _ = step_forward(params, int(x), h)
-        losses[t] = -logp[int(y), 0]
-    return losses
+def sequence_losses(params: Params, X, Y, state0: np.ndarray) -> np.ndarray:
+    """Forward only: -ln p_t[y_t] for each step t, shape (..., T) for a stack of networks
+    with leading axes (...), in the parameters' own dtype."""
+    state, losses = state0, []
+    for x, y in zip(X, Y):
+        state, logp, _ = step_forward(params, int(x), state)
+        losses.append(-logp[..., int(y), 0])
+    return np.stack(losses, axis=-1) if losses else np.zeros(0, dtype=params.W.dtype)

@@ -23,9 +23,6 @@ class AdaGrad:
     eta: float = 0.1
     eps: float = EPS
 
-    def init(self, params: Params) -> Params:
-        return params.map(np.zeros_like)
-
     def step(self, params: Params, grads: Params, G: Params) -> tuple[Params, Params]:
         """(next_params, next_G); the inputs are left as they were."""
         next_G = Params(**{name: G_p + getattr(grads, name) ** 2 for name, G_p in G.items()})

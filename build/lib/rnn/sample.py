@@ -1,11 +1,29 @@
-"""Drawing text from the model: temperature, nucleus (top-p) sampling, priming."""
+"""Drawing text from the model: temperature, nucleus (top-p) sampling, priming.
+
+States are columns (S, 1), S = Params.state_size (m, or 2m for the LSTM's [h; s]), as in
+rnn.model and rnn.train; `as_state` reads a flat (S,) array, as older checkpoints hold, as
+that column.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
 from .errors import ConfigError
-from .model import Params, log_softmax, sequence_losses, step_forward
+from .model import Params, log_softmax, step_forward, zero_state
+
+
+def as_state(params: Params, state) -> np.ndarray:
+    """state as a float64 column (S, 1); None is the zero state."""
+    if state is None:
+        return zero_state(params)
+    state = np.asarray(state, dtype=np.float64)
+    if state.size != params.state_size or state.ndim > 2:
+        raise ValueError(
+            f"a {params.cell} state with m={params.m} is a column ({params.state_size}, 1), "
+            f"got shape {state.shape}"
+        )
+    return state.reshape(params.state_size, 1)
 
 
 def next_distribution(logp: np.ndarray, temperature: float, top_p: float) -> np.ndarray:
@@ -47,15 +65,15 @@ def sample(
     temperature: float = 1.0,
     top_p: float = 1.0,
 ) -> np.ndarray:
-    """n character indices drawn from the model, starting from hidden state h0 (m, 1) and
-    input character x0. Each step uses exactly one rng.random() draw, whatever the
-    temperature and top_p, so settings can be compared on the same random numbers."""
+    """n character indices drawn from the model, starting from state h0 (S, 1) and input
+    character x0. Each step uses exactly one rng.random() draw, whatever the temperature and
+    top_p, so settings can be compared on the same random numbers."""
     _check(temperature, top_p, n)
-    h = np.asarray(h0, dtype=np.float64).reshape(params.m, 1)
+    state = as_state(params, h0)
     x = int(x0)
     out = np.empty(n, dtype=np.int64)
     for t in range(n):
-        h, logp, _ = step_forward(params, x, h)
+        state, logp, _ = step_forward(params, x, state)
         cum = np.cumsum(next_distribution(logp[:, 0], temperature, top_p))
         x = int(np.searchsorted(cum, rng.random() * cum[-1], side="right"))
         x = min(x, params.K - 1)  # guards u * total rounding onto the last edge
@@ -64,12 +82,12 @@ def sample(
 
 
 def warm(params: Params, prime_ids, h0: np.ndarray | None = None) -> np.ndarray:
-    """The hidden state (m, 1) after reading all of prime_ids but the last, which is then
-    the input that sampling continues from."""
-    h = np.zeros((params.m, 1)) if h0 is None else h0
+    """The state (S, 1) after reading all of prime_ids but the last, which is then the input
+    that sampling continues from; from h0 (S, 1), zero by default."""
+    state = as_state(params, h0)
     for x in np.asarray(prime_ids)[:-1]:
-        h, _, _ = step_forward(params, int(x), h)
-    return h
+        state, _, _ = step_forward(params, int(x), state)
+    return state
 
 
 def sample_primed(
@@ -81,24 +99,10 @@ def sample_primed(
     top_p: float = 1.0,
     h0=None,
 ) -> np.ndarray:
-    """Sample n indices continuing prime_ids (at least one index), read from hidden state
-    h0 (zero by default)."""
+    """Sample n indices continuing prime_ids (at least one index), read from state h0 (S, 1)
+    (zero by default)."""
     prime_ids = np.asarray(prime_ids)
     if prime_ids.size == 0:
         raise ConfigError("the priming text must have at least one character")
-    h = warm(params, prime_ids, _column(params, h0))
-    return sample(params, h, int(prime_ids[-1]), n, rng, temperature, top_p)
-
-
-def _column(params: Params, h0):
-    return None if h0 is None else np.asarray(h0, dtype=np.float64).reshape(params.m, 1)
-
-
-def mean_log_prob(params: Params, ids, x0: int, h0: np.ndarray | None = None) -> float:
-    """Mean ln p per character of ids under the model, read after input x0 from h0."""
-    ids = np.asarray(ids)
-    if ids.size == 0:
-        return 0.0
-    h0 = np.zeros((params.m, 1)) if h0 is None else h0
-    X = np.concatenate([[x0], ids[:-1]])
-    return -float(sequence_losses(params, X, ids, h0).mean())
+    state = warm(params, prime_ids, h0)
+    return sample(params, state, int(prime_ids[-1]), n, rng, temperature, top_p)

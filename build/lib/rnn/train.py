@@ -1,13 +1,18 @@
-"""The original training loop: consecutive sequences, carried hidden state, AdaGrad, clipping.
+"""The original training loop: consecutive sequences, carried state, AdaGrad, clipping.
 
 Update `step` (0-based) trains on ids[j*L : j*L + L+1] with j = step % per_epoch, where
-per_epoch = (N - 1) // L sequences fit in the N training characters: the hidden state is
-carried from one sequence to the next and zeroed at each epoch's start (j == 0). The smooth
-loss starts at L ln K and follows smooth = 0.999 smooth + 0.001 loss.
+per_epoch = (N - 1) // L sequences fit in the N training characters: the state is carried
+from one sequence to the next and zeroed at each epoch's start (j == 0). Gradients are clipped
+to [-CLIP, CLIP] before AdaGrad (rnn.optim). The smooth loss starts at L ln K and follows
+smooth = SMOOTH_DECAY smooth + SMOOTH_WEIGHT loss.
+
+Hidden states are columns (S, 1), S = Params.state_size (m, or 2m for the LSTM's [h; s]), in
+TrainState, TrainResult and every function here, as in rnn.model and rnn.sample.
 
 Two interchangeable update loops run it: `kernels.run_updates` (compiled, the default) and
-`run_updates_reference` below (per-time-step numpy, readable). The loop here decides only
-when to stop for samples, validation, checkpoints and the progress bar.
+`run_updates_reference` below (per-time-step numpy, readable). The loop in `train` decides
+only when to stop for samples, validation, checkpoints, the progress bar, divergence and
+interruption.
 """
 
 from __future__ import annotations
@@ -20,13 +25,23 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import kernels
+from .cells import GATES
 from .config import check_float, check_int
-from .errors import DataError
-from .model import Params, loss_and_grads, sequence_losses
+from .errors import DataError, Interrupted, TrainingDiverged
+from .model import Params, loss_and_grads, sequence_losses, zero_state
 from .optim import CLIP, EPS, AdaGrad, clip
-from .sample import sample
+from .sample import as_state, sample
 
 BACKENDS = ("auto", "numba", "reference")
+SMOOTH_DECAY, SMOOTH_WEIGHT = 0.999, 0.001  # smooth = 0.999 smooth + 0.001 loss
+# Divergence: a non-finite loss, or a smooth loss above DIVERGED times its start L ln K.
+# Measured on the default corpus (m = 100): merely bad runs peak at 2.1, 27 and 205 times
+# the start (vanilla, eta = 1, 2, 5, 60,000 updates), 2.1, 4 and 10 (LSTM) and 4.4, 17 and
+# 213 (GRU); at eta = 1e6 every cell is past 10 times the start at update 1 and peaks near
+# a million times it, and at eta = 1.7e308 the loss is NaN at update 1.
+DIVERGED = 1000.0
+CHUNK_UPDATES = 1000  # at most this many updates between checks of divergence and should_stop
+CHUNK_SECONDS = 0.5  # ... and about this much time
 
 
 @dataclass
@@ -36,12 +51,12 @@ class TrainState:
     step: int
     theta: np.ndarray  # parameters, flat (Params.flatten order)
     G: np.ndarray  # AdaGrad's sums of squared gradients, same layout
-    h: np.ndarray  # carried hidden state (m,)
+    h: np.ndarray  # the carried state (S, 1)
     smooth: float
     best_smooth: float
     best_smooth_step: int
     best_smooth_theta: np.ndarray
-    best_smooth_h: np.ndarray  # the hidden state that model started its update from
+    best_smooth_h: np.ndarray  # (S, 1) the state that model started its update from
     rng: np.random.Generator  # sampling's generator
     loss: np.ndarray  # per update, length n_updates (filled up to step)
     smooth_loss: np.ndarray
@@ -51,7 +66,7 @@ class TrainState:
     best_val: float = math.inf
     best_val_step: int = -1
     best_val_theta: np.ndarray | None = None
-    best_val_h: np.ndarray | None = None
+    best_val_h: np.ndarray | None = None  # (S, 1)
     seconds: float = 0.0  # training time so far
 
 
@@ -59,7 +74,7 @@ class TrainState:
 class TrainResult:
     params: Params  # after the last update
     best_params: Params  # lowest validation loss if there is a split, else lowest smooth loss
-    best_h: np.ndarray  # (m,) the hidden state best_params was running from then
+    best_h: np.ndarray  # (S, 1) the state best_params was running from then
     best_step: int  # updates made before best_params (it is the model of that step)
     best_by: str  # "validation" or "smooth loss"
     loss: np.ndarray  # (n_updates,) loss of each update's sequence, nats
@@ -84,61 +99,82 @@ class TrainResult:
         return float(self.smooth_loss.min()) if len(self.smooth_loss) else math.nan
 
 
-def run_updates_reference(
-    ids,
-    theta,
-    G,
-    best_theta,
-    best_h,
-    h,
-    step0,
-    n,
-    per_epoch,
-    L,
-    m,
-    K,
-    eta,
-    eps,
-    clip_at,
-    smooth,
-    best_smooth,
-    best_step,
-    losses,
-    smooths,
-):
-    """The textbook loop, one update at a time through model.loss_and_grads and AdaGrad.
-
-    Same contract as kernels.run_updates: arrays are updated in place, scalars returned.
-    """
-    opt = AdaGrad(eta=eta, eps=eps)
-    for step in range(step0, step0 + n):
+def run_updates_reference(s: TrainState, n: int, *, ids, L, eta, m, K, cell) -> None:
+    """Updates s.step .. s.step + n - 1 on ids, the textbook loop (min-char-rnn's), with the
+    parameters and AdaGrad's state as Params; s is left consistent, s.step advanced by n."""
+    params, G = Params.unflatten(s.theta, m, K, cell), Params.unflatten(s.G, m, K, cell)
+    opt = AdaGrad(eta=eta)
+    per_epoch = (len(ids) - 1) // L
+    for step in range(s.step, s.step + n):
         j = step % per_epoch
         if j == 0:
-            h[:] = 0.0
+            s.h = zero_state(params)  # an epoch's start
         X, Y = ids[j * L : j * L + L], ids[j * L + 1 : j * L + L + 1]
-        params, state = Params.unflatten(theta, m, K), Params.unflatten(G, m, K)
-        h_start = h.copy()
-        loss, grads, h_last = loss_and_grads(params, X, Y, h.reshape(m, 1))
-        h[:] = h_last[:, 0]
-        smooth = 0.999 * smooth + 0.001 * loss
-        losses[step], smooths[step] = loss, smooth
-        if smooth < best_smooth:
-            best_smooth, best_step = smooth, step
-            best_theta[:], best_h[:] = theta, h_start
-        params, state = opt.step(params, clip(grads, clip_at), state)
-        theta[:], G[:] = params.flatten(), state.flatten()
-    return smooth, best_smooth, best_step
+        loss, grads, h_next = loss_and_grads(params, X, Y, s.h)
+        s.smooth = SMOOTH_DECAY * s.smooth + SMOOTH_WEIGHT * loss
+        s.loss[step], s.smooth_loss[step] = loss, s.smooth
+        if s.smooth < s.best_smooth:  # keep the parameters this loss was measured with
+            s.best_smooth, s.best_smooth_step = s.smooth, step
+            s.best_smooth_theta, s.best_smooth_h = params.flatten(), s.h.copy()
+        params, G = opt.step(params, clip(grads, CLIP), G)
+        s.h = h_next
+    s.theta[:], s.G[:] = params.flatten(), G.flatten()
+    s.step += n
 
 
-def mean_loss(params: Params, ids: np.ndarray, backend: str = "auto", h0=None) -> float:
-    """Mean -ln p per character of ids[1:] given ids[:-1], reading from hidden state h0 (m,)
-    (zero by default)."""
+def _run_updates_compiled(s: TrainState, n: int, *, ids, L, eta, m, K, cell) -> None:
+    """The same as run_updates_reference, compiled (rnn.kernels)."""
+    s.smooth, s.best_smooth, s.best_smooth_step = kernels.run_updates(
+        ids=ids,
+        theta=s.theta,
+        G2=s.G,
+        state=s.h,
+        step0=s.step,
+        n=n,
+        per_epoch=(len(ids) - 1) // L,
+        L=L,
+        m=m,
+        K=K,
+        gates=GATES[cell],
+        eta=float(eta),
+        eps=EPS,
+        clip=CLIP,
+        decay=SMOOTH_DECAY,
+        weight=SMOOTH_WEIGHT,
+        smooth=s.smooth,
+        best_smooth=s.best_smooth,
+        best_step=s.best_smooth_step,
+        best_theta=s.best_smooth_theta,
+        best_state=s.best_smooth_h,
+        losses=s.loss,
+        smooths=s.smooth_loss,
+    )
+    s.step += n
+
+
+def mean_loss(params: Params, ids, backend: str = "auto", h0=None) -> float:
+    """Mean -ln p per character of ids[1:] given ids[:-1], reading from state h0 (S, 1) (zero
+    by default). NaN if there is nothing to score (fewer than 2 ids). The mean log-probability
+    of a text continuing input x0 is -mean_loss(params, [x0, *text], h0=...)."""
+    ids = _as_ids(ids)
     if len(ids) < 2:
-        raise DataError("the validation text needs at least 2 characters")
-    h0 = np.zeros(params.m) if h0 is None else np.asarray(h0, dtype=np.float64).reshape(params.m)
+        return math.nan
+    h0 = as_state(params, h0)
     if _resolve(backend) == "numba":
-        return float(kernels.mean_loss_flat(params.flatten(), ids, h0, params.m, params.K))
-    return float(sequence_losses(params, ids[:-1], ids[1:], h0.reshape(-1, 1)).mean())
+        theta, gates = params.flatten(), GATES[params.cell]
+        return float(kernels.mean_loss_flat(theta, ids, h0, params.m, params.K, gates))
+    return float(sequence_losses(params, ids[:-1], ids[1:], h0).mean())
+
+
+def _as_ids(ids) -> np.ndarray:
+    """ids as a contiguous array of its own integer dtype (uint8, uint16, ...): no copy
+    unless it is not contiguous."""
+    ids = np.asarray(ids)
+    if ids.ndim != 1 or not (np.issubdtype(ids.dtype, np.integer) or ids.size == 0):
+        raise DataError(
+            f"character indices must be a 1-D integer array, got {ids.dtype} {ids.shape}"
+        )
+    return np.ascontiguousarray(ids)
 
 
 def _resolve(backend: str) -> str:
@@ -151,19 +187,23 @@ def _resolve(backend: str) -> str:
     return backend
 
 
+def smooth_start(seq_length: int, K: int) -> float:
+    """The smooth loss before the first update: seq_length ln K, the loss of uniform guessing."""
+    return seq_length * math.log(K)
+
+
 def new_state(params: Params, n_updates: int, seq_length: int, seed: int) -> TrainState:
     theta = params.flatten()
-    start = seq_length * math.log(params.K)
     return TrainState(
         step=0,
         theta=theta,
         G=np.zeros_like(theta),
-        h=np.zeros(params.m),
-        smooth=start,
+        h=zero_state(params),
+        smooth=smooth_start(seq_length, params.K),
         best_smooth=math.inf,
         best_smooth_step=-1,
         best_smooth_theta=theta.copy(),
-        best_smooth_h=np.zeros(params.m),
+        best_smooth_h=zero_state(params),
         rng=np.random.default_rng(seed),
         loss=np.full(n_updates, np.nan),
         smooth_loss=np.full(n_updates, np.nan),
@@ -173,6 +213,23 @@ def new_state(params: Params, n_updates: int, seq_length: int, seed: int) -> Tra
 def _next_stop(step: int, n_updates: int, *periods) -> int:
     """The first step after `step` that is a multiple of any period, capped at n_updates."""
     return min([n_updates] + [(step // p + 1) * p for p in periods if p])
+
+
+def check_diverged(s: TrainState, start: int, limit: float, eta: float) -> None:
+    """TrainingDiverged if an update in start .. s.step - 1 had a non-finite loss or a smooth
+    loss above `limit`, naming the first such update."""
+    loss, smooth = s.loss[start : s.step], s.smooth_loss[start : s.step]
+    bad = ~np.isfinite(loss) | ~(smooth <= limit)
+    if bad.any():
+        k = int(np.argmax(bad))
+        what = (
+            f"the loss is {loss[k]}"
+            if not np.isfinite(loss[k])
+            else f"the smooth loss {smooth[k]:.4g} passed {limit:.4g} ({DIVERGED:g} x its start)"
+        )
+        raise TrainingDiverged(
+            f"training diverged at update {start + k:,}: {what}; lower eta (now {eta:g})"
+        )
 
 
 def train(
@@ -196,12 +253,18 @@ def train(
 ) -> TrainResult:
     """Train `params` (left untouched) on the index array `ids` for n_updates AdaGrad updates.
 
-    sample_every=None turns sampling off; samples are drawn before update s for every s that
-    is a multiple of sample_every, from the carried hidden state and the sequence's first
-    character. With val_ids, the mean loss per character on them is measured at every
-    multiple of eval_every and after the last update, and picks the best model.
+    The cell (vanilla, LSTM, GRU) is the params'. ids and val_ids may have any integer dtype
+    and are not copied. sample_every=None turns sampling off; samples are drawn before update
+    s for every s that is a multiple of sample_every, from the carried state and the
+    sequence's first character. With val_ids, the mean loss per character on them is measured
+    at every multiple of eval_every and after the last update, and picks the best model.
     checkpoint: a callable(state) called at multiples of checkpoint_every and at the end
     (see rnn.checkpoint.Checkpointer); resume: a TrainState to continue from.
+
+    Raises TrainingDiverged if the loss turns non-finite or the smooth loss passes DIVERGED
+    times its start, checked at least every CHUNK_UPDATES updates (or CHUNK_SECONDS).
+    should_stop: a callable checked as often; when it returns True the checkpoint callable
+    (if any) gets the current state and Interrupted(step, checkpoint_step) is raised.
     """
     check_int("n_updates", n_updates, 0)
     check_int("seq_length", seq_length, 1)
@@ -210,8 +273,8 @@ def train(
     check_int("sample_length", sample_length, 0)
     check_int("eval_every", eval_every, 1, allow_none=True)
     check_int("checkpoint_every", checkpoint_every, 1, allow_none=True)
-    ids = np.ascontiguousarray(ids, dtype=np.int64)
-    m, K, L = params.m, params.K, seq_length
+    ids = _as_ids(ids)
+    m, K, L, cell = params.m, params.K, seq_length, params.cell
     if len(ids) < L + 1:
         raise DataError(
             f"the training text has {len(ids)} characters; seq_length={L} needs at least {L + 1}"
@@ -219,82 +282,69 @@ def train(
     if ids.min() < 0 or ids.max() >= K:
         raise DataError(f"character indices must lie in [0, {K}) for a network with K={K}")
     if val_ids is not None:
-        val_ids = np.ascontiguousarray(val_ids, dtype=np.int64)
+        val_ids = _as_ids(val_ids)
         if len(val_ids) < 2:
             val_ids = None
     eval_every = eval_every if val_ids is not None else None
-    run = kernels.run_updates if _resolve(backend) == "numba" else run_updates_reference
+    compiled = _resolve(backend) == "numba"
+    run = _run_updates_compiled if compiled else run_updates_reference
     per_epoch = (len(ids) - 1) // L
+    limit = DIVERGED * smooth_start(L, K)
+    loop = dict(ids=ids, L=L, eta=float(eta), m=m, K=K, cell=cell)
 
     # A copy: the caller's state (from a checkpoint, say) can seed another run unchanged.
     s = copy.deepcopy(resume) if resume is not None else new_state(params, n_updates, L, seed)
-    if s.step > n_updates:
-        raise DataError(f"the checkpoint is at update {s.step}, past n_updates={n_updates}")
-    if len(s.loss) != n_updates:  # continuing a finished run for more updates
-        s.loss, s.smooth_loss = (
-            np.concatenate([a[: s.step], np.full(n_updates - s.step, np.nan)])
-            for a in (s.loss, s.smooth_loss)
-        )
+    _check_resumed(s, params, n_updates)
 
     def evaluate(step):
-        # From the hidden state training carries, not from zero: the model starts from zero
-        # only at an epoch's start, and from there it reads far worse (see the README).
+        # From the state training carries, not from zero: the model starts from zero only at
+        # an epoch's start, and from there it reads far worse (see the README).
         if val_ids is None or (s.val_steps and s.val_steps[-1] == step):
             return
-        v = mean_loss(Params.unflatten(s.theta, m, K), val_ids, backend, h0=s.h)
+        v = mean_loss(Params.unflatten(s.theta, m, K, cell), val_ids, backend, h0=s.h)
         s.val_steps.append(step)
         s.val_loss.append(v)
         if v < s.best_val:
             s.best_val, s.best_val_step = v, step
             s.best_val_theta, s.best_val_h = s.theta.copy(), s.h.copy()
 
-    def advance(n: int) -> None:
-        """Make updates s.step .. s.step + n - 1."""
-        s.smooth, s.best_smooth, s.best_smooth_step = run(
-            ids,
-            s.theta,
-            s.G,
-            s.best_smooth_theta,
-            s.best_smooth_h,
-            s.h,
-            s.step,
-            n,
-            per_epoch,
-            L,
-            m,
-            K,
-            float(eta),
-            EPS,
-            CLIP,
-            s.smooth,
-            s.best_smooth,
-            s.best_smooth_step,
-            s.loss,
-            s.smooth_loss,
-        )
-        s.step += n
-
     # Zero updates compile the fast path (once per machine; cached after), so that the
     # compiler's seconds are not counted as training time.
-    advance(0)
+    run(s, 0, **loop)
     if val_ids is not None:
         mean_loss(params, val_ids[:2], backend)
     bar = _progress_bar(n_updates, s.step) if progress else None
     tick = max(1, min(1000, n_updates // 100)) if progress else None
+    chunk = 10  # updates per call, grown to about CHUNK_SECONDS' worth
+    last_checkpoint = None
     t0 = time.perf_counter() - s.seconds
     while s.step < n_updates:
         step = s.step
+        if should_stop is not None and should_stop():
+            if checkpoint is not None:
+                s.seconds = time.perf_counter() - t0
+                checkpoint(s)
+                last_checkpoint = step
+            raise Interrupted(step, last_checkpoint)
         if sample_every and step % sample_every == 0 and step not in s.samples:
-            h0 = np.zeros(m) if step % per_epoch == 0 else s.h
+            h0 = zero_state(params) if step % per_epoch == 0 else s.h
             x0 = ids[(step % per_epoch) * L]
-            s.samples[step] = sample(Params.unflatten(s.theta, m, K), h0, x0, sample_length, s.rng)
+            p = Params.unflatten(s.theta, m, K, cell)
+            s.samples[step] = sample(p, h0, x0, sample_length, s.rng)
         if eval_every and step % eval_every == 0:
             evaluate(step)
         if checkpoint is not None and checkpoint_every and step % checkpoint_every == 0 and step:
             s.seconds = time.perf_counter() - t0
             checkpoint(s)
+            last_checkpoint = step
         stop = _next_stop(step, n_updates, sample_every, eval_every, checkpoint_every, tick)
-        advance(stop - step)
+        stop = min(stop, step + chunk)
+        t1 = time.perf_counter()
+        run(s, stop - step, **loop)
+        seconds = time.perf_counter() - t1
+        check_diverged(s, step, limit, eta)
+        rate = (stop - step) / max(seconds, 1e-9)
+        chunk = int(min(CHUNK_UPDATES, max(1, rate * CHUNK_SECONDS)))
         if bar is not None:
             bar.update(stop - step)
             bar.set_postfix(smooth_loss=f"{s.smooth:.3f}", refresh=False)
@@ -305,29 +355,40 @@ def train(
         checkpoint(s)
     if bar is not None:
         bar.close()
-    return _result(s, m, K, per_epoch, n_updates)
+    return _result(s, cell, m, K, per_epoch, n_updates)
 
 
-def _result(s: TrainState, m: int, K: int, per_epoch: int, n_updates: int) -> TrainResult:
+def _check_resumed(s: TrainState, params: Params, n_updates: int) -> None:
+    """A resumed state must fit the network; older checkpoints' flat states become columns."""
+    if s.theta.size != params.flatten().size:
+        raise DataError(
+            f"the state to resume has {s.theta.size} parameters, this network has "
+            f"{params.flatten().size} ({params.cell}, m={params.m}, K={params.K})"
+        )
+    s.h = as_state(params, s.h).copy()
+    s.best_smooth_h = as_state(params, s.best_smooth_h).copy()
+    if s.best_val_h is not None:
+        s.best_val_h = as_state(params, s.best_val_h).copy()
+    if s.step > n_updates:
+        raise DataError(f"the checkpoint is at update {s.step}, past n_updates={n_updates}")
+    if len(s.loss) != n_updates:  # continuing a finished run for more updates
+        s.loss, s.smooth_loss = (
+            np.concatenate([a[: s.step], np.full(n_updates - s.step, np.nan)])
+            for a in (s.loss, s.smooth_loss)
+        )
+
+
+def _result(s: TrainState, cell: str, m: int, K: int, per_epoch: int, n_updates: int):
     if s.best_val_step >= 0:
-        best_theta, best_h, best_step, best_by = (
-            s.best_val_theta,
-            s.best_val_h,
-            s.best_val_step,
-            "validation",
-        )
+        best = s.best_val_theta, s.best_val_h, s.best_val_step, "validation"
     elif s.best_smooth_step >= 0:
-        best_theta, best_h, best_step, best_by = (
-            s.best_smooth_theta,
-            s.best_smooth_h,
-            s.best_smooth_step,
-            "smooth loss",
-        )
+        best = s.best_smooth_theta, s.best_smooth_h, s.best_smooth_step, "smooth loss"
     else:  # no update was made
-        best_theta, best_h, best_step, best_by = s.theta, s.h, 0, "smooth loss"
+        best = s.theta, s.h, 0, "smooth loss"
+    best_theta, best_h, best_step, best_by = best
     return TrainResult(
-        params=Params.unflatten(s.theta, m, K),
-        best_params=Params.unflatten(best_theta, m, K),
+        params=Params.unflatten(s.theta, m, K, cell),
+        best_params=Params.unflatten(best_theta, m, K, cell),
         best_h=best_h.copy(),
         best_step=best_step,
         best_by=best_by,

@@ -2,38 +2,20 @@
 
 L_t = -ln p_t[y_t] is the loss of the single character y_t = ids[t+1] predicted after reading
 x_t = ids[t]; h_t is the hidden state just after reading x_t, so k = 0 is dL_t/dh_t (through
-the output layer only) and k steps back cost k backward steps through the cell. Only
-`back_one_step` knows the cell; the rest uses step_forward's contract (the state's first m
-rows are h, the output is o = V h + c).
+the output layer only) and k steps back cost k backward steps through the cell, with no loss
+term on the way (model.step_backward with y = None). Any cell: the state's first m rows are
+h, and for the LSTM the memory s_{t-k} is held fixed in dL_t/dh_{t-k}.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..model import Params, step_forward
+from ..model import Params, step_backward, step_forward, zero_state
 
-CELLS = ("vanilla",)  # the cells back_one_step knows
 FALL = 1e3  # "the gradient has fallen by FALL": the first k with norm(k) <= norm(0) / FALL
 # gradient_norms' defaults, which the report describes
 MAX_K, N_POSITIONS, PER_STRETCH, SPACING, WARMUP = 100, 200, 5, 20, 50
-
-
-def back_one_step(dstate: np.ndarray, cache, params: Params) -> np.ndarray:
-    """dL/dstate_{t-1} from dL/dstate_t through step t's cell, with no loss term at step t.
-
-    Vanilla cell, h_t = tanh(W h_{t-1} + U x_t + b): dh_{t-1} = W^T ((1 - h_t^2) * dh_t).
-    To be replaced by the generic model.step_backward(None, dstate, cache, params, None)
-    (and CELLS by every cell) once the model module has it.
-    """
-    _, _, h, _ = cache
-    return params.W.T @ ((1.0 - h * h) * dstate)
-
-
-def zero_state(params: Params) -> np.ndarray:
-    """The state a reading starts from at the text's start. (A vanilla cell's state is h
-    alone; to be replaced by the model's own zero state when cells with longer ones land.)"""
-    return np.zeros((params.m, 1))
 
 
 def output_grad(params: Params, logp: np.ndarray, y: int, size: int) -> np.ndarray:
@@ -71,7 +53,7 @@ def stretch_norms(params: Params, ids, positions, max_k: int = MAX_K, warmup: in
         d = grads[int(t)]
         norms[i, 0] = np.linalg.norm(d[:m])
         for k in range(1, max_k + 1):
-            d = back_one_step(d, caches[int(t) - k + 1], params)
+            d = step_backward(None, d, caches[int(t) - k + 1], params, None)
             norms[i, k] = np.linalg.norm(d[:m])
     return norms
 

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from ..report import table
+from ..report import figure_html, table
 from . import gradflow
 from .gradflow import FALL, steps_to_fall
 from .units import WEAK, Match, strongest
@@ -24,6 +24,7 @@ TEXT_STYLE = (
 SURPRISAL_CMAP = "YlOrRd"
 UNIT_CMAP = "RdBu_r"  # blue for -1, white for 0, red for +1
 LINE_BREAK = "\u21b5"  # shown, shaded, in front of each line break
+TIE = 0.01  # bits per character: closer than this, two models are called level
 
 
 # --- colours --------------------------------------------------------------------------------
@@ -114,17 +115,24 @@ def placement(rows, rnn_bits: float) -> str:
     grams = rows[1:]
     weaker = [(name, bits) for name, bits in grams if bits > rnn_bits]  # the RNN beats these
     stronger = [(name, bits) for name, bits in grams if bits <= rnn_bits]
-    ours = f"The RNN's {rnn_bits:.3f} bits per character"
+    ours = f"At {rnn_bits:.3f} bits per character the RNN"
+    close = [(name, bits) for name, bits in grams if abs(bits - rnn_bits) < TIE]
+    if close:
+        name, bits = close[0]
+        return (
+            f"{ours} is level with the {name} model ({bits:.3f}: within {TIE:g} bits per "
+            "character, too close to call better or worse)."
+        )
     if not stronger:
-        return f"{ours} beat every n-gram model in the table, the highest order included."
+        return f"{ours} beats every n-gram model in the table, the highest order included."
     if not weaker:
         name, bits = max(grams, key=lambda nb: nb[1])
-        return f"{ours} are worse than every n-gram model here, even the {name} ({bits:.3f})."
+        return f"{ours} is worse than every n-gram model here, even the {name} ({bits:.3f})."
     below = min(weaker, key=lambda nb: nb[1])  # the best model the RNN beats
     above = max(stronger, key=lambda nb: nb[1])  # the weakest model that beats the RNN
     return (
-        f"{ours} fall between the {below[0]} ({below[1]:.3f}), which it beats, and the "
-        f"{above[0]} ({above[1]:.3f}), which beats it."
+        f"{ours} beats the {below[0]} model ({below[1]:.3f}) and is beaten by the "
+        f"{above[0]} model ({above[1]:.3f})."
     )
 
 
@@ -198,7 +206,12 @@ def units_blocks(matches: list[Match], text: str, h, n_show: int = 3) -> list[st
     blocks = [units_table(matches)]
     for i, mt in enumerate(strongest(matches, n_show)):
         shaded = unit_html(text, np.asarray(h)[:, mt.unit], mt)
-        blocks.append((units_legend() if i == 0 else "") + shaded)
+        blocks.append(
+            '<div class="rnn-shaded-block">'
+            + (units_legend() if i == 0 else "")
+            + shaded
+            + "</div>"
+        )
     return blocks
 
 
@@ -216,8 +229,9 @@ def gradflow_figure(curves: dict, seq_length: int | None = None):
     (solid), the median (dashed) and the band of the middle 80% of positions.
     curves: label -> norms (positions, max_k + 1). Returns (Figure, alt text)."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import LogLocator
 
-    fig = Figure(figsize=(9, 4.2), dpi=100)
+    fig = Figure(figsize=(7.5, 3.6), dpi=120)
     ax = fig.subplots()
     alt = []
     for i, (label, norms) in enumerate(curves.items()):
@@ -239,27 +253,17 @@ def gradflow_figure(curves: dict, seq_length: int | None = None):
     if seq_length:
         ax.axvline(seq_length, color="0.5", ls=":", lw=1, label=f"seq_length = {seq_length}")
     ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(base=10.0, numticks=12))
     ax.set_xlabel("k (steps back)")
     ax.set_ylabel(r"$\|\partial L_t / \partial h_{t-k}\|$")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    ax.set_title("Gradient of one character's loss with respect to earlier hidden states")
     fig.tight_layout()
     alt_text = (
         f"Log-scale plot of the gradient norm against steps back k = 0 to {norms.shape[1] - 1}, "
         "mean and median over positions with the band of the middle 80%. " + " ".join(alt)
     )
     return fig, alt_text
-
-
-def figure_html(fig, alt: str) -> str:
-    """The figure as an embedded PNG with its alt text (IPython's Image has no alt)."""
-    import base64
-
-    from ..report import png
-
-    data = base64.b64encode(png(fig)).decode("ascii")
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
 def gradflow_html(curves: dict, seq_length: int | None = None) -> str:
@@ -270,16 +274,18 @@ def gradflow_html(curves: dict, seq_length: int | None = None) -> str:
     method = (
         f"<p>{g.N_POSITIONS} positions t of the training text: {n_stretches} stretches drawn "
         f"at random, each read once from a zero state, with {g.PER_STRETCH} positions "
-        f"{g.SPACING} characters apart in each, so that every h<sub>t−{g.MAX_K}</sub> has read "
-        f"at least {g.WARMUP + 1} characters. The mean over positions is dominated by a few "
+        f"{g.SPACING} characters apart in each, so that even h<sub>t−{g.MAX_K}</sub> comes "
+        f"after at least {g.WARMUP + 1} characters of context. The mean over positions is "
+        "dominated by a few "
         "large gradients, so the median is drawn too; the band covers the middle 80% of "
         "positions.</p>"
     )
     fig, alt = gradflow_figure(curves, seq_length)
     sentences = " ".join(
-        f"{html.escape(label)}: {fall_sentence(norms)}" for label, norms in curves.items()
+        f"{html.escape(label[:1].upper() + label[1:])}: {fall_sentence(norms)}"
+        for label, norms in curves.items()
     )
-    return method + figure_html(fig, alt) + f"<p>{sentences}</p>"
+    return method + figure_html(fig, alt=alt) + f"<p>{sentences}</p>"
 
 
 def fall_sentence(norms) -> str:

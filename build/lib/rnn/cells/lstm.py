@@ -1,0 +1,52 @@
+"""The LSTM cell, gates stacked i, f, o, g in the rows of W (4m, m), U (4m, K), b (4m, 1):
+
+    z = W h_{t-1} + U x_t + b
+    i = sigma(z_i),  f = sigma(z_f),  o = sigma(z_o),  g = tanh(z_g)
+    s_t = f * s_{t-1} + i * g,        h_t = o * tanh(s_t)
+
+The carried state is [h; s] (2m, 1): h in the first m rows, the cell state s below.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import output_backward, output_forward, sigmoid
+
+
+def step_forward(params, x: int, state: np.ndarray):
+    """One step from [h_{t-1}; s_{t-1}] (2m, 1). Returns [h_t; s_t] (2m, 1), ln p_t, cache."""
+    m = params.m
+    h_prev, s_prev = state[..., :m, :], state[..., m:, :]
+    z = params.W @ h_prev + params.U[..., [x]] + params.b  # (4m, 1), all gates at once
+    ifo = sigmoid(z[..., : 3 * m, :])
+    i, f, o = ifo[..., :m, :], ifo[..., m : 2 * m, :], ifo[..., 2 * m :, :]
+    g = np.tanh(z[..., 3 * m :, :])
+    s = f * s_prev + i * g
+    tanh_s = np.tanh(s)
+    h = o * tanh_s
+    logp = output_forward(params, h)
+    cache = (x, h_prev, s_prev, i, f, o, g, tanh_s, h, logp)
+    return np.concatenate([h, s], axis=-2), logp, cache
+
+
+def step_backward(y, dstate_next: np.ndarray, cache, params, grads) -> np.ndarray:
+    """Backward through one step, given dL/d[h_t; s_t] carried from step t+1 (2m, 1);
+    returns dL/d[h_{t-1}; s_{t-1}]."""
+    x, h_prev, s_prev, i, f, o, g, tanh_s, h, logp = cache
+    m = params.m
+    dh = dstate_next[:m] + output_backward(y, logp, h, params, grads)
+    ds = dstate_next[m:] + dh * o * (1.0 - tanh_s * tanh_s)  # h = o tanh(s)
+    dz = np.concatenate(
+        [
+            ds * g * (i * (1.0 - i)),  # sigma' = sigma (1 - sigma)
+            ds * s_prev * (f * (1.0 - f)),
+            dh * tanh_s * (o * (1.0 - o)),
+            ds * i * (1.0 - g * g),
+        ]
+    )
+    if grads is not None:
+        grads.W += dz @ h_prev.T
+        grads.U[:, [x]] += dz
+        grads.b += dz
+    return np.concatenate([params.W.T @ dz, f * ds])
