@@ -9,6 +9,8 @@ The YAML file:
     data: data/shakespeare.txt   # optional; the default corpus otherwise
     fixed: {n_updates: 20000}    # parameters shared by every point
     grid: {eta: [0.05, 0.1], m: [50, 100]}
+    points: [{cell: lstm, m: 45}]  # optional: points beside the grid's, each one mapping
+
 
 Every point is checked, with the corpus, before any worker starts. Each point builds
 reports/<name>/points/<eta-0.05_m-50>/ exactly as `make report` builds a folder. Workers
@@ -70,16 +72,25 @@ def load_spec(path) -> dict:
         spec = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as err:
         raise RNNError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
-    if not isinstance(spec, dict) or not isinstance(spec.get("grid"), dict) or not spec["grid"]:
-        raise RNNError(f"{path}: a sweep needs a 'grid' mapping parameter names to lists of values")
-    unknown = set(spec) - {"name", "data", "fixed", "grid"}
+    if not isinstance(spec, dict):
+        raise RNNError(f"{path}: a sweep file maps name, data, fixed, grid and points to values")
+    unknown = set(spec) - {"name", "data", "fixed", "grid", "points"}
     if unknown:
         raise RNNError(
-            f"{path}: unknown key {sorted(unknown)[0]!r} (known: name, data, fixed, grid)"
+            f"{path}: unknown key {sorted(unknown)[0]!r} (known: name, data, fixed, grid, points)"
         )
-    for name, values in spec["grid"].items():
+    grid, points = spec.setdefault("grid", {}), spec.setdefault("points", [])
+    if not isinstance(grid, dict) or not isinstance(points, list) or not (grid or points):
+        raise RNNError(
+            f"{path}: a sweep needs a 'grid' mapping parameter names to lists of values, "
+            f"or a list of 'points', each mapping names to values"
+        )
+    for name, values in grid.items():
         if not isinstance(values, list) or not values:
             raise RNNError(f"{path}: grid entry {name!r} must be a non-empty list")
+    for point in points:
+        if not isinstance(point, dict) or not point:
+            raise RNNError(f"{path}: each of 'points' must map parameter names to values")
     name = spec.setdefault("name", path.stem)
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
         raise RNNError(
@@ -96,24 +107,32 @@ def load_spec(path) -> dict:
 
 
 def expand(spec: dict) -> list[dict]:
-    """Every combination of the grid, each with the fixed parameters; grid order kept."""
+    """Every combination of the grid (in its order), then the listed points; each with the
+    fixed parameters under it."""
     names = list(spec["grid"])
-    return [
-        dict(spec["fixed"]) | dict(zip(names, values))
-        for values in itertools.product(*(spec["grid"][n] for n in names))
-    ]
+    combos = itertools.product(*(spec["grid"][n] for n in names)) if names else []
+    varied = [dict(zip(names, values)) for values in combos] + list(spec["points"])
+    return [dict(spec["fixed"]) | v for v in varied]
 
 
-def point_name(point: dict, grid_names) -> str:
+def varied_names(spec: dict) -> list[str]:
+    """The parameters that name a point: the grid's, then those the listed points set."""
+    names = list(spec["grid"])
+    for point in spec["points"]:
+        names += [n for n in point if n not in names]
+    return names
+
+
+def point_name(point: dict, names) -> str:
     """A folder name safe to type in a shell: eta-0.05_m-50."""
-    parts = (f"{n}-{point[n]}" for n in grid_names)
+    parts = (f"{n}-{point[n]}" for n in names if n in point)
     return "_".join(re.sub(r"[^A-Za-z0-9._+-]", "", part) for part in parts) or "point"
 
 
 def check(spec: dict) -> tuple[list[tuple[str, dict]], str]:
     """Every point's effective parameters, checked with the corpus before anything runs:
     [(folder name, parameters)], and the corpus's SHA-256."""
-    names = list(spec["grid"])
+    names = varied_names(spec)
     points, seen = [], set()
     corpus = None
     for values in expand(spec):
@@ -218,6 +237,7 @@ def run_sweep(
             "corpus": {"path": spec["data"], "sha256": corpus_sha256},
             "fixed": spec["fixed"],
             "grid": spec["grid"],
+            "listed_points": spec["points"],
             "points": ordered,
         }
         write_atomic(sweep_dir / "sweep.json", json.dumps(summary, indent=1) + "\n")
@@ -299,6 +319,7 @@ def table(sweep_dir: Path) -> list[dict]:
                 "val_bits_per_char": m.get("best_val_bits_per_char"),
                 "seconds": row["seconds"] or m["seconds"],
                 "updates_per_sec": m.get("updates_per_sec"),
+                "n_params": m.get("n_params"),
                 "curve": m["smooth_loss_every_100"],
                 "passage": m.get("passage", ""),
                 "report": f"points/{rec['point']}/report.html",
@@ -320,6 +341,7 @@ def summary_html(sweep_dir: Path) -> str:
     corpus = summary["corpus"]
     fixed = ", ".join(f"{k} = {v!r}" for k, v in summary["fixed"].items()) or "none"
     grid = "; ".join(f"{k} in {v!r}" for k, v in summary["grid"].items())
+    grid += "".join(f"; {p!r}" for p in summary.get("listed_points", []))
     rows = [
         ("sweep", summary["name"]),
         ("corpus", f"{Path(corpus['path']).name} (SHA-256 {corpus['sha256'][:12]})"),
@@ -345,6 +367,8 @@ def table_html(rows: list[dict]) -> str:
             fmt(r.get("val_bits_per_char"), ".3f"),
             fmt(r.get("best_smooth_loss"), ".2f"),
             fmt(r.get("final_smooth_loss"), ".2f"),
+            fmt(r.get("n_params"), ","),
+            fmt(r.get("updates_per_sec"), ",.0f"),
             fmt(r.get("seconds"), ".1f"),
             status,
         ]
@@ -356,6 +380,8 @@ def table_html(rows: list[dict]) -> str:
         "validation bits/char",
         "best smooth loss",
         "final smooth loss",
+        "parameters",
+        "updates/s",
         "time (s)",
         "status",
     )
