@@ -232,7 +232,7 @@ def test_html_title_is_the_reports(printed):
 def test_figure_has_alt_text(printed):
     _, html = printed
     alts = re.findall(r'<img alt="([^"]+)" src="data:image/png;base64,', html)
-    assert len(alts) == 1 and "loss" in alts[0]
+    assert len(alts) == 2 and "loss" in alts[0] and "gradient norm" in alts[1]
 
 
 def pdf_pages(pdf: Path) -> list[dict]:
