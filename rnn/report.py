@@ -208,15 +208,20 @@ def loss_summary(result, n_val: int) -> str:
         return "<p>No updates were made.</p>"
     text = (
         f"After {len(result.loss):,} updates ({result.epochs:.2f} epochs) the smooth loss is "
-        f"{result.smooth_loss[-1]:.2f}; its lowest, {result.best_smooth_loss:.2f}, came at "
-        f"update {int(np.argmin(result.smooth_loss)):,}."
+        f"{result.smooth_loss[-1]:.2f}"
+        + (
+            ", its lowest, still falling at the end."
+            if np.argmin(result.smooth_loss) == len(result.smooth_loss) - 1
+            else f"; its lowest, {result.best_smooth_loss:.2f}, came after "
+            f"{int(np.argmin(result.smooth_loss)):,} updates."
+        )
     )
     if len(result.val_steps):
         best = float(np.min(result.val_loss))
         text += (
             f" On the held-out last {n_val:,} characters the best model reaches "
             f"{best / math.log(2):.3f} bits per character (perplexity {math.exp(best):.2f}) "
-            f"at update {result.best_step:,}."
+            f"after {result.best_step:,} updates."
         )
     return f"<p>{text}</p>"
 
@@ -225,7 +230,7 @@ def samples_html(samples: dict, vocab) -> str:
     """The samples taken during training, in two columns (each is short)."""
     parts = []
     for step in sorted(samples):
-        label = "before the first update" if step == 0 else f"before update {step:,}"
+        label = "before the first update" if step == 0 else f"after {step:,} updates"
         parts.append(
             f'<div class="rnn-sample"><h4>step {step:,} ({label})</h4>'
             + pre(vocab.decode(samples[step]))
