@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import atomic_path
+from .cells import GATES, STATE
 from .errors import CheckpointError
 from .train import TrainState
 
@@ -165,11 +166,11 @@ def _check_consistent(path, arrays: dict, meta: dict) -> None:
     other code, is refused here rather than failing later inside training."""
     try:
         m, K, step = int(meta["m"]), int(meta["K"]), int(meta["step"])
-        gates = {"vanilla": 1, "gru": 3, "lstm": 4}[meta["config"].get("cell", "vanilla")]
+        cell = meta["config"]["cell"]
+        gates, n_state = GATES[cell], STATE[cell] * m
     except (KeyError, TypeError, ValueError):
         raise CheckpointError(f"{path}: metadata incomplete (m, K, step or cell)") from None
     n_theta = gates * m * (m + K + 1) + K * (m + 1)
-    n_state = 2 * m if gates == 4 else m
     expect = {
         "theta": n_theta,
         "G": n_theta,

@@ -19,10 +19,10 @@ import math
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from numbers import Integral, Real
 
+from .cells import CELLS
 from .errors import ConfigError
 
 TRAINING, REPORT, RUN = "training", "report", "run"
-CELLS = ("vanilla", "lstm", "gru")
 
 
 def check_int(name: str, value, minimum: int | None = None, *, allow_none: bool = False):

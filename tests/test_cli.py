@@ -113,3 +113,25 @@ def test_errors_are_one_line(tmp_path, capsys, args, message):
     assert main(args + (["--out", str(tmp_path)] if args[0] == "train" else [])) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and message in err and "\n" not in err
+
+
+def test_a_checkpoint_of_another_cell_is_refused_in_one_line(tmp_path, capsys):
+    base = [
+        "train",
+        "--data",
+        str(CORPUS),
+        "--out",
+        str(tmp_path),
+        "--n_updates",
+        "20",
+        "--m",
+        "6",
+        "--quiet",
+    ]
+    assert main(base + ["--cell", "lstm"]) == 0
+    assert main(base + ["--cell", "gru", "--resume"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "cell: 'lstm' -> 'gru'" in err
+    sample = ["sample", "--checkpoint", str(tmp_path / "checkpoint.npz"), "--length", "30"]
+    assert main(sample) == 0  # the checkpoint's own cell is used to read it
+    assert len(capsys.readouterr().out) == 1 + 30 + 1
