@@ -16,7 +16,8 @@ def atomic_path(path):
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # A name rnn.lock recognises as this process's, should the process die before the rename.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".rnn-{os.getpid()}-tmp-", suffix=".tmp")
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)

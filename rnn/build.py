@@ -140,7 +140,7 @@ def kernel_manager_class():
 
         @default("ip")
         def _default_ip(self):
-            return os.path.join(tempfile.mkdtemp(prefix=lock.kernel_folder_prefix()), "k")
+            return os.path.join(tempfile.mkdtemp(prefix=lock.temp_prefix(lock.KERNEL_PREFIX)), "k")
 
         async def _async_launch_kernel(self, kernel_cmd, **kw):
             # The kernel's own log (start-up, shutdown) is not the user's business: cell
@@ -237,7 +237,7 @@ def build(
                 should_stop=should_stop,
             )
         log(f"{trained.provenance}; rendering the report")
-        staging = Path(tempfile.mkdtemp(dir=out, prefix=".staging-"))
+        staging = Path(tempfile.mkdtemp(dir=out, prefix=lock.transient_prefix("staging")))
         try:
             values |= {
                 "data_path": str(data),
@@ -314,7 +314,7 @@ def print_pdf(out: Path, paper: str = "a4") -> Path:
         )
     pdf = out / "report.pdf"
     sized = f"<style>@page {{ size: {sizes[paper]}; }}</style></head>"
-    fd, name = tempfile.mkstemp(dir=out, prefix=".print-", suffix=".html")
+    fd, name = tempfile.mkstemp(dir=out, prefix=lock.transient_prefix("print"), suffix=".html")
     page, tmp = Path(name), Path(name).with_suffix(".pdf")
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(html_file.read_text(encoding="utf-8").replace("</head>", sized, 1))

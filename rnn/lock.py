@@ -15,6 +15,7 @@ import os
 import shutil
 import socket
 import sys
+import tempfile
 from pathlib import Path
 
 from .errors import BusyError, RNNError
@@ -47,7 +48,8 @@ def hold(folder, what: str):
     folder = prepare_folder(Path(folder))
     path = folder / LOCK_NAME
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        # O_NOFOLLOW: a .lock that is a symbolic link is refused, not written through.
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
     except OSError as err:
         raise RNNError(f"{folder}: cannot write there ({err.strerror})") from None
     try:
@@ -73,34 +75,51 @@ def hold(folder, what: str):
         os.close(fd)  # closing drops the flock
 
 
+def transient_prefix(kind: str) -> str:
+    """The name prefix of a temporary file or folder of this process: `.rnn-<pid>-<kind>-`
+    in an output folder. Only names of this form, of processes no longer alive, are ever
+    cleared, so nothing a user keeps in the folder is touched."""
+    return f"{TRANSIENT}{os.getpid()}-{kind}-"
+
+
 def clear_leftovers(folder: Path) -> None:
-    """Remove staging folders and temporary files of earlier runs in `folder` (whose lock
-    the caller holds), and kernel folders of dead processes."""
-    for path in folder.glob(".staging-*"):
-        shutil.rmtree(path, ignore_errors=True)
-    for path in folder.glob(".*.tmp"):
-        path.unlink(missing_ok=True)
-    clear_dead_kernel_folders()
+    """Remove what dead runs left in `folder` (staging folders, temporary files) and in the
+    temporary directory (kernel and sweep-point folders)."""
+    for path in folder.glob(f"{TRANSIENT}*"):
+        _remove_if_dead(path, TRANSIENT)
+    clear_dead_temp_folders()
 
 
+def clear_dead_temp_folders() -> None:
+    """Kernel and sweep-point folders in the temporary directory whose process is dead."""
+    for prefix in (KERNEL_PREFIX, POINT_PREFIX):
+        for path in Path(tempfile.gettempdir()).glob(f"{prefix}*"):
+            _remove_if_dead(path, prefix)
+
+
+TRANSIENT = ".rnn-"
 KERNEL_PREFIX = "rnn-kernel-"
+POINT_PREFIX = "rnn-point-"
 
 
-def kernel_folder_prefix() -> str:
-    """Kernel socket folders carry their creator's pid, so leftovers of dead runs are known."""
-    return f"{KERNEL_PREFIX}{os.getpid()}-"
+def temp_prefix(prefix: str) -> str:
+    """A prefix for tempfile.mkdtemp in the temporary directory that carries this pid."""
+    return f"{prefix}{os.getpid()}-"
 
 
-def clear_dead_kernel_folders() -> None:
-    import tempfile
-
-    for path in Path(tempfile.gettempdir()).glob(f"{KERNEL_PREFIX}*-*"):
-        pid = path.name[len(KERNEL_PREFIX) :].split("-")[0]
-        if pid.isdigit() and not _alive(int(pid)):
-            shutil.rmtree(path, ignore_errors=True)
+def _remove_if_dead(path: Path, prefix: str) -> None:
+    pid = path.name[len(prefix) :].split("-")[0]
+    if not pid.isdigit() or _alive(int(pid)):
+        return
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
     if sys.platform == "win32":
         return True
     try:

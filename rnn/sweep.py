@@ -166,7 +166,8 @@ def run_point(
     """One point, in a Dask worker: build its report in a folder of the worker's own from
     the corpus and notebook sent along; returns the point's files as bytes."""
     os.environ.update(SINGLE_THREADED)  # for the kernel this starts
-    with tempfile.TemporaryDirectory(prefix="rnn-point-") as tmp:
+    lock.clear_dead_temp_folders()
+    with tempfile.TemporaryDirectory(prefix=lock.temp_prefix(lock.POINT_PREFIX)) as tmp:
         tmp = Path(tmp)
         (tmp / corpus_name).write_bytes(corpus)
         (tmp / "report.ipynb").write_bytes(notebook)

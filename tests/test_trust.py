@@ -97,21 +97,43 @@ def test_a_lock_left_by_a_dead_process_does_not_block(tmp_path):
         assert "after the kill" in (out / ".lock").read_text()
 
 
-def test_leftovers_of_dead_runs_are_cleared(tmp_path):
+def test_leftovers_of_dead_runs_are_cleared_and_nothing_else(tmp_path):
     out = tmp_path / "out"
-    (out / ".staging-123-abc").mkdir(parents=True)
-    (out / ".staging-123-abc" / "report.ipynb").write_text("{}")
-    (out / ".checkpoint.partial.npz.xyz.tmp").write_bytes(b"half")
-    (out / "report.html").write_text("kept")
     dead = _dead_pid()
+    (out / f".rnn-{dead}-staging-abc").mkdir(parents=True)
+    (out / f".rnn-{dead}-staging-abc" / "report.ipynb").write_text("{}")
+    (out / f".rnn-{dead}-tmp-xyz.tmp").write_bytes(b"half a checkpoint")
+    (out / f".rnn-{dead}-print-q.html").write_text("<html>")
+    # What the user keeps there, whatever it looks like, stays.
+    (out / ".notes.tmp").write_text("mine")
+    (out / ".staging-area").mkdir()
+    (out / "report.html").write_text("kept")
+    live = out / f".rnn-{os.getpid()}-staging-live"
+    live.mkdir()
     kernel_dir = Path(tempfile.gettempdir()) / f"rnn-kernel-{dead}-abc"
+    point_dir = Path(tempfile.gettempdir()) / f"rnn-point-{dead}-abc"
     kernel_dir.mkdir()
-    live_dir = Path(tempfile.mkdtemp(prefix=lock.kernel_folder_prefix()))
+    point_dir.mkdir()
+    live_dir = Path(tempfile.mkdtemp(prefix=lock.temp_prefix(lock.KERNEL_PREFIX)))
     with lock.hold(out, "test"):
         pass
-    assert sorted(p.name for p in out.iterdir()) == [".lock", "report.html"]
-    assert not kernel_dir.exists() and live_dir.exists()
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [".lock", ".notes.tmp", ".staging-area", "report.html", live.name]
+    )
+    assert not kernel_dir.exists() and not point_dir.exists() and live_dir.exists()
     live_dir.rmdir()
+
+
+def test_a_lock_file_that_is_a_link_is_not_written_through(tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    precious = tmp_path / "precious.txt"
+    precious.write_text("keep me")
+    (out / ".lock").symlink_to(precious)
+    with pytest.raises(rnn.RNNError, match="cannot write there"):
+        with lock.hold(out, "test"):
+            pass
+    assert precious.read_text() == "keep me"
 
 
 def _dead_pid() -> int:
