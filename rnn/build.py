@@ -235,6 +235,7 @@ def build(
                 fresh=retrain,
                 progress=progress,
                 should_stop=should_stop,
+                promote=False,  # below, with the report: they are always of one run
             )
         log(f"{trained.provenance}; rendering the report")
         staging = Path(tempfile.mkdtemp(dir=out, prefix=lock.transient_prefix("staging")))
@@ -261,6 +262,11 @@ def build(
                 render(executed, staging / "report.html", drop)
                 for name in PRODUCTS:  # each rename is atomic
                     os.replace(staging / name, out / name)
+                driver.promote_run(out)
+                # A PDF printed from the previous report no longer describes this one.
+                if (out / "report.pdf").exists():
+                    (out / "report.pdf").unlink()
+                    log("removed the previous report's report.pdf; make pdf prints this one")
             except OSError as err:
                 failed = out / "report.failed.ipynb"
                 if executed.exists():

@@ -9,9 +9,13 @@ using them is `plan`, and nowhere else:
 - a checkpoint is this run's when every TRAINING parameter (rnn.config) and the corpus's
   SHA-256 agree with it; REPORT and RUN parameters do not matter;
 - this run's finished checkpoint is reused as it is (nothing is trained);
-- this run's partial checkpoint is continued from;
+- this run's partial checkpoint is continued from, or, when it has made all its updates
+  (trained, but its report not yet written), reused;
 - anything else trains afresh, into the partial file; a finished checkpoint of another run
-  is replaced only when the new run finishes (or, with replace_other=False, refused).
+  is replaced only when the new run is promoted (or, with replace_other=False, refused).
+A run is promoted (partial -> finished) as soon as it finishes, except in a build, which
+promotes it once the report of it is written, so that a report and the checkpoint beside it
+are always of the same run.
 """
 
 from __future__ import annotations
@@ -84,15 +88,19 @@ def _meta(path: Path) -> dict | None:
 
 
 def plan(run_dir: Path, cfg: Config, corpus_sha256: str, fresh: bool = False) -> Plan:
-    """What a run of `cfg` on that corpus does with the checkpoints in run_dir."""
+    """What a run of `cfg` on that corpus does with the checkpoints in run_dir. fresh: do
+    not reuse the finished run (a partial one of this run, the interrupted retraining, is
+    still continued)."""
     key = cfg.training_key()
     final, partial = _meta(run_dir / FINAL), _meta(run_dir / PARTIAL)
     other = checkpoint.differences(final, key, corpus_sha256) if final else []
-    if not fresh:
-        if final and not other:
-            return Plan("reuse", run_dir / FINAL)
-        if partial and not checkpoint.differences(partial, key, corpus_sha256):
-            return Plan("continue", run_dir / PARTIAL, other)
+    ours = partial and not checkpoint.differences(partial, key, corpus_sha256)
+    if ours and partial["step"] >= cfg.n_updates:  # trained, its report not yet written:
+        return Plan("reuse", run_dir / PARTIAL, other)  # newer than any finished run
+    if final and not other and not fresh:
+        return Plan("reuse", run_dir / FINAL)
+    if ours:
+        return Plan("continue", run_dir / PARTIAL, other)
     return Plan("train", None, other)
 
 
@@ -127,8 +135,11 @@ def run(
     progress: bool = False,
     should_stop=None,
     backend: str = "auto",
+    promote: bool = True,
 ) -> Run:
-    """Train `cfg` on `data` in run_dir, or reuse or continue what is there (see `plan`)."""
+    """Train `cfg` on `data` in run_dir, or reuse or continue what is there (see `plan`).
+    promote: make the trained run the folder's finished one at once (a build does it later,
+    with its report)."""
     run_dir = Path(run_dir)
     final, partial = run_dir / FINAL, run_dir / PARTIAL
     p = plan(run_dir, cfg, data.corpus.sha256, fresh)
@@ -156,7 +167,8 @@ def run(
     )
     if p.action == "reuse":
         result = train(params0, data.train_ids, **kwargs)  # nothing left to train
-        return Run(cfg, data, result, sessions, _provenance(sessions, build_id, None), final)
+        where = promote_run(run_dir) if promote else p.path
+        return Run(cfg, data, result, sessions, _provenance(sessions, build_id, None), where)
 
     session = {"started": _now(), "from": state.step if state else 0, "build_id": build_id}
     seconds_before = state.seconds if state else 0.0
@@ -182,9 +194,18 @@ def run(
         checkpoint_every=cfg.checkpoint_every,
         **kwargs,
     )
-    os.replace(partial, final)  # the finished run replaces whatever finished run was here
+    where = promote_run(run_dir) if promote else partial
     sessions = sessions + [session]
-    return Run(cfg, data, result, sessions, _provenance(sessions, build_id, session), final)
+    return Run(cfg, data, result, sessions, _provenance(sessions, build_id, session), where)
+
+
+def promote_run(run_dir: Path) -> Path:
+    """The partial checkpoint, finished, becomes run_dir's finished run (replacing whatever
+    finished run was there); returns the finished checkpoint's path."""
+    partial, final = Path(run_dir) / PARTIAL, Path(run_dir) / FINAL
+    if partial.exists():
+        os.replace(partial, final)
+    return final
 
 
 def _provenance(sessions: list[dict], build_id: str, this_session: dict | None) -> str:

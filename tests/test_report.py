@@ -10,7 +10,7 @@ import nbformat
 import papermill as pm
 import pytest
 
-from rnn import build
+from rnn import build, checkpoint
 
 pytestmark = pytest.mark.slow
 CORPUS = Path(__file__).parent / "data" / "macbeth-act1.txt"
@@ -146,10 +146,17 @@ def test_a_failed_report_keeps_the_previous_report(tmp_path, monkeypatch):
         build.build(CORPUS, out, dict(TINY, prime="", n_updates=350))
     assert (out / "report.html").read_bytes() == before
     assert (out / "report.failed.ipynb").exists()
-    # The new run trained to the end: the next build renders it without training again.
+    # The report and the checkpoint beside it stay of one run; the new run waits, trained,
+    # in the partial file, and the next build renders it without training again.
+    assert checkpoint.load(out / "checkpoint.npz")[0].step == 300
+    assert checkpoint.load(out / "checkpoint.partial.npz")[0].step == 350
     monkeypatch.undo()
+    (out / "report.pdf").write_text("printed from the previous report")
     html_file = build.build(CORPUS, out, dict(TINY, prime="", n_updates=350))
     assert provenance(html_file).startswith("rendered from the finished run of ")
+    assert checkpoint.load(out / "checkpoint.npz")[0].step == 350
+    assert not (out / "checkpoint.partial.npz").exists()
+    assert not (out / "report.pdf").exists()  # it described the previous report
 
 
 def test_markup_is_escaped(built):
