@@ -463,6 +463,7 @@ def metrics(result, cfg) -> dict:
         "seconds": result.seconds,
         "updates_per_sec": result.updates_per_sec if len(result.loss) else None,
         "epochs": result.epochs,
+        "n_params": int(result.params.flatten().size),
         "smooth_loss_every_100": [float(x) for x in result.smooth_loss[::100]],
     }
     if len(result.val_steps):
