@@ -16,6 +16,9 @@ PAPER  ?= a4
 SWEEP  ?= sweeps/example.yaml
 SCHEDULER ?=
 PYTEST_ARGS ?=
+# Paths reach the recipes through the environment ("$$DATA"), never pasted into the shell's
+# text, so that spaces, quotes and backticks in them stay part of the name.
+export DATA OUT PAPER SWEEP SCHEDULER
 # The default corpus is downloaded only when it is the one asked for.
 CORPUS := $(if $(filter $(DEFAULT_DATA),$(DATA)),$(DEFAULT_DATA))
 # Jupyter refuses to run as root (containers) unless told.
@@ -65,10 +68,10 @@ lock:  ## regenerate constraints.txt from requirements*.txt in a scratch venv
 	rm -rf .venv-lock
 
 report: $(STAMP) $(CORPUS)  ## train and render $(OUT)/report.html (DATA=, OUT=, PARAMS=, RETRAIN=1)
-	$(PY) -m rnn.build --data "$(DATA)" --out "$(OUT)" $(if $(RETRAIN),--retrain) $(PARAMS)
+	$(PY) -m rnn.build --data "$$DATA" --out "$$OUT" $(if $(RETRAIN),--retrain) $(PARAMS)
 
 pdf: $(STAMP)  ## print the report in $(OUT) to $(OUT)/report.pdf (PAPER=a4|letter), headless Chromium
-	$(PY) -m rnn.build --pdf-only --out "$(OUT)" --paper $(PAPER)
+	$(PY) -m rnn.build --pdf-only --out "$$OUT" --paper "$$PAPER"
 
 notebook: $(STAMP) $(DEFAULT_DATA)  ## open the notebooks in Jupyter Notebook
 	$(VENV)/bin/jupyter notebook $(AS_ROOT) notebooks/
@@ -80,8 +83,8 @@ bench: $(STAMP) $(DEFAULT_DATA)  ## measure speed and memory; writes bench/resul
 	$(PY) bench/bench.py --data $(DEFAULT_DATA) --json bench/results/bench.json
 	$(PY) bench/corpus.py --data $(DEFAULT_DATA) --mb 100 --json bench/results/corpus.json
 
-sweep: $(STAMP) $(DEFAULT_DATA)  ## run a hyperparameter sweep (SWEEP=file.yaml, SCHEDULER=tcp://...)
-	$(PY) -m rnn.sweep "$(SWEEP)" $(if $(SCHEDULER),--scheduler $(SCHEDULER))
+sweep: $(STAMP)  ## run a hyperparameter sweep (SWEEP=file.yaml, SCHEDULER=tcp://...)
+	$(PY) -m rnn.sweep "$$SWEEP" $(if $(SCHEDULER),--scheduler "$$SCHEDULER")
 
 clean:  ## remove .venv (reports/ and data/ are kept)
 	rm -rf $(VENV)

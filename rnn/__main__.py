@@ -16,9 +16,10 @@ import numpy as np
 
 from . import checkpoint, lock
 from . import run as driver
-from .build import interrupted_line
+from .build import OUT_OF_MEMORY, interrupted_line
 from .config import (
     RUN,
+    TEXT_MAX,
     TRAINING,
     Config,
     check_float,
@@ -94,7 +95,7 @@ def driver_names() -> list[str]:
 
 
 def cmd_sample(args) -> int:
-    check_int("length", args.length, 0)
+    check_int("length", args.length, 0, TEXT_MAX)
     check_float("temperature", args.temperature, low=0.0)
     check_float("top_p", args.top_p, low=0.0, high=1.0, low_open=True)
     check_int("seed", args.seed, 0)
@@ -122,7 +123,7 @@ def cmd_sample(args) -> int:
 
 
 def cmd_gradcheck(args) -> int:
-    check_int("m", args.m, 1)
+    check_int("m", args.m, 1, 100)
     Config(cell=args.cell, seq_length=args.seq_length, sigma=args.sigma, seed=args.seed)
     corpus = load_corpus(args.data)
     vocab, ids = corpus.vocab, corpus.ids[: args.seq_length + 1]
@@ -206,6 +207,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except MemoryError:
+        print(OUT_OF_MEMORY, file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -70,7 +70,11 @@ def collect_parameters(args) -> dict:
     for f in args.parameters_file or []:
         if not Path(f).is_file():
             raise RNNError(f"{f}: no such parameters file")
-        params |= _yaml_mapping(Path(f).read_text(encoding="utf-8"), f)
+        try:
+            text = Path(f).read_text(encoding="utf-8")
+        except UnicodeDecodeError as err:
+            raise RNNError(f"{f}: not UTF-8 text (invalid byte at offset {err.start})") from None
+        params |= _yaml_mapping(text, f)
     for y in args.parameters_yaml or []:
         params |= _yaml_mapping(y, "-y")
     for name, raw in args.parameters or []:
@@ -96,16 +100,29 @@ def notebook_defaults(notebook: Path) -> dict:
     cells = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
     if len(cells) != 1:
         raise RNNError(f"{notebook}: needs exactly one cell tagged 'parameters'")
+    try:
+        body = ast.parse("".join(cells[0]["source"])).body
+    except SyntaxError as err:
+        raise RNNError(
+            f"{notebook}: the parameters cell is not valid Python ({err.msg}, line {err.lineno})"
+        ) from None
     values = {}
-    for node in ast.parse("".join(cells[0]["source"])).body:
+    for node in body:
         if isinstance(node, ast.AnnAssign | ast.Assign):
-            target = node.target if isinstance(node, ast.AnnAssign) else node.targets[0]
+            targets = [node.target] if isinstance(node, ast.AnnAssign) else node.targets
+            if not all(isinstance(t, ast.Name) for t in targets) or node.value is None:
+                raise RNNError(
+                    f"{notebook}: line {node.lineno} of the parameters cell must be one "
+                    f"'name: type = value' (got {ast.unparse(node)!r})"
+                )
             try:
-                values[target.id] = ast.literal_eval(node.value)
+                value = ast.literal_eval(node.value)
             except ValueError:
                 raise RNNError(
-                    f"{notebook}: parameter {target.id} must be a literal in the parameters cell"
+                    f"{notebook}: parameter {targets[0].id} must be a literal in the parameters "
+                    f"cell"
                 ) from None
+            values |= {t.id: value for t in targets}
     return values
 
 
@@ -399,8 +416,14 @@ def main(argv=None) -> int:
             file=sys.stderr,
         )
         return 130
+    except MemoryError:
+        print(OUT_OF_MEMORY, file=sys.stderr)
+        return 2
     print(f"wrote {html_file}")
     return 0
+
+
+OUT_OF_MEMORY = "error: out of memory; lower m, n_updates or the lengths of what is sampled"
 
 
 def interrupted_line(stop: Interrupted) -> str:

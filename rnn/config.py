@@ -23,15 +23,25 @@ from .cells import CELLS
 from .errors import ConfigError
 
 TRAINING, REPORT, RUN = "training", "report", "run"
+TEXT_MAX = 1_000_000  # characters of any one text the report shows
 
 
-def check_int(name: str, value, minimum: int | None = None, *, allow_none: bool = False):
+def check_int(
+    name: str,
+    value,
+    minimum: int | None = None,
+    maximum: int | None = None,
+    *,
+    allow_none: bool = False,
+):
     if value is None and allow_none:
         return None
     if isinstance(value, bool) or not isinstance(value, Integral):
         raise ConfigError(f"parameter {name} must be an integer, got {value!r}")
     if minimum is not None and value < minimum:
         raise ConfigError(f"parameter {name} must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"parameter {name} must be <= {maximum:,}, got {value:,}")
     return int(value)
 
 
@@ -95,7 +105,9 @@ class Config:
     sample_every: int = _param(
         10_000, TRAINING, "updates between synthesized-text samples", minimum=1
     )
-    sample_length: int = _param(200, TRAINING, "characters per sample during training", minimum=0)
+    sample_length: int = _param(
+        200, TRAINING, "characters per sample during training", minimum=0, maximum=TEXT_MAX
+    )
     val_fraction: float = _param(
         0.05,
         TRAINING,
@@ -114,10 +126,18 @@ class Config:
     title: str = _param("", REPORT, "the report's title (empty: one naming the cell)")
     author: str = _param("", REPORT, "the report's author (empty: none shown)")
     check_m: int = _param(
-        5, REPORT, "hidden units of the gradient-check network (0 skips part I)", minimum=0
+        5,
+        REPORT,
+        "hidden units of the gradient-check network (0 skips part I)",
+        minimum=0,
+        maximum=100,
     )
     passage_length: int = _param(
-        1000, REPORT, "characters of the passage from the best model", minimum=0
+        1000,
+        REPORT,
+        "characters of the passage from the best model",
+        minimum=0,
+        maximum=TEXT_MAX,
     )
     temperatures: str = _param(
         "0.5, 0.8, 1.0, 1.2", REPORT, "sampling temperatures to compare, comma-separated"
@@ -133,13 +153,19 @@ class Config:
     prime: str = _param(
         "", REPORT, "text the compared samples continue (empty: the corpus's first character)"
     )
-    compare_length: int = _param(300, REPORT, "characters per sample in the comparison", minimum=0)
+    compare_length: int = _param(
+        300, REPORT, "characters per sample in the comparison", minimum=0, maximum=TEXT_MAX
+    )
     analysis: bool = _param(True, REPORT, "include part VI, what the network learned")
     ngram_order: int = _param(
-        5, REPORT, "highest order of the n-gram baselines in part VI", minimum=1
+        5, REPORT, "highest order of the n-gram baselines in part VI", minimum=1, maximum=10
     )
     analysis_length: int = _param(
-        1000, REPORT, "characters of the validation text shown in part VI", minimum=1
+        1000,
+        REPORT,
+        "characters of the validation text shown in part VI",
+        minimum=1,
+        maximum=TEXT_MAX,
     )
 
     def __post_init__(self):
@@ -193,7 +219,7 @@ class Config:
 def _check_field(f, value) -> None:
     rule, kind = f.metadata["rule"], _type_of(f)
     if kind is int:
-        check_int(f.name, value, rule.get("minimum"))
+        check_int(f.name, value, rule.get("minimum"), rule.get("maximum"))
     elif kind is float:
         check_float(f.name, value, **rule)
     elif kind is bool:

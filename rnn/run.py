@@ -31,13 +31,16 @@ from pathlib import Path
 import numpy as np
 
 from . import checkpoint
+from .analysis.gradflow import MAX_K, PER_STRETCH, SPACING, WARMUP
 from .config import Config
 from .data import Corpus, load_corpus, split_train_val
 from .errors import CheckpointError, ConfigError, DataError, RNNError
-from .model import init_params
+from .model import init_params, param_shapes
 from .train import TrainResult, train
 
 FINAL, PARTIAL = "checkpoint.npz", "checkpoint.partial.npz"
+# Part VI's gradient flow reads stretches of this many characters of the training text.
+ANALYSIS_MIN_TEXT = WARMUP + MAX_K + (PER_STRETCH - 1) * SPACING + 2
 
 
 @dataclass(frozen=True)
@@ -63,12 +66,47 @@ def prepare(cfg: Config, source) -> Data:
             f"{corpus.path}: its training split has {len(train_ids):,} characters; "
             f"seq_length={cfg.seq_length} needs at least {cfg.seq_length + 1}"
         )
+    check_memory(cfg, len(corpus.vocab))
+    if cfg.analysis and (len(train_ids) < ANALYSIS_MIN_TEXT or len(corpus.vocab) < 2):
+        raise ConfigError(
+            f"parameter analysis: part VI needs at least {ANALYSIS_MIN_TEXT} characters of "
+            f"training text and two distinct characters ({corpus.path.name} has "
+            f"{len(train_ids):,} and {len(corpus.vocab)}); turn it off with -p analysis False"
+        )
     unknown = sorted(set(cfg.prime) - set(corpus.vocab.chars))
     if unknown:
         raise ConfigError(
             f"parameter prime: character {unknown[0]!r} does not occur in {corpus.path.name}"
         )
     return Data(corpus, train_ids, val_ids)
+
+
+def check_memory(cfg: Config, K: int) -> None:
+    """Refuse a run that cannot fit in memory before it starts, rather than fail inside."""
+    n_params = sum(int(np.prod(s)) for s in param_shapes(cfg.m, K, cfg.cell).values())
+    # parameters, AdaGrad's sums, gradients, the best models and their starting copies;
+    # two float64 histories (loss and smooth loss) of n_updates each
+    need = 8 * (6 * n_params + 2 * cfg.n_updates)
+    free = _available_memory()
+    if free is not None and need > free:
+        raise ConfigError(
+            f"parameters m={cfg.m:,} and n_updates={cfg.n_updates:,} need about "
+            f"{need / 1e9:,.1f} GB of memory; this machine has {free / 1e9:,.1f} GB free"
+        )
+
+
+def _available_memory() -> int | None:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 @dataclass(frozen=True)

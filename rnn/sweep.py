@@ -70,6 +70,8 @@ def load_spec(path) -> dict:
         raise RNNError(f"{path}: no such sweep file")
     try:
         spec = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as err:
+        raise RNNError(f"{path}: not UTF-8 text (invalid byte at offset {err.start})") from None
     except yaml.YAMLError as err:
         raise RNNError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
     if not isinstance(spec, dict):
@@ -197,7 +199,7 @@ def _client(scheduler: str | None, workers: int | None, n_points: int):
     if scheduler:
         try:
             return Client(scheduler, timeout="10s"), None
-        except (OSError, TimeoutError) as err:
+        except (OSError, TimeoutError, ValueError) as err:
             raise RNNError(f"cannot reach the Dask scheduler at {scheduler} ({err})") from None
     n = workers or max(1, min(n_points, os.cpu_count() or 1))
     cluster = LocalCluster(

@@ -1,5 +1,6 @@
 """Bad input gets one line, early; one writer per output folder; nothing a user made is lost."""
 
+import json
 import os
 import subprocess
 import tempfile
@@ -197,21 +198,56 @@ def test_command_line_gaps(tmp_path, capsys, args, message):
 # --- the Makefile -------------------------------------------------------------------------
 
 
-def test_make_quotes_paths_and_fetches_the_default_corpus_only_for_itself(tmp_path):
-    def dry(*args):
+def test_make_passes_paths_as_they_are_and_fetches_the_default_corpus_only_for_itself(
+    tmp_path,
+):
+    """The recipes run with a stand-in for Python that prints the arguments it is given."""
+    show = "python3 -c 'import json, sys; print(json.dumps(sys.argv[1:]))'"
+
+    def make(*args):
         env = dict(os.environ, MAKEFLAGS="")
-        return subprocess.run(
-            ["make", "-n", "-W", ".venv/.installed", *args],
+        done = subprocess.run(
+            ["make", "-s", "-o", ".venv/.installed", f"PY={show}", *args],
             cwd=ROOT,
             capture_output=True,
             text=True,
             env=env,
-        ).stdout
+        )
+        return done.stdout
 
-    own = dry("report", "DATA=my book.txt", "OUT=my reports")
-    assert '--data "my book.txt" --out "my reports"' in own
-    assert "rnn.corpus" not in own
-    assert "--pdf-only" in dry("pdf", "OUT=my reports") and "rnn.build --data" not in dry("pdf")
+    planted = tmp_path / "planted"
+    data = f"my `touch {planted}` book's.txt"  # ($ is make's own: a path writes it $$)
+    out = 'my "reports"'
+    assert json.loads(make("report", f"DATA={data}", f"OUT={out}", "PARAMS=-p m 8")) == [
+        "-m",
+        "rnn.build",
+        "--data",
+        data,
+        "--out",
+        out,
+        "-p",
+        "m",
+        "8",
+    ]
+    assert not planted.exists()
+    assert (
+        "rnn.corpus"
+        not in subprocess.run(
+            ["make", "-n", "-o", ".venv/.installed", "report", "DATA=own.txt"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        ).stdout
+    )
+    assert json.loads(make("pdf", f"OUT={out}")) == [
+        "-m",
+        "rnn.build",
+        "--pdf-only",
+        "--out",
+        out,
+        "--paper",
+        "a4",
+    ]
 
 
 # --- sweep files --------------------------------------------------------------------------
