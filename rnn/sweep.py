@@ -39,7 +39,7 @@ from pathlib import Path
 
 import yaml
 
-from . import build, lock, report
+from . import build, corpus, lock, report
 from . import run as driver
 from .atomic import write_atomic
 from .data import load_corpus
@@ -193,6 +193,16 @@ def run_point(
         return {"files": files, "seconds": time.perf_counter() - t0}
 
 
+def check_address(scheduler: str) -> None:
+    """A scheduler address Dask can read (tcp://host:port), before anything starts."""
+    from distributed.comm import get_address_host_port
+
+    try:
+        get_address_host_port(scheduler)
+    except ValueError as err:
+        raise RNNError(f"cannot reach the Dask scheduler at {scheduler} ({err})") from None
+
+
 def _client(scheduler: str | None, workers: int | None, n_points: int):
     from dask.distributed import Client, LocalCluster
 
@@ -219,6 +229,8 @@ def run_sweep(
     """Run every point not yet done; returns one status record per point, in grid order."""
     if workers is not None and workers < 1:
         raise RNNError(f"--workers must be at least 1, got {workers}")
+    if scheduler:
+        check_address(scheduler)
     points, corpus_sha256 = check(spec)
     with lock.hold(sweep_dir, f"sweep {spec['name']}"):
         records, todo = {}, []
@@ -422,6 +434,12 @@ def main(argv=None) -> int:
     driver.terminate_like_interrupt()
     try:
         spec = load_spec(args.sweep)
+        if Path(spec["data"]) == DEFAULT_DATA.resolve() and not DEFAULT_DATA.exists():
+            print(f"getting the default corpus into {DEFAULT_DATA}")
+            try:
+                corpus.fetch(DEFAULT_DATA)
+            except RuntimeError as err:
+                raise RNNError(str(err)) from None
         sweep_dir = (args.out / spec["name"]).resolve()
         t0 = time.perf_counter()
         records = run_sweep(spec, sweep_dir, args.scheduler, args.workers)

@@ -171,6 +171,11 @@ def test_an_output_folder_that_cannot_be_used_is_an_error_before_training(tmp_pa
         (["-p", "checkpoint_path", "x.npz"], "unknown parameter 'checkpoint_path'"),
         (["-p", "cell", "lsmt"], "parameter cell must be one of vanilla, lstm, gru"),
         (["-p", "seq_length", "100000"], "seq_length=100000 needs at least 100001"),
+        (["-p", "m", "1000000000"], "need about"),
+        (["-p", "n_updates", "1000000000000"], "of memory; this machine has"),
+        (["-p", "check_m", "1000"], "parameter check_m must be <= 100"),
+        (["-p", "ngram_order", "1000000000"], "parameter ngram_order must be <= 10"),
+        (["-p", "passage_length", "1000000000000"], "parameter passage_length must be <="),
     ],
 )
 def test_bad_parameters_are_refused_before_anything_starts(tmp_path, capsys, extra, message):
@@ -180,6 +185,41 @@ def test_bad_parameters_are_refused_before_anything_starts(tmp_path, capsys, ext
     assert not out.exists()  # nothing was started, not even the folder
 
 
+def test_part_six_on_a_tiny_corpus_is_refused_before_training(tmp_path, capsys):
+    tiny = tmp_path / "tiny.txt"
+    tiny.write_text(CORPUS.read_text()[:100])
+    assert (
+        build.main(["--data", str(tiny), "--out", str(tmp_path / "o"), "-p", "seq_length", "5"])
+        == 2
+    )
+    assert "turn it off with -p analysis False" in one_line_error(capsys)
+
+
+@pytest.mark.parametrize(
+    "cell, message",
+    [
+        ("m, eta = 16, 0.2\n", "must be one 'name: type = value'"),
+        ("m: int = (\n", "the parameters cell is not valid Python"),
+        ("m: int = 3 + 4\n", "parameter m must be a literal"),
+    ],
+)
+def test_a_broken_parameters_cell_is_one_line(tmp_path, cell, message):
+    nb = json.loads(build.NOTEBOOK.read_text())
+    params = next(c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", []))
+    params["source"] = cell
+    path = tmp_path / "report.ipynb"
+    path.write_text(json.dumps(nb))
+    with pytest.raises(rnn.RNNError, match=message):
+        build.effective_parameters(path, {})
+
+
+def test_a_parameters_file_that_is_not_utf8_is_one_line(tmp_path, capsys):
+    bad = tmp_path / "p.yaml"
+    bad.write_bytes(b"m: 16\n\xff\n")
+    assert build.main(["--data", str(CORPUS), "--out", str(tmp_path / "o"), "-f", str(bad)]) == 2
+    assert "p.yaml: not UTF-8 text (invalid byte at offset 6)" in one_line_error(capsys)
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -187,6 +227,7 @@ def test_bad_parameters_are_refused_before_anything_starts(tmp_path, capsys, ext
         (["gradcheck", "--seq_length", "0"], "parameter seq_length must be >= 1, got 0"),
         (["gradcheck", "--seq_length", "-2"], "parameter seq_length must be >= 1, got -2"),
         (["gradcheck", "--m", "0"], "parameter m must be >= 1, got 0"),
+        (["gradcheck", "--m", "100000"], "parameter m must be <= 100"),
     ],
 )
 def test_command_line_gaps(tmp_path, capsys, args, message):
@@ -278,6 +319,7 @@ def test_malformed_sweep_files_get_one_line(tmp_path, capsys, text, message):
         ("grid: {etaa: [0.1]}\n", [], "unknown parameter 'etaa'"),
         ("grid: {m: [8, -1]}\n", [], "parameter m must be >= 1, got -1"),
         ("grid: {eta: [0.1]}\n", ["--workers", "0"], "--workers must be at least 1, got 0"),
+        ("grid: {eta: [0.1]}\n", ["--scheduler", "foo://bar"], "cannot reach the Dask scheduler"),
     ],
 )
 def test_sweep_problems_are_found_before_any_cluster_starts(tmp_path, capsys, spec, args, message):
