@@ -36,6 +36,25 @@ REQUIRED = (
 )
 
 
+# The code a trained model depends on: the network, its kernels, the training loop, the
+# optimiser and how text becomes indices. A checkpoint made by other code is another run.
+TRAINING_CODE = ("model.py", "cells", "kernels", "train.py", "optim.py", "data.py")
+
+
+def code_digest() -> str:
+    """SHA-256 over the source of TRAINING_CODE, as it is now."""
+    package = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for name in TRAINING_CODE:
+        path = package / name
+        for file in sorted(path.glob("*.py")) if path.is_dir() else [path]:
+            h.update(file.relative_to(package).as_posix().encode() + b"\0" + file.read_bytes())
+    return h.hexdigest()
+
+
+CODE_SHA256 = code_digest()
+
+
 def _digest(arrays: dict) -> str:
     h = hashlib.sha256()
     for name in sorted(arrays):
@@ -86,6 +105,7 @@ def save(
         "K": len(vocab_chars),
         "config": config,
         "corpus_sha256": corpus_sha256,
+        "code_sha256": CODE_SHA256,
         "sessions": sessions or [],
     }
     meta_bytes = json.dumps(meta, sort_keys=True).encode("utf-8")
@@ -158,6 +178,8 @@ def differences(meta: dict, training_key: dict, corpus_sha256: str) -> list[str]
     ]
     if meta.get("corpus_sha256") != corpus_sha256:
         found.append("the corpus (another file or other contents)")
+    if meta.get("code_sha256") != CODE_SHA256:
+        found.append("the training code (the network, its kernels or the training loop)")
     return found
 
 

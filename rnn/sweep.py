@@ -39,7 +39,7 @@ from pathlib import Path
 
 import yaml
 
-from . import build, corpus, lock, report
+from . import build, checkpoint, corpus, lock, report
 from . import run as driver
 from .atomic import write_atomic
 from .data import load_corpus
@@ -150,7 +150,12 @@ def check(spec: dict) -> tuple[list[tuple[str, dict]], str]:
 
 
 def identity(params: dict, corpus_sha256: str) -> dict:
-    return {"parameters": params, "corpus_sha256": corpus_sha256}
+    """What a point's report depends on: its parameters, the corpus and the training code."""
+    return {
+        "parameters": params,
+        "corpus_sha256": corpus_sha256,
+        "code_sha256": checkpoint.CODE_SHA256,
+    }
 
 
 def is_done(out: Path, ident: dict) -> bool:

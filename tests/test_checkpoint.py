@@ -144,3 +144,22 @@ def test_a_failed_write_leaves_the_previous_checkpoint(problem, tmp_path, monkey
         checkpoint.save(path, state, vocab_chars=vocab.chars, config=CONFIG | {"eta": 1.0})
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["ck.npz"]
+
+
+def test_a_checkpoint_of_other_training_code_is_another_run(problem, tmp_path, monkeypatch):
+    vocab, ids, val_ids, params = problem
+    path = tmp_path / "ck.npz"
+    checkpoint.save(
+        path,
+        run(params, ids, val_ids).state,
+        vocab_chars=vocab.chars,
+        config=CONFIG,
+        corpus_sha256="abc",
+    )
+    _, meta = checkpoint.load(path)
+    key = rnn.Config(m=24, seq_length=20).training_key()
+    assert checkpoint.differences(meta, key, "abc") == []
+    monkeypatch.setattr(checkpoint, "CODE_SHA256", "0" * 64)  # the code changed since
+    assert checkpoint.differences(meta, key, "abc") == [
+        "the training code (the network, its kernels or the training loop)"
+    ]
