@@ -139,7 +139,10 @@ def load(path) -> tuple[TrainState, dict]:
         raise CheckpointError(f"{path}: incomplete checkpoint (no {missing[0]})")
     _check_consistent(path, arrays, meta)
     rng = np.random.default_rng()
-    rng.bit_generator.state = meta["rng"]
+    try:
+        rng.bit_generator.state = meta["rng"]
+    except (KeyError, TypeError, ValueError):
+        raise CheckpointError(f"{path}: the random generator's state is not readable") from None
     samples = {int(k[len("sample_") :]): v for k, v in arrays.items() if k.startswith("sample_")}
     loss, smooth = arrays["loss"], arrays["smooth_loss"]
     state = TrainState(
@@ -205,15 +208,20 @@ def _check_consistent(path, arrays: dict, meta: dict) -> None:
         "best_val_h": n_state,
     }
     for name, size in expect.items():
+        if name in arrays and arrays[name].dtype != np.float64:
+            raise CheckpointError(f"{path}: array {name} is {arrays[name].dtype}, not float64")
         if name in arrays and arrays[name].size != size:
             raise CheckpointError(
                 f"{path}: array {name} has {arrays[name].size} entries, its metadata "
                 f"(m={m}, K={K}, update {step}) says {size}"
             )
-    if len(meta.get("vocab", "")) != K:
-        raise CheckpointError(
-            f"{path}: vocabulary of {len(meta.get('vocab', ''))} characters, K={K}"
-        )
+    sessions = meta.get("sessions")
+    if not isinstance(sessions, list) or not all(
+        isinstance(s, dict) and {"from", "to", "seconds", "finished"} <= set(s) for s in sessions
+    ):
+        raise CheckpointError(f"{path}: its list of training sessions is not readable")
+    if not isinstance(meta.get("vocab"), str) or len(meta["vocab"]) != K:
+        raise CheckpointError(f"{path}: its vocabulary is not of K={K} characters")
 
 
 def _num(x: float):

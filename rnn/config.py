@@ -170,7 +170,8 @@ class Config:
 
     def __post_init__(self):
         for f in fields(self):
-            _check_field(f, getattr(self, f.name))
+            # frozen: the checked value (a natural spelling made the field's type) set once
+            object.__setattr__(self, f.name, _check_field(f, getattr(self, f.name)))
         self.temperature_list()
 
     def temperature_list(self) -> list[float]:
@@ -216,16 +217,25 @@ class Config:
         return {name: getattr(self, name) for name in names(TRAINING)}
 
 
-def _check_field(f, value) -> None:
+def _check_field(f, value):
+    """The value, checked against the field's type and domain. Two natural spellings are
+    read as meant: a number for a text parameter (`-p title 1984`, `-p temperatures 0.7`)
+    and a text that is a number for a number (YAML reads `1e-2` as text)."""
     rule, kind = f.metadata["rule"], _type_of(f)
     if kind is int:
-        check_int(f.name, value, rule.get("minimum"), rule.get("maximum"))
-    elif kind is float:
-        check_float(f.name, value, **rule)
-    elif kind is bool:
-        check_bool(f.name, value)
-    else:
-        check_str(f.name, value, rule.get("choices"))
+        return check_int(f.name, value, rule.get("minimum"), rule.get("maximum"))
+    if kind is float:
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                pass  # refused below, with the value as given
+        return check_float(f.name, value, **rule)
+    if kind is bool:
+        return check_bool(f.name, value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = str(value)
+    return check_str(f.name, value, rule.get("choices"))
 
 
 def _type_of(f) -> type:

@@ -1,4 +1,5 @@
 import functools
+import json
 import zipfile
 
 import numpy as np
@@ -67,7 +68,16 @@ def test_killed_at_half_and_resumed_equals_uninterrupted(problem, tmp_path):
 def test_checkpoint_round_trip_and_its_identity(problem, tmp_path):
     vocab, ids, val_ids, params = problem
     path = tmp_path / "ck.npz"
-    sessions = [{"started": "2026-01-01T00:00:00", "from": 0, "build_id": "b"}]
+    sessions = [
+        {
+            "started": "2026-01-01T00:00:00",
+            "finished": "2026-01-01T00:00:01",
+            "from": 0,
+            "to": 400,
+            "seconds": 1.0,
+            "build_id": "b",
+        }
+    ]
     saver = functools.partial(
         checkpoint.save,
         path,
@@ -163,3 +173,27 @@ def test_a_checkpoint_of_other_training_code_is_another_run(problem, tmp_path, m
     assert checkpoint.differences(meta, key, "abc") == [
         "the training code (the network, its kernels or the training loop)"
     ]
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda meta, arrays: meta.update(rng="garbage"), "random generator's state"),
+        (lambda meta, arrays: meta.update(sessions="oops"), "training sessions"),
+        (lambda meta, arrays: arrays.update(theta=arrays["theta"].astype(str)), "not float64"),
+        (lambda meta, arrays: meta.update(vocab=5), "vocabulary is not of K="),
+    ],
+)
+def test_edited_checkpoints_with_a_valid_checksum_are_refused(problem, tmp_path, change, message):
+    vocab, ids, val_ids, params = problem
+    path = tmp_path / "ck.npz"
+    checkpoint.save(path, run(params, ids, val_ids).state, vocab_chars=vocab.chars, config=CONFIG)
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files if k != "digest"}
+    meta = json.loads(arrays["meta"].tobytes())
+    change(meta, arrays)
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    arrays["digest"] = np.frombuffer(checkpoint._digest(arrays).encode(), dtype=np.uint8)
+    np.savez(tmp_path / "edited.npz", **arrays)
+    with pytest.raises(rnn.CheckpointError, match=message):
+        checkpoint.load(tmp_path / "edited.npz")

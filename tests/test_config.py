@@ -60,13 +60,13 @@ def test_every_parameter_is_checked_and_named_in_the_message():
         "val_fraction": 0.9,
         "eval_every": 0,
         "checkpoint_every": 0,
-        "title": 3,
+        "title": ["x"],
         "author": None,
         "check_m": -1,
         "passage_length": -1,
         "temperatures": "hot",
         "top_p": 0.0,
-        "prime": 5,
+        "prime": None,
         "compare_length": -1,
         "analysis": "yes",
         "ngram_order": 0,
@@ -88,3 +88,10 @@ def test_a_training_parameter_changes_the_training_key_and_a_report_one_does_not
 def test_from_namespace_takes_exactly_the_configs_names():
     namespace = {"m": 7, "eta": 0.2, "data_path": "x", "unrelated": object()}
     assert rnn.Config.from_namespace(namespace) == rnn.Config(m=7, eta=0.2)
+
+
+def test_natural_spellings_are_read_as_meant():
+    cfg = rnn.Config(temperatures=0.7, title=1984, eta="1e-2")  # -p values, YAML's 1e-2
+    assert (cfg.temperatures, cfg.title, cfg.eta) == ("0.7", "1984", 0.01)
+    with pytest.raises(rnn.ConfigError, match="parameter m must be an integer, got '5'"):
+        rnn.Config(m="5")
