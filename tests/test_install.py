@@ -3,6 +3,7 @@ worker that cannot see the project folder."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -35,7 +36,16 @@ def installed(tmp_path_factory):
     test environment's); returns the environment that imports it instead of the tree."""
     tmp = tmp_path_factory.mktemp("install")
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
-    subprocess.run(pip + ["wheel", "--no-deps", "-w", str(tmp / "wheel"), str(ROOT)], check=True)
+    # Built from a copy: setuptools writes its build/ folder beside the sources.
+    src = tmp / "src"
+    shutil.copytree(
+        ROOT,
+        src,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv", "data", "reports", "build", "__pycache__", "*.egg-info"
+        ),
+    )
+    subprocess.run(pip + ["wheel", "--no-deps", "-w", str(tmp / "wheel"), str(src)], check=True)
     wheel = next((tmp / "wheel").glob("rnn-*.whl"))
     subprocess.run(
         pip + ["install", "--no-deps", "--target", str(tmp / "site"), str(wheel)], check=True
