@@ -178,7 +178,8 @@ def gradcheck_html(errors: dict, params, T: int) -> str:
         f"entry is |g<sub>a</sub> − g<sub>n</sub>| / max({REL_FLOOR:g}, |g<sub>a</sub>| + "
         f"|g<sub>n</sub>|), g<sub>a</sub> being the BPTT gradient. A parameter of at most "
         f"{FULL_UP_TO:,} entries is checked entry by entry, a larger one on {SAMPLE} entries "
-        f"drawn at random.</p>" + gradcheck_table(errors)
+        f"drawn at random (for U, half of them in the columns of the characters the sequence "
+        f"reads: U's gradient is zero elsewhere).</p>" + gradcheck_table(errors)
     )
 
 

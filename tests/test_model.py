@@ -188,3 +188,15 @@ def test_adagrad_step_is_explicit_and_pure():
     assert not G.W.any()  # inputs untouched
     clipped = rnn.clip(p.map(lambda a: np.full_like(a, -9.0)))
     assert clipped.V.min() == -5.0
+
+
+def test_half_of_a_sampled_U_lies_in_the_columns_the_sequence_reads():
+    from rnn.gradcheck import SAMPLE, entries_to_check
+
+    params = rnn.init_params(2000, m=5, seed=0)  # U has 10,000 entries: sampled
+    X = np.array([3, 17, 17, 400])
+    picked = entries_to_check(params, seed=1, X=X)["U"]
+    assert len(picked) == len(set(picked)) == SAMPLE
+    assert np.isin(picked % 2000, [3, 17, 400]).sum() >= SAMPLE // 2
+    errors = rnn.gradient_check(params, X, np.array([17, 17, 400, 3]), rnn.zero_state(params))
+    assert errors["U"].sampled and 0 < errors["U"] < 1e-6  # nonzero: real gradients compared
