@@ -89,7 +89,8 @@ def legend(cmap: str, lo: float, hi: float, ticks, caption: str) -> str:
 def side_by_side(left: str, right: str) -> str:
     """Two blocks beside each other, wrapping under each other on a narrow page."""
     return (
-        '<div style="display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start">'
+        '<div class="rnn-shaded-block" '
+        'style="display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start">'
         f'<div style="flex:3 1 28em;min-width:0">{left}</div>'
         f'<div style="flex:1 1 16em">{right}</div></div>'
     )
@@ -285,7 +286,7 @@ def gradflow_html(curves: dict, seq_length: int | None = None) -> str:
         f"{html.escape(label[:1].upper() + label[1:])}: {fall_sentence(norms)}"
         for label, norms in curves.items()
     )
-    return method + figure_html(fig, alt=alt) + f"<p>{sentences}</p>"
+    return method + f"<p>{sentences}</p>" + figure_html(fig, alt=alt)
 
 
 def fall_sentence(norms) -> str:
