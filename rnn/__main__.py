@@ -27,6 +27,7 @@ from .config import (
     describe,
     markdown_table,
     notebook_parameters_source,
+    write_generated,
 )
 from .data import Vocab, load_corpus
 from .errors import Interrupted, RNNError
@@ -86,7 +87,11 @@ def cmd_train(args) -> int:
 
 
 def cmd_parameters(args) -> int:
-    print(notebook_parameters_source() if args.form == "notebook" else markdown_table())
+    if args.form == "write":
+        for path in write_generated():
+            print(f"wrote {path}")
+    else:
+        print(notebook_parameters_source() if args.form == "notebook" else markdown_table())
     return 0
 
 
@@ -192,6 +197,13 @@ def main(argv=None) -> int:
     form = p.add_mutually_exclusive_group(required=True)
     form.add_argument("--notebook", dest="form", action="store_const", const="notebook")
     form.add_argument("--markdown", dest="form", action="store_const", const="markdown")
+    form.add_argument(
+        "--write",
+        dest="form",
+        action="store_const",
+        const="write",
+        help="rewrite the notebook's parameters cell and the README's table",
+    )
     p.set_defaults(run=cmd_parameters)
 
     args = parser.parse_args(argv)

@@ -305,11 +305,33 @@ def notebook_parameters_source() -> str:
     which is what `papermill --help-notebook` reads."""
     lines = [
         "# Parameters: papermill replaces this cell; `papermill --help-notebook` lists them.",
-        "# Generated from rnn/config.py (python -m rnn parameters --notebook): edit there.",
+        "# Generated from rnn/config.py (python -m rnn parameters --write): edit there.",
     ]
     for p in PATH_PARAMETERS + tuple(describe()):
         lines.append(f"{p['name']}: {p['type'].__name__} = {_literal(p['default'])}  # {p['help']}")
     return "\n".join(lines)
+
+
+def write_generated(root=None) -> list:
+    """Rewrite, in a source tree, the two texts generated from this list: the report
+    notebook's parameters cell and the README's table. Returns the files written."""
+    import json
+    import re
+    from pathlib import Path
+
+    root = Path(root) if root else Path(__file__).resolve().parent.parent
+    notebook, readme = root / "notebooks" / "report.ipynb", root / "README.md"
+    nb = json.loads(notebook.read_text(encoding="utf-8"))
+    cell = next(c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", []))
+    cell["source"] = notebook_parameters_source().splitlines(keepends=True)
+    notebook.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    text = readme.read_text(encoding="utf-8")
+    block = f"<!-- parameters -->\n{markdown_table()}\n<!-- /parameters -->"
+    text = re.sub(
+        r"<!-- parameters -->\n.*?\n<!-- /parameters -->", lambda _: block, text, flags=re.S
+    )
+    readme.write_text(text, encoding="utf-8")
+    return [notebook, readme]
 
 
 def markdown_table() -> str:

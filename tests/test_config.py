@@ -22,7 +22,7 @@ def test_the_notebooks_parameters_cell_is_generated_from_config():
     source = "".join(parameters_cell()["source"])
     assert source == config.notebook_parameters_source(), (
         "the notebook's parameters cell drifted from rnn.config: "
-        "paste the output of `python -m rnn parameters --notebook` into it"
+        "run `python -m rnn parameters --write`"
     )
     assert build.notebook_defaults(build.NOTEBOOK) == {
         p["name"]: p["default"] for p in config.PATH_PARAMETERS + tuple(config.describe())
@@ -33,7 +33,7 @@ def test_the_readme_table_is_generated_from_config():
     readme = (ROOT / "README.md").read_text()
     block = re.search(r"<!-- parameters -->\n(.*?)\n<!-- /parameters -->", readme, re.S)
     assert block, "README.md needs the generated table between <!-- parameters --> markers"
-    assert block.group(1) == config.markdown_table(), "run `python -m rnn parameters --markdown`"
+    assert block.group(1) == config.markdown_table(), "run `python -m rnn parameters --write`"
 
 
 def test_the_command_line_offers_every_training_parameter(capsys):
