@@ -36,7 +36,7 @@ def check_regular_file(path: Path) -> None:
         raise DataError(f"{path}: not a regular file (a device, FIFO or socket)")
 
 
-def load_text(path) -> str:
+def load_text(path: str | os.PathLike) -> str:
     """Read a UTF-8 text file; every way it can fail raises DataError naming the file."""
     path = Path(path)
     check_regular_file(path)
@@ -145,7 +145,7 @@ def _decoded_chunks(path: Path, digest=None):
                 return
 
 
-def load_corpus(path) -> Corpus:
+def load_corpus(path: str | os.PathLike) -> Corpus:
     """Read and encode a UTF-8 text file; every way it can fail raises DataError naming it."""
     path = Path(path)
     check_regular_file(path)

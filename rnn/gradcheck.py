@@ -22,7 +22,10 @@ result says how many entries were checked of how many.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .model import PARAM_NAMES, Params, loss_and_grads, sequence_losses
 
@@ -113,7 +116,12 @@ def entries_to_check(params: Params, seed: int = 0, X=None) -> dict[str, np.ndar
 
 
 def numerical_grads(
-    params: Params, X, Y, state0: np.ndarray, delta: float = DELTA, entries=None
+    params: Params,
+    X: ArrayLike,
+    Y: ArrayLike,
+    state0: np.ndarray,
+    delta: float = DELTA,
+    entries: dict | None = None,
 ) -> Params:
     """dL/dparam by the STENCIL's differences, float64, for the flat indices in `entries`
     (a dict name -> indices; every entry by default); entries not checked are NaN."""
@@ -135,12 +143,12 @@ def numerical_grads(
 
 def gradient_check(
     params: Params,
-    X,
-    Y,
+    X: ArrayLike,
+    Y: ArrayLike,
     state0: np.ndarray,
     delta: float = DELTA,
     floor: float = REL_FLOOR,
-    grad_fn=loss_and_grads,
+    grad_fn: Callable = loss_and_grads,
     seed: int = 0,
 ) -> dict[str, ParamCheck]:
     """Largest error between BPTT and numerical gradients for each of W, U, b, V, c, with how

@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .cells import CELLS, GATES, STATE, check_cell, gru, log_softmax, lstm, vanilla
 from .errors import ConfigError
@@ -157,7 +158,9 @@ def step_backward(y, dstate_next: np.ndarray, cache, params: Params, grads) -> n
 # --- a whole sequence -------------------------------------------------------------------------
 
 
-def loss_and_grads(params: Params, X, Y, state0: np.ndarray):
+def loss_and_grads(
+    params: Params, X: ArrayLike, Y: ArrayLike, state0: np.ndarray
+) -> tuple[float, Params, np.ndarray]:
     """Loss of one sequence and its gradients by backpropagation through time.
 
     X, Y: integer arrays of shape (T,), inputs and targets; state0: (S, 1) the state before
@@ -176,7 +179,7 @@ def loss_and_grads(params: Params, X, Y, state0: np.ndarray):
     return loss, grads, state
 
 
-def sequence_losses(params: Params, X, Y, state0: np.ndarray) -> np.ndarray:
+def sequence_losses(params: Params, X: ArrayLike, Y: ArrayLike, state0: np.ndarray) -> np.ndarray:
     """Forward only: -ln p_t[y_t] for each step t, shape (..., T) for a stack of networks
     with leading axes (...), in the parameters' own dtype."""
     state, losses = state0, []

@@ -8,6 +8,7 @@ that column.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .errors import ConfigError
 from .model import Params, log_softmax, step_forward, zero_state
@@ -81,7 +82,7 @@ def sample(
     return out
 
 
-def warm(params: Params, prime_ids, h0: np.ndarray | None = None) -> np.ndarray:
+def warm(params: Params, prime_ids: ArrayLike, h0: np.ndarray | None = None) -> np.ndarray:
     """The state (S, 1) after reading all of prime_ids but the last, which is then the input
     that sampling continues from; from h0 (S, 1), zero by default."""
     state = as_state(params, h0)
@@ -92,12 +93,12 @@ def warm(params: Params, prime_ids, h0: np.ndarray | None = None) -> np.ndarray:
 
 def sample_primed(
     params: Params,
-    prime_ids,
+    prime_ids: ArrayLike,
     n: int,
     rng: np.random.Generator,
     temperature: float = 1.0,
     top_p: float = 1.0,
-    h0=None,
+    h0: np.ndarray | None = None,
 ) -> np.ndarray:
     """Sample n indices continuing prime_ids (at least one index), read from state h0 (S, 1)
     (zero by default)."""

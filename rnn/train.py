@@ -20,9 +20,11 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import kernels
 from .cells import GATES
@@ -152,7 +154,9 @@ def _run_updates_compiled(s: TrainState, n: int, *, ids, L, eta, m, K, cell) -> 
     s.step += n
 
 
-def mean_loss(params: Params, ids, backend: str = "auto", h0=None) -> float:
+def mean_loss(
+    params: Params, ids: ArrayLike, backend: str = "auto", h0: np.ndarray | None = None
+) -> float:
     """Mean -ln p per character of ids[1:] given ids[:-1], reading from state h0 (S, 1) (zero
     by default). NaN if there is nothing to score (fewer than 2 ids). The mean log-probability
     of a text continuing input x0 is -mean_loss(params, [x0, *text], h0=...)."""
@@ -234,7 +238,7 @@ def check_diverged(s: TrainState, start: int, limit: float, eta: float) -> None:
 
 def train(
     params: Params,
-    ids,
+    ids: ArrayLike,
     *,
     n_updates: int,
     seq_length: int = 25,
@@ -243,13 +247,13 @@ def train(
     sample_length: int = 200,
     seed: int = 0,
     progress: bool = False,
-    val_ids=None,
+    val_ids: ArrayLike | None = None,
     eval_every: int | None = None,
-    checkpoint=None,
+    checkpoint: Callable[[TrainState], None] | None = None,
     checkpoint_every: int | None = None,
     resume: TrainState | None = None,
     backend: str = "auto",
-    should_stop=None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> TrainResult:
     """Train `params` (left untouched) on the index array `ids` for n_updates AdaGrad updates.
 

@@ -86,3 +86,18 @@ def test_papermill_documents_the_parameters():
     for name in names:
         assert re.search(rf"^\s+{name}: ", out, flags=re.M), name
     assert "AdaGrad learning rate" in out
+
+
+def test_the_public_api_is_typed():
+    import inspect
+
+    import rnn
+
+    for name in rnn.__all__:
+        obj = getattr(rnn, name)
+        if inspect.isfunction(obj):
+            sig = inspect.signature(obj)
+            untyped = [
+                p for p, v in sig.parameters.items() if v.annotation is inspect.Parameter.empty
+            ]
+            assert not untyped and sig.return_annotation is not inspect.Signature.empty, name
