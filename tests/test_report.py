@@ -276,3 +276,17 @@ def test_the_build_runs_this_environment_whatever_kernels_the_user_has(tmp_path,
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
     html_file = build.build(CORPUS, tmp_path / "out", dict(TINY, n_updates=50, prime=""))
     assert "Gradient check" in html_file.read_text()
+
+
+def test_a_full_disk_while_rendering_is_one_line_and_keeps_the_notebook(tmp_path, monkeypatch):
+    import errno
+
+    def no_space(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(build, "render", no_space)
+    out = tmp_path / "out"
+    with pytest.raises(build.BuildError, match=r"could not write the report into .* \(No space"):
+        build.build(CORPUS, out, dict(TINY, n_updates=50, prime=""))
+    assert (out / "report.failed.ipynb").exists()
+    assert not (out / "report.html").exists()
