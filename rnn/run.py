@@ -294,11 +294,11 @@ def terminate_like_interrupt() -> None:
         signal.signal(signal.SIGTERM, interrupt)
 
 
-def resolve(path: str, what: str) -> Path:
-    """A path parameter of the notebook, which may run from any folder: a relative path
-    that does not exist from here is an error that says how to run it."""
+def resolve_data_path(path: str) -> Path:
+    """The notebook's data_path, which may run from any folder: a relative path that does
+    not exist from here is an error that says how to run it."""
     p = Path(path)
-    if not p.is_absolute() and not p.exists() and what == "data_path":
+    if not p.is_absolute() and not p.exists():
         raise DataError(
             f"{path}: no such file from {Path.cwd()}; run the notebook from notebooks/ "
             f"(papermill --cwd notebooks) or give data_path as an absolute path"

@@ -290,3 +290,11 @@ def test_a_full_disk_while_rendering_is_one_line_and_keeps_the_notebook(tmp_path
         build.build(CORPUS, out, dict(TINY, n_updates=50, prime=""))
     assert (out / "report.failed.ipynb").exists()
     assert not (out / "report.html").exists()
+
+
+def test_papermill_without_cwd_says_to_add_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the notebook's relative default corpus is not found from here
+    with pytest.raises(pm.PapermillExecutionError) as info:
+        pm.execute_notebook(str(build.NOTEBOOK), str(tmp_path / "out.ipynb"), progress_bar=False)
+    assert info.value.ename == "DataError"
+    assert "papermill --cwd notebooks" in info.value.evalue
