@@ -158,10 +158,28 @@ def gemm(C, A, B):
     Four rows of C against four rows of B at a time: per element, 4 loads of B and 4 loads
     and stores of C serve 16 multiply-adds. Each C[r, i] still adds its terms in order
     j = 0, 1, 2, ..., so the rounding is that of the plain loop."""
+    _gemm(C, A, B, False)
+
+
+@jit
+def gemm_set(C, A, B):
+    """C = A @ B, the same numbers as C[:] = 0 followed by gemm (0 + x is x), but each block
+    of four rows is cleared just before it is summed into, while it is in cache: no separate
+    pass over C."""
+    _gemm(C, A, B, True)
+
+
+@jit
+def _gemm(C, A, B, clear):
     n, p = A.shape
     r = 0
     while r + 4 <= n:
         C0, C1, C2, C3 = C[r], C[r + 1], C[r + 2], C[r + 3]
+        if clear:
+            C0[:] = 0.0
+            C1[:] = 0.0
+            C2[:] = 0.0
+            C3[:] = 0.0
         j = 0
         while j + 4 <= p:
             B0, B1, B2, B3 = B[j], B[j + 1], B[j + 2], B[j + 3]
@@ -188,6 +206,8 @@ def gemm(C, A, B):
             j += 1
         r += 4
     while r < n:
+        if clear:
+            C[r] = 0.0
         gaxpy(C[r], A[r], B)
         r += 1
 
@@ -240,8 +260,7 @@ def output_backward(O, Dh, V, Y, T):
     """O holds p_t: overwrites it with dL/do_t = p_t - onehot(y_t) and sets Dh[t] = V.T do_t."""
     for t in range(T):
         O[t, Y[t]] -= 1.0
-    Dh[:T] = 0.0
-    gemm(Dh[:T], O[:T], V)
+    gemm_set(Dh[:T], O[:T], V)
 
 
 @jit
@@ -254,6 +273,21 @@ def adagrad(theta, G2, grad, eta, eps, clip):
         acc = G2[i] + g * g
         G2[i] = acc
         theta[i] -= eta * g / math.sqrt(acc + eps)
+
+
+@jit
+def adagrad_keep(theta, G2, grad, eta, eps, clip, old):
+    """`adagrad` that also saves theta as it was into old, in the same pass (the copy of the
+    best parameters then costs no pass of its own over theta)."""
+    for i in range(theta.shape[0]):
+        g = grad[i]
+        g = clip if g > clip else g
+        g = -clip if g < -clip else g
+        acc = G2[i] + g * g
+        G2[i] = acc
+        w = theta[i]
+        old[i] = w
+        theta[i] = w - eta * g / math.sqrt(acc + eps)
 
 
 @jit

@@ -12,6 +12,7 @@ from .blocks import (
     gather_inputs,
     gaxpy,
     gemm,
+    gemm_set,
     jit,
     output_backward,
     output_loss,
@@ -74,9 +75,9 @@ def backward(theta, grad, X, Y, sc, m, K):
             ds_next[k] = f * ds  # ds_{t-1} from the future
         dh_next[:] = 0.0
         gaxpy(dh_next, dz, W)  # dh_{t-1} = W.T dz_t
-    grad[:] = 0.0
-    gemm(dV, O[:T].T, Hh[1 : T + 1])  # dV = sum_t do_t h_t^T
-    gemm(dW, D[:T].T, Hh[:T])  # dW = sum_t dz_t h_{t-1}^T
-    row_sums(dc, O, T)
+    gemm_set(dV, O[:T].T, Hh[1 : T + 1])  # dV = sum_t do_t h_t^T
+    gemm_set(dW, D[:T].T, Hh[:T])  # dW = sum_t dz_t h_{t-1}^T
+    row_sums(dc, O, T)  # (row_sums and gemm_set overwrite: only dU needs clearing)
     row_sums(db, D, T)
+    dU[:, :] = 0.0
     scatter_inputs(dU, D, X, T)
