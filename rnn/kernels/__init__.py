@@ -102,7 +102,7 @@ def loss_and_grads_flat(theta, X, Y, state0, m, K, gates):
     T, S = X.shape[0], state0.shape[0]
     sc = scratch(T, m, K, gates, S)
     sc[0][0] = state0[:, 0]
-    grad = np.empty_like(theta)
+    grad = np.zeros_like(theta)  # (the LSTM's backward writes only X's columns of dU)
     loss = _forward(theta, X, Y, sc, m, K, gates)
     _backward(theta, grad, X, Y, sc, m, K, gates)
     return loss, grad, sc[0][T].copy().reshape((S, 1))
@@ -166,7 +166,7 @@ def run_updates(
     S = state.shape[0]
     sc = scratch(L, m, K, gates, S)
     H = sc[0]
-    grad = np.empty_like(theta)
+    grad = np.zeros_like(theta)
     seen = np.zeros(K, dtype=np.bool_)
     for step in range(step0, step0 + n):
         j = step % per_epoch

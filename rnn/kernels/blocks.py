@@ -331,6 +331,19 @@ def scatter_inputs(dU, D, X, T):
 
 
 @jit
+def scatter_inputs_set(dU, D, X, T):
+    """scatter_inputs into the columns X[0..T-1] of dU cleared first (the same numbers as
+    clearing all of dU): the other columns are left as they were, and are not read by the
+    update (`adagrad_columns`); whoever returns the whole gradient starts it at zero."""
+    for r in range(dU.shape[0]):
+        du = dU[r]
+        for t in range(T):
+            du[X[t]] = 0.0
+        for t in range(T):
+            du[X[t]] += D[t, r]
+
+
+@jit
 def row_sums(out, A, T):
     """out[:] = A[0] + A[1] + ... + A[T-1] (the bias gradients), along contiguous rows."""
     out[:] = 0.0
