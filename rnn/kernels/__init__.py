@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import gru, lstm, vanilla
-from .blocks import AVAILABLE, adagrad, adagrad_columns, jit
+from .blocks import AVAILABLE, adagrad, adagrad_columns, adagrad_keep, jit
 
 __all__ = ["AVAILABLE", "loss_and_grads_flat", "mean_loss_flat", "run_updates", "scratch"]
 
@@ -68,23 +68,31 @@ def _backward(theta, grad, X, Y, sc, m, K, gates):
 
 
 @jit
-def _update(theta, G2, grad, X, m, K, gates, eta, eps, clip, seen):
+def _update(theta, G2, grad, X, m, K, gates, eta, eps, clip, seen, keep, old):
     """Clipping and AdaGrad on every entry whose gradient can be nonzero: all but U's columns
-    of characters absent from X (seen: scratch of K booleans)."""
+    of characters absent from X (seen: scratch of K booleans). With keep, theta as it was
+    before the update is copied into old on the way."""
     Gm = gates * m
     o1, o2 = Gm * m, Gm * m + Gm * K
     seen[:] = False
     for t in range(X.shape[0]):
         seen[X[t]] = True
     cols = np.flatnonzero(seen)
-    adagrad(theta[:o1], G2[:o1], grad[:o1], eta, eps, clip)  # W
+    if keep:
+        adagrad_keep(theta[:o1], G2[:o1], grad[:o1], eta, eps, clip, old[:o1])  # W
+        old[o1:o2] = theta[o1:o2]
+    else:
+        adagrad(theta[:o1], G2[:o1], grad[:o1], eta, eps, clip)  # W
     U, GU, dU = (
         theta[o1:o2].reshape((Gm, K)),
         G2[o1:o2].reshape((Gm, K)),
         grad[o1:o2].reshape((Gm, K)),
     )
     adagrad_columns(U, GU, dU, cols, eta, eps, clip)
-    adagrad(theta[o2:], G2[o2:], grad[o2:], eta, eps, clip)  # b, V, c
+    if keep:
+        adagrad_keep(theta[o2:], G2[o2:], grad[o2:], eta, eps, clip, old[o2:])  # b, V, c
+    else:
+        adagrad(theta[o2:], G2[o2:], grad[o2:], eta, eps, clip)  # b, V, c
 
 
 @jit
@@ -94,7 +102,7 @@ def loss_and_grads_flat(theta, X, Y, state0, m, K, gates):
     T, S = X.shape[0], state0.shape[0]
     sc = scratch(T, m, K, gates, S)
     sc[0][0] = state0[:, 0]
-    grad = np.empty_like(theta)
+    grad = np.zeros_like(theta)  # (the LSTM's backward writes only X's columns of dU)
     loss = _forward(theta, X, Y, sc, m, K, gates)
     _backward(theta, grad, X, Y, sc, m, K, gates)
     return loss, grad, sc[0][T].copy().reshape((S, 1))
@@ -158,7 +166,7 @@ def run_updates(
     S = state.shape[0]
     sc = scratch(L, m, K, gates, S)
     H = sc[0]
-    grad = np.empty_like(theta)
+    grad = np.zeros_like(theta)
     seen = np.zeros(K, dtype=np.bool_)
     for step in range(step0, step0 + n):
         j = step % per_epoch
@@ -174,10 +182,11 @@ def run_updates(
         smooth = decay * smooth + weight * loss
         losses[step] = loss
         smooths[step] = smooth
-        if smooth < best_smooth:
+        keep = smooth < best_smooth
+        if keep:
             best_smooth = smooth
             best_step = step
-            best_theta[:] = theta  # the parameters this loss was measured with
             best_state[:, 0] = H[0]
-        _update(theta, G2, grad, X, m, K, gates, eta, eps, clip, seen)
+        # with keep, best_theta receives the parameters this loss was measured with
+        _update(theta, G2, grad, X, m, K, gates, eta, eps, clip, seen, keep, best_theta)
     return smooth, best_smooth, best_step

@@ -12,11 +12,12 @@ from .blocks import (
     gather_inputs,
     gaxpy,
     gemm,
+    gemm_set,
     jit,
     output_backward,
     output_loss,
     row_sums,
-    scatter_inputs,
+    scatter_inputs_set,
     tanh_,
     transpose,
     views,
@@ -63,20 +64,27 @@ def backward(theta, grad, X, Y, sc, m, K):
     ds_next[:] = 0.0
     for t in range(T - 1, -1, -1):
         z, tanh_s, s_prev, dz, dh = Z[t], E[t], H[t, m:], D[t], Dh[t]
+        # One loop over k reading and writing seven arrays would stay scalar (the compiler
+        # vectorises a loop only when few pairs of arrays need checking for overlap); these
+        # loops compute the same expressions, passing dh and ds through memory.
+        for k in range(m):
+            dh[k] += dh_next[k]  # dh_t (dh_next + dh: the same sum)
+        for k in range(m):
+            o, ts = z[2 * m + k], tanh_s[k]
+            ds_next[k] = ds_next[k] + dh[k] * o * (1.0 - ts * ts)  # ds_t
         for k in range(m):
             i, f, o, g = z[k], z[m + k], z[2 * m + k], z[3 * m + k]
-            dhk = dh_next[k] + dh[k]
-            ds = ds_next[k] + dhk * o * (1.0 - tanh_s[k] * tanh_s[k])
+            ds = ds_next[k]
             dz[k] = ds * g * (i * (1.0 - i))
             dz[m + k] = ds * s_prev[k] * (f * (1.0 - f))
-            dz[2 * m + k] = dhk * tanh_s[k] * (o * (1.0 - o))
+            dz[2 * m + k] = dh[k] * tanh_s[k] * (o * (1.0 - o))
             dz[3 * m + k] = ds * i * (1.0 - g * g)
-            ds_next[k] = f * ds  # ds_{t-1} from the future
+        for k in range(m):
+            ds_next[k] *= z[m + k]  # ds_{t-1} = f ds_t, from the future
         dh_next[:] = 0.0
         gaxpy(dh_next, dz, W)  # dh_{t-1} = W.T dz_t
-    grad[:] = 0.0
-    gemm(dV, O[:T].T, Hh[1 : T + 1])  # dV = sum_t do_t h_t^T
-    gemm(dW, D[:T].T, Hh[:T])  # dW = sum_t dz_t h_{t-1}^T
-    row_sums(dc, O, T)
+    gemm_set(dV, O[:T].T, Hh[1 : T + 1])  # dV = sum_t do_t h_t^T
+    gemm_set(dW, D[:T].T, Hh[:T])  # dW = sum_t dz_t h_{t-1}^T
+    row_sums(dc, O, T)  # row_sums and gemm_set overwrite, and so does:
     row_sums(db, D, T)
-    scatter_inputs(dU, D, X, T)
+    scatter_inputs_set(dU, D, X, T)  # (columns of dU absent from X are left alone)
