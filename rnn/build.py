@@ -267,12 +267,7 @@ def build(
             try:
                 execute(notebook, executed, values, cwd=staging)
             except Exception as err:
-                failed = out / "report.failed.ipynb"
-                if executed.exists():
-                    os.replace(executed, failed)
-                raise BuildError(
-                    describe_failure(err), failed if failed.exists() else None
-                ) from None
+                raise BuildError(describe_failure(err), keep_failed(executed, out)) from None
             try:
                 # Part VI turned off is left out of the report, headings and prose included.
                 drop = () if cfg.analysis else ("analysis",)
@@ -285,17 +280,22 @@ def build(
                     (out / "report.pdf").unlink()
                     log("removed the previous report's report.pdf; make pdf prints this one")
             except OSError as err:
-                failed = out / "report.failed.ipynb"
-                if executed.exists():
-                    os.replace(executed, failed)
                 raise BuildError(
                     f"could not write the report into {out} ({err.strerror})",
-                    failed if failed.exists() else None,
+                    keep_failed(executed, out),
                 ) from None
             (out / "report.failed.ipynb").unlink(missing_ok=True)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return out / "report.html"
+
+
+def keep_failed(executed: Path, out: Path) -> Path | None:
+    """The executed notebook of a failed build, kept as out/report.failed.ipynb."""
+    failed = out / "report.failed.ipynb"
+    if executed.exists():
+        os.replace(executed, failed)
+    return failed if failed.exists() else None
 
 
 class BuildError(Exception):
