@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import atomic_path
-from .cells import GATES, STATE
-from .errors import CheckpointError
+from .cells import STATE
+from .errors import CheckpointError, RNNError
+from .model import param_shapes
 from .train import TrainState
 
 FORMAT = 3  # 3: the corpus checksum is of the file's bytes; the run's training sessions
@@ -192,10 +193,10 @@ def _check_consistent(path, arrays: dict, meta: dict) -> None:
     try:
         m, K, step = int(meta["m"]), int(meta["K"]), int(meta["step"])
         cell = meta["config"]["cell"]
-        gates, n_state = GATES[cell], STATE[cell] * m
-    except (KeyError, TypeError, ValueError):
+        n_theta = sum(int(np.prod(s)) for s in param_shapes(m, K, cell).values())
+        n_state = STATE[cell] * m
+    except (KeyError, TypeError, ValueError, RNNError):
         raise CheckpointError(f"{path}: metadata incomplete (m, K, step or cell)") from None
-    n_theta = gates * m * (m + K + 1) + K * (m + 1)
     expect = {
         "theta": n_theta,
         "G": n_theta,
