@@ -1,7 +1,8 @@
 """A character-level RNN in numpy (vanilla, LSTM or GRU cell), trained by backpropagation
-through time and AdaGrad.
+through time and AdaGrad, Adam or RMSProp.
 
 state_t, h_t = cell(state_{t-1}, x_t),  o = V h + c,  p = softmax(o),  loss = sum -ln p[y]
+(or its mean over the sequence)
 """
 
 from .config import Config
@@ -16,24 +17,29 @@ from .errors import (
 )
 from .gradcheck import ParamCheck, gradient_check, numerical_grads, rel_error
 from .model import CELLS, Params, init_params, loss_and_grads, sequence_losses, zero_state
-from .optim import AdaGrad, clip
+from .optim import AdaGrad, Adam, RMSProp, clip
 from .sample import sample, sample_primed, warm
-from .train import TrainResult, TrainState, mean_loss, train
+from .spec import TrainSpec
+from .train import Controls, TrainResult, TrainState, mean_loss, train
 
 __version__ = "1.1.0"
 
 __all__ = [
     "CELLS",
     "AdaGrad",
+    "Adam",
     "CheckpointError",
     "Config",
+    "Controls",
     "ConfigError",
     "DataError",
     "Interrupted",
     "ParamCheck",
     "Params",
+    "RMSProp",
     "RNNError",
     "TrainResult",
+    "TrainSpec",
     "TrainState",
     "TrainingDiverged",
     "Vocab",

@@ -31,7 +31,7 @@ import yaml
 
 from . import lock
 from . import run as driver
-from .config import Config, names
+from .config import Config
 from .errors import Interrupted, RNNError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -134,7 +134,8 @@ def effective_parameters(notebook: Path, given: dict) -> tuple[Config, dict]:
             raise RNNError(f"parameter {name} is set by make report: {SET_BY_BUILD[name]}")
     values = {k: v for k, v in notebook_defaults(notebook).items() if k not in SET_BY_BUILD}
     cfg = Config.from_dict(values | given)
-    return cfg, {name: getattr(cfg, name) for name in names()}
+    # As given, None where the preset decides: the notebook resolves them as Config did here.
+    return cfg, cfg.given()
 
 
 def kernel_manager_class():

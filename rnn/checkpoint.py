@@ -2,9 +2,12 @@
 
 One .npz file (read with allow_pickle=False) holds the arrays of a TrainState and, as UTF-8
 bytes, a JSON document with the scalars, the random generator's state, the vocabulary and
-the configuration. A SHA-256 over everything else is stored with it, so a truncated or
-edited file is refused rather than half-loaded. Files are written to a temporary name and
-renamed, so a run killed at any moment leaves the previous checkpoint whole.
+the configuration. The optimizer's state is stored as arrays `opt_<name>` (AdaGrad's and
+RMSProp's opt_G; Adam's opt_m, opt_v and opt_t, its update count); format 3, from before
+there was more than one optimizer, stored AdaGrad's G as `G` and is still read.
+A SHA-256 over everything else is stored with it, so a truncated or edited file is refused
+rather than half-loaded. Files are written to a temporary name and renamed, so a run killed
+at any moment leaves the previous checkpoint whole.
 """
 
 from __future__ import annotations
@@ -17,16 +20,17 @@ from pathlib import Path
 
 import numpy as np
 
+from . import optim
 from .atomic import atomic_path
 from .cells import STATE
 from .errors import CheckpointError, RNNError
 from .model import param_shapes
 from .train import TrainState
 
-FORMAT = 3  # 3: the corpus checksum is of the file's bytes; the run's training sessions
+FORMAT = 4  # 4: the optimizer's state as opt_<name> arrays (3: AdaGrad's G as "G")
+READABLE = (3, 4)  # formats load reads
 REQUIRED = (
     "theta",
-    "G",
     "h",
     "best_smooth_theta",
     "best_smooth_h",
@@ -77,7 +81,6 @@ def save(
     {"started": ISO date, "from": update, "to": update, "seconds": s, "build_id": str}."""
     arrays = {
         "theta": state.theta,
-        "G": state.G,
         "h": state.h,
         "best_smooth_theta": state.best_smooth_theta,
         "best_smooth_h": state.best_smooth_h,
@@ -86,6 +89,8 @@ def save(
         "val_steps": np.asarray(state.val_steps, dtype=np.int64),
         "val_loss": np.asarray(state.val_loss, dtype=np.float64),
     }
+    for name, value in state.opt.items():
+        arrays[f"opt_{name}"] = value
     if state.best_val_theta is not None:
         arrays["best_val_theta"] = state.best_val_theta
         arrays["best_val_h"] = state.best_val_h
@@ -133,8 +138,13 @@ def load(path) -> tuple[TrainState, dict]:
     if _digest(arrays) != stored:
         raise CheckpointError(f"{path}: contents do not match their checksum (truncated or edited)")
     meta = json.loads(arrays.pop("meta").tobytes().decode("utf-8"))
-    if meta.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: checkpoint format {meta.get('format')} is not {FORMAT}")
+    if meta.get("format") not in READABLE:
+        raise CheckpointError(
+            f"{path}: checkpoint format {meta.get('format')} is not one of "
+            f"{', '.join(map(str, READABLE))}"
+        )
+    if meta["format"] == 3 and "G" in arrays:  # AdaGrad's G, from before the optimizers
+        arrays["opt_G"] = arrays.pop("G")
     missing = [name for name in REQUIRED if name not in arrays]
     if missing:
         raise CheckpointError(f"{path}: incomplete checkpoint (no {missing[0]})")
@@ -149,7 +159,7 @@ def load(path) -> tuple[TrainState, dict]:
     state = TrainState(
         step=meta["step"],
         theta=arrays["theta"].copy(),
-        G=arrays["G"].copy(),
+        opt={k[len("opt_") :]: v.copy() for k, v in arrays.items() if k.startswith("opt_")},
         h=arrays["h"].copy(),
         smooth=meta["smooth"],
         best_smooth=_inf(meta["best_smooth"]),
@@ -193,13 +203,20 @@ def _check_consistent(path, arrays: dict, meta: dict) -> None:
     try:
         m, K, step = int(meta["m"]), int(meta["K"]), int(meta["step"])
         cell = meta["config"]["cell"]
+        optimizer = meta["config"].get("optimizer", "adagrad")  # format 3: always AdaGrad
         n_theta = sum(int(np.prod(s)) for s in param_shapes(m, K, cell).values())
         n_state = STATE[cell] * m
-    except (KeyError, TypeError, ValueError, RNNError):
+        kept = optim.state_names(optimizer)
+    except (KeyError, TypeError, ValueError, AttributeError, RNNError):
         raise CheckpointError(f"{path}: metadata incomplete (m, K, step or cell)") from None
+    missing = [name for name in kept if f"opt_{name}" not in arrays]
+    if missing:
+        raise CheckpointError(f"{path}: incomplete checkpoint (no {optimizer} state {missing[0]})")
+    t = arrays.get("opt_t")
+    if t is not None and (t.dtype != np.int64 or t.shape != (1,) or not 0 <= t[0] <= step):
+        raise CheckpointError(f"{path}: array opt_t is not Adam's count of {step} updates")
     expect = {
         "theta": n_theta,
-        "G": n_theta,
         "best_smooth_theta": n_theta,
         "h": n_state,
         "best_smooth_h": n_state,
@@ -207,7 +224,7 @@ def _check_consistent(path, arrays: dict, meta: dict) -> None:
         "smooth_loss": step,
         "best_val_theta": n_theta,
         "best_val_h": n_state,
-    }
+    } | {f"opt_{name}": n_theta for name in kept if name != "t"}
     for name, size in expect.items():
         if name in arrays and arrays[name].dtype != np.float64:
             raise CheckpointError(f"{path}: array {name} is {arrays[name].dtype}, not float64")

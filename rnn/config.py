@@ -5,6 +5,12 @@ Everything else follows from `Config`: the notebook's `parameters` cell
 table (`markdown_table`), and the rule for when a trained model may be reused
 (`training_key`). Tests fail when any of them drifts from this list.
 
+One parameter, `assignment`, is a preset: it names an edition of the assignment and sets the
+defaults of the parameters in PRESETS (optimizer, eta, loss, init, clip). Those default to
+None, "the preset's"; a value given explicitly (not None) wins. Config resolves them once, in
+__post_init__: its fields hold the resolved values, `preset_set` names the ones the preset
+supplied, `given()` is the parameters as they were given (None where the preset decided).
+
 Each parameter has a kind:
 - TRAINING: changes the trained model (or what is recorded while it trains); a checkpoint is
   reused only when every TRAINING parameter and the corpus agree.
@@ -21,9 +27,18 @@ from numbers import Integral, Real
 
 from .cells import CELLS
 from .errors import ConfigError
+from .model import INITS, LOSSES
+from .optim import OPTIMIZERS
 
 TRAINING, REPORT, RUN = "training", "report", "run"
 TEXT_MAX = 1_000_000  # characters of any one text the report shows
+
+# The editions of the assignment, and the values each gives the parameters it governs.
+PRESETS = {
+    "adagrad": {"optimizer": "adagrad", "eta": 0.1, "loss": "sum", "init": "sigma", "clip": 5.0},
+    "adam": {"optimizer": "adam", "eta": 0.001, "loss": "mean", "init": "scaled", "clip": 0.0},
+}
+EDITIONS = {"adagrad": "the earlier edition", "adam": "the current edition"}
 
 
 def check_int(
@@ -88,18 +103,89 @@ def _param(default, kind: str, help: str, **rule):
     return field(default=default, metadata={"kind": kind, "help": help, "rule": rule})
 
 
+def _preset_param(name: str, help: str, **rule):
+    """A TRAINING field the preset decides unless it is given: default None, "the preset's"."""
+    each = ", ".join(
+        f"{values[name]:g} for {preset}"
+        if isinstance(values[name], float)
+        else f"{values[name]} for {preset}"
+        for preset, values in PRESETS.items()
+    )
+    return _param(
+        None,
+        TRAINING,
+        f"{help} (None: the preset's: {each})",
+        **rule,
+    )
+
+
 @dataclass(frozen=True)
 class Config:
     """Every parameter of a run, with the original report's defaults."""
 
     # The network and its training
     cell: str = _param("vanilla", TRAINING, "recurrent cell: vanilla, lstm or gru", choices=CELLS)
-    n_updates: int = _param(100_000, TRAINING, "AdaGrad updates, one sequence each", minimum=0)
+    assignment: str = _param(
+        "adagrad",
+        TRAINING,
+        "edition of the assignment: adagrad (the earlier) or adam (the current); sets the "
+        "defaults of optimizer, eta, loss, init and clip",
+        choices=tuple(PRESETS),
+    )
+    n_updates: int = _param(100_000, TRAINING, "updates, one sequence each", minimum=0)
     m: int = _param(100, TRAINING, "hidden units", minimum=1)
-    eta: float = _param(0.1, TRAINING, "AdaGrad learning rate", low=0.0, low_open=True)
+    optimizer: str | None = _preset_param(
+        "optimizer", "optimizer: adagrad, adam or rmsprop", choices=OPTIMIZERS
+    )
+    eta: float | None = _preset_param("eta", "learning rate", low=0.0, low_open=True)
+    beta1: float = _param(
+        0.9,
+        TRAINING,
+        "Adam's decay of the gradient's moving average",
+        low=0.0,
+        high=1.0,
+        high_open=True,
+    )
+    beta2: float = _param(
+        0.999,
+        TRAINING,
+        "Adam's decay of the squared gradient's moving average",
+        low=0.0,
+        high=1.0,
+        high_open=True,
+    )
+    # The compiled AdaGrad takes its square root in single precision's range (rnn.kernels).
+    epsilon: float = _param(
+        1e-8, TRAINING, "the optimizers' epsilon (keeps the step finite)", low=1e-30, high=1.0
+    )
+    gamma: float = _param(
+        0.9,
+        TRAINING,
+        "RMSProp's decay of the squared gradient's moving average",
+        low=0.0,
+        high=1.0,
+        high_open=True,
+    )
+    loss: str | None = _preset_param(
+        "loss",
+        "a sequence's loss: sum or mean of its characters' cross-entropies",
+        choices=LOSSES,
+    )
     seq_length: int = _param(25, TRAINING, "characters per sequence (BPTT length)", minimum=1)
+    init: str | None = _preset_param(
+        "init",
+        "initial weights: sigma (N(0, sigma^2)) or scaled (by each layer's inputs)",
+        choices=INITS,
+    )
     sigma: float = _param(
-        0.01, TRAINING, "standard deviation of the initial weights", low=0.0, low_open=True
+        0.01,
+        TRAINING,
+        "standard deviation of the initial weights (init sigma)",
+        low=0.0,
+        low_open=True,
+    )
+    clip: float | None = _preset_param(
+        "clip", "gradient entries clipped to [-clip, clip] (0 turns it off)", low=0.0
     )
     seed: int = _param(0, TRAINING, "seeds the initial weights and the sampling", minimum=0)
     sample_every: int = _param(
@@ -169,10 +255,40 @@ class Config:
     )
 
     def __post_init__(self):
+        preset = PRESETS[check_str("assignment", self.assignment, tuple(PRESETS))]
+        set_by_preset = []
         for f in fields(self):
+            value = getattr(self, f.name)
+            if value is None and f.name in preset:  # not given: the preset's
+                value = preset[f.name]
+                set_by_preset.append(f.name)
             # frozen: the checked value (a natural spelling made the field's type) set once
-            object.__setattr__(self, f.name, _check_field(f, getattr(self, f.name)))
+            object.__setattr__(self, f.name, _check_field(f, value))
+        object.__setattr__(self, "_preset_set", tuple(set_by_preset))
         self.temperature_list()
+
+    @property
+    def preset_set(self) -> dict:
+        """The values the preset (assignment) supplied, those not given explicitly."""
+        return {name: getattr(self, name) for name in self._preset_set}
+
+    def preset_description(self) -> str:
+        """The preset and every value it set, for the report's run table, e.g. "adam (the
+        current edition): set optimizer adam, eta 0.001, loss mean, init scaled, clip 0"."""
+        values = ", ".join(f"{name} {_plain(v)}" for name, v in self.preset_set.items())
+        what = f"set {values}" if values else "every value it governs given explicitly"
+        return f"{self.assignment} ({EDITIONS[self.assignment]}): {what}"
+
+    def given(self) -> dict:
+        """The parameters as given: None for those the preset supplied. Config.from_dict of
+        it is this Config again, preset_set included (to_dict gives the resolved values)."""
+        return {name: None if name in self._preset_set else v for name, v in asdict(self).items()}
+
+    def train_spec(self):
+        """The training parameters, resolved: what rnn.train receives (rnn.spec.TrainSpec)."""
+        from .spec import TrainSpec
+
+        return TrainSpec.from_config(self)
 
     def temperature_list(self) -> list[float]:
         """temperatures as numbers; a comma-separated string so papermill passes it as is."""
@@ -192,7 +308,8 @@ class Config:
         if self.title.strip():
             return self.title
         name = {"vanilla": "vanilla RNN", "lstm": "LSTM", "gru": "GRU"}[self.cell]
-        return f"A character-level {name}, trained by BPTT and AdaGrad"
+        optimizer = {"adagrad": "AdaGrad", "adam": "Adam", "rmsprop": "RMSProp"}[self.optimizer]
+        return f"A character-level {name}, trained by BPTT and {optimizer}"
 
     @classmethod
     def from_dict(cls, values: dict) -> Config:
@@ -212,9 +329,10 @@ class Config:
         return asdict(self)
 
     def training_key(self) -> dict:
-        """The parameters a trained model depends on: two runs may share a checkpoint only
-        if these (and the corpus) agree."""
-        return {name: getattr(self, name) for name in names(TRAINING)}
+        """The parameters a trained model depends on, resolved: two runs may share a
+        checkpoint only if these (and the corpus) agree. The preset's name is not among them:
+        the values it resolves to are (two spellings of one run share it)."""
+        return {name: getattr(self, name) for name in names(TRAINING) if name != "assignment"}
 
 
 def _check_field(f, value):
@@ -239,9 +357,9 @@ def _check_field(f, value):
 
 
 def _type_of(f) -> type:
-    return {"int": int, "float": float, "str": str, "bool": bool}[
-        f.type if isinstance(f.type, str) else f.type.__name__
-    ]
+    """The field's type, without the `| None` of those the preset decides."""
+    name = f.type if isinstance(f.type, str) else f.type.__name__
+    return {"int": int, "float": float, "str": str, "bool": bool}[name.removesuffix(" | None")]
 
 
 def names(kind: str | None = None) -> list[str]:
@@ -292,6 +410,10 @@ PATH_PARAMETERS = (
         "help": "set by make report, which trains before it renders",
     },
 )
+
+
+def _plain(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _literal(value) -> str:

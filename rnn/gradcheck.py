@@ -8,7 +8,8 @@ with delta = DELTA. Its truncation error is O(delta^4), so delta can be large en
 float64 rounding of a loss of about seq_length ln K, divided by delta, stays near 1e-11 (the
 plain two-point difference needs a step so small that the rounding dominates, or extended
 precision, which is 80-bit on x86-64 Linux but plain float64 on Windows and Apple silicon).
-The loss's terms are differenced one by one and then summed.
+The loss's terms are differenced one by one and then summed (for the mean loss, summed and
+divided by T: every check takes the loss mode training uses, rnn.model.LOSSES).
 
 The error of an entry is |g_a - g_n| / max(REL_FLOOR, |g_a| + |g_n|): relative for gradients
 larger than REL_FLOOR, absolute (below PASS_BELOW * REL_FLOOR = 1e-10 to pass) for smaller
@@ -27,7 +28,7 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .model import PARAM_NAMES, Params, loss_and_grads, sequence_losses
+from .model import PARAM_NAMES, Params, loss_and_grads, loss_scale, sequence_losses
 
 DELTA = 1e-3  # finite-difference step
 REL_FLOOR = 1e-4  # floor of rel_error's denominator
@@ -120,23 +121,25 @@ def numerical_grads(
     X: ArrayLike,
     Y: ArrayLike,
     state0: np.ndarray,
-    delta: float = DELTA,
     entries: dict | None = None,
+    loss: str = "sum",
 ) -> Params:
-    """dL/dparam by the STENCIL's differences, float64, for the flat indices in `entries`
-    (a dict name -> indices; every entry by default); entries not checked are NaN."""
+    """dL/dparam by the STENCIL's differences with step DELTA, float64, for the flat indices
+    in `entries` (a dict name -> indices; every entry by default), of the summed or the mean
+    loss; entries not checked are NaN."""
     shared = {name: np.asarray(value, dtype=np.float64) for name, value in params.items()}
     state0 = np.asarray(state0, dtype=np.float64)
+    scale = loss_scale(loss, len(X))
     grads = {}
     for name in PARAM_NAMES:
         x = shared[name]
         idx = np.arange(x.size) if entries is None else np.asarray(entries[name])
 
         def f(stack, name=name):
-            return sequence_losses(Params(**(shared | {name: stack})), X, Y, state0)
+            return sequence_losses(Params(**(shared | {name: stack})), X, Y, state0) * scale
 
         g = np.full(x.size, np.nan)
-        g[idx] = _batched_derivative(f, x, idx, delta)
+        g[idx] = _batched_derivative(f, x, idx, DELTA)
         grads[name] = g.reshape(x.shape)
     return Params(**grads)
 
@@ -146,24 +149,24 @@ def gradient_check(
     X: ArrayLike,
     Y: ArrayLike,
     state0: np.ndarray,
-    delta: float = DELTA,
-    floor: float = REL_FLOOR,
+    loss: str = "sum",
     grad_fn: Callable = loss_and_grads,
-    seed: int = 0,
 ) -> dict[str, ParamCheck]:
     """Largest error between BPTT and numerical gradients for each of W, U, b, V, c, with how
     many entries were checked of how many (see the module's docstring for the measure).
 
-    The analytic gradients come from `grad_fn` (the reference BPTT by default); state0 is the
-    state (S, 1) before X[0]. A parameter passes if its error is below PASS_BELOW.
+    The analytic gradients come from `grad_fn(params, X, Y, state0, loss)` (the reference
+    BPTT by default); state0 is the state (S, 1) before X[0]; loss the loss mode, "sum" or
+    "mean". A parameter passes if its error is below PASS_BELOW.
     """
-    _, g_a, _ = grad_fn(params, X, Y, state0)
-    entries = entries_to_check(params, seed, X)
-    g_n = numerical_grads(params, X, Y, state0, delta, entries)
+    _, g_a, _ = grad_fn(params, X, Y, state0, loss)
+    entries = entries_to_check(params, 0, X)
+    g_n = numerical_grads(params, X, Y, state0, entries, loss)
     result = {}
     for name in PARAM_NAMES:
         idx = entries[name]
         a, n = getattr(g_a, name).reshape(-1)[idx], getattr(g_n, name).reshape(-1)[idx]
         size = getattr(params, name).size
-        result[name] = ParamCheck(rel_error(a, n, floor).max() if len(idx) else 0.0, len(idx), size)
+        error = rel_error(a, n, REL_FLOOR).max() if len(idx) else 0.0
+        result[name] = ParamCheck(error, len(idx), size)
     return result

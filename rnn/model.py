@@ -4,7 +4,8 @@ Notation (K characters, m hidden units, column vectors):
 
     state_t, h_t = cell(state_{t-1}, x_t)   (rnn.cells: vanilla, lstm, gru)
     o_t = V h_t + c                          p_t = softmax(o_t)
-    loss = sum_t -ln p_t[y_t]                (nats, summed over the sequence)
+    loss = sum_t -ln p_t[y_t]                (nats, summed over the sequence: loss "sum")
+    loss = (1/T) sum_t -ln p_t[y_t]          (the mean per character: loss "mean")
 
 x_t is the one-hot vector of character X[t], so U x_t is the column U[:, X[t]]. The carried
 state is a column (S, 1), S = Params.state_size, whose first m rows are h; every function of
@@ -26,16 +27,21 @@ from .cells import CELLS, GATES, STATE, check_cell, gru, log_softmax, lstm, vani
 from .errors import ConfigError
 
 PARAM_NAMES = ("W", "U", "b", "V", "c")
+LOSSES = ("sum", "mean")  # a sequence's loss: summed over its characters, or their mean
+INITS = ("sigma", "scaled")  # how init_params draws the weights
 _STEPS = {"vanilla": vanilla, "lstm": lstm, "gru": gru}
 _CELL_OF_GATES = {gates: cell for cell, gates in GATES.items()}
 
 __all__ = [
     "CELLS",
+    "INITS",
+    "LOSSES",
     "PARAM_NAMES",
     "Params",
     "init_params",
     "log_softmax",
     "loss_and_grads",
+    "loss_scale",
     "param_shapes",
     "sequence_losses",
     "step_backward",
@@ -112,23 +118,41 @@ def param_shapes(m: int, K: int, cell: str = "vanilla") -> dict[str, tuple[int, 
 
 
 def init_params(
-    K: int, m: int = 100, sigma: float = 0.01, seed: int = 0, cell: str = "vanilla"
+    K: int,
+    m: int = 100,
+    sigma: float = 0.01,
+    seed: int = 0,
+    cell: str = "vanilla",
+    init: str = "sigma",
 ) -> Params:
-    """Weights drawn from N(0, sigma^2) with a generator seeded by `seed`, biases zero except
-    the LSTM's forget gate's, which start at 1 (remember by default)."""
+    """The initial parameters, drawn with a generator seeded by `seed` (W, U, V in that order).
+
+    init "sigma" (the earlier edition): W, U, V ~ N(0, sigma^2).
+    init "scaled" (the current edition): U ~ N(0, 1/(2K)), W ~ N(0, 1/(2m)), V ~ N(0, 1/m),
+    sigma unused. For the gated cells the same rule holds for every gate's block: each block
+    of W (m, m) is drawn as the vanilla W, each block of U (m, K) as the vanilla U.
+    Under either rule b and c start at zero, except the LSTM's forget gate's biases, which
+    start at 1 (remember by default).
+    """
     if not (isinstance(K, (int, np.integer)) and K >= 1):
         raise ConfigError(f"K (vocabulary size) must be a positive integer, got {K!r}")
     if not (isinstance(m, (int, np.integer)) and m >= 1):
         raise ConfigError(f"m (hidden size) must be a positive integer, got {m!r}")
-    if not (np.isfinite(sigma) and sigma > 0):
+    if init not in INITS:
+        raise ConfigError(f"parameter init must be one of {', '.join(INITS)}, got {init!r}")
+    if init == "sigma" and not (np.isfinite(sigma) and sigma > 0):
         raise ConfigError(f"sigma (init scale) must be a positive number, got {sigma!r}")
     shapes = param_shapes(m, K, cell)
+    if init == "scaled":
+        scale = {"W": np.sqrt(1 / (2 * m)), "U": np.sqrt(1 / (2 * K)), "V": np.sqrt(1 / m)}
+    else:
+        scale = {"W": sigma, "U": sigma, "V": sigma}
     rng = np.random.default_rng(seed)
     params = Params(
-        W=sigma * rng.standard_normal(shapes["W"]),
-        U=sigma * rng.standard_normal(shapes["U"]),
+        W=scale["W"] * rng.standard_normal(shapes["W"]),
+        U=scale["U"] * rng.standard_normal(shapes["U"]),
         b=np.zeros(shapes["b"]),
-        V=sigma * rng.standard_normal(shapes["V"]),
+        V=scale["V"] * rng.standard_normal(shapes["V"]),
         c=np.zeros(shapes["c"]),
     )
     if cell == "lstm":
@@ -159,24 +183,36 @@ def step_backward(y, dstate_next: np.ndarray, cache, params: Params, grads) -> n
 
 
 def loss_and_grads(
-    params: Params, X: ArrayLike, Y: ArrayLike, state0: np.ndarray
+    params: Params, X: ArrayLike, Y: ArrayLike, state0: np.ndarray, loss: str = "sum"
 ) -> tuple[float, Params, np.ndarray]:
     """Loss of one sequence and its gradients by backpropagation through time.
 
     X, Y: integer arrays of shape (T,), inputs and targets; state0: (S, 1) the state before
-    X[0]. Returns (loss, grads, state): loss in nats summed over the T steps, grads a Params
-    of dL/dparam, state (S, 1) after X[-1]. Pure: nothing is clipped or mutated.
+    X[0]. Returns (loss, grads, state): loss in nats, summed over the T steps (loss "sum")
+    or their mean (loss "mean", the sum and every gradient times 1/T), grads a Params of
+    dL/dparam, state (S, 1) after X[-1]. Pure: nothing is clipped or mutated.
     """
-    state, caches, loss = state0, [], 0.0
+    state, caches, total = state0, [], 0.0
     for x, y in zip(X, Y):
         state, logp, cache = step_forward(params, int(x), state)
-        loss -= float(logp[int(y), 0])
+        total -= float(logp[int(y), 0])
         caches.append(cache)
     grads = params.map(np.zeros_like)
     dstate = np.zeros_like(state0)
     for y, cache in zip(reversed(Y), reversed(caches)):
         dstate = step_backward(int(y), dstate, cache, params, grads)
-    return loss, grads, state
+    scale = loss_scale(loss, len(caches))
+    if scale != 1.0:
+        total, grads = total * scale, grads.map(lambda g: g * scale)
+    return total, grads, state
+
+
+def loss_scale(loss: str, T: int) -> float:
+    """What a sequence's summed loss (and its gradients) is multiplied by: 1 for the sum,
+    1/T for the mean (the compiled path multiplies by the same number)."""
+    if loss not in LOSSES:
+        raise ConfigError(f"parameter loss must be one of {', '.join(LOSSES)}, got {loss!r}")
+    return 1.0 / T if loss == "mean" and T else 1.0
 
 
 def sequence_losses(params: Params, X: ArrayLike, Y: ArrayLike, state0: np.ndarray) -> np.ndarray:

@@ -1,4 +1,22 @@
-"""AdaGrad with its state in plain sight, and the gradient clipping that precedes it."""
+"""The optimizers, a family with one interface and their state in plain sight, and the
+gradient clipping that precedes them.
+
+Each optimizer is a small frozen dataclass of its hyperparameters with two methods:
+
+    state = opt.init(params)                        # a dict: Params of zeros (and Adam's t)
+    next_params, next_state = opt.step(params, grads, state)   # pure: inputs untouched
+
+as CS231n's `next_w, config = update(w, dw, config)`: the state is what a checkpoint saves
+(`flat_state` / `unflat_state` turn it into flat float64 vectors in Params.flatten order and
+back) and what one step can be tested on. The compiled path (rnn.kernels) applies the same
+rules entry by entry and is tested against these.
+
+- AdaGrad:  G <- G + g^2;                        theta <- theta - eta g / sqrt(G + eps)
+- RMSProp:  G <- gamma G + (1 - gamma) g^2;      theta <- theta - eta g / sqrt(G + eps)
+- Adam:     m <- beta1 m + (1 - beta1) g;  v <- beta2 v + (1 - beta2) g^2;
+            mhat = m / (1 - beta1^t);  vhat = v / (1 - beta2^t);
+            theta <- theta - eta mhat / (sqrt(vhat) + eps),   t = 1, 2, ... counting updates.
+"""
 
 from __future__ import annotations
 
@@ -8,34 +26,138 @@ import numpy as np
 
 from .model import Params
 
+OPTIMIZERS = ("adagrad", "adam", "rmsprop")
 EPS = 1e-8
-CLIP = 5.0
+CLIP = 5.0  # the earlier edition's bound; the current edition does not clip
 
 
-@dataclass
+@dataclass(frozen=True)
 class AdaGrad:
-    """AdaGrad: G += g^2; theta -= eta * g / sqrt(G + eps).
-
-    `G` (a Params of running sums of squared gradients) is the whole state: it is what a
-    checkpoint saves and what `step` returns anew.
-    """
+    """AdaGrad: G += g^2; theta -= eta g / sqrt(G + eps). State: G, the running sums of
+    squared gradients."""
 
     eta: float = 0.1
     eps: float = EPS
 
-    def step(self, params: Params, grads: Params, G: Params) -> tuple[Params, Params]:
-        """(next_params, next_G); the inputs are left as they were."""
-        next_G = Params(**{name: G_p + getattr(grads, name) ** 2 for name, G_p in G.items()})
-        next_params = Params(
-            **{
-                name: w
-                - self.eta * getattr(grads, name) / np.sqrt(getattr(next_G, name) + self.eps)
-                for name, w in params.items()
-            }
+    def init(self, params: Params) -> dict:
+        return {"G": params.map(np.zeros_like)}
+
+    def step(self, params: Params, grads: Params, state: dict) -> tuple[Params, dict]:
+        """(next_params, next_state); the inputs are left as they were."""
+        G = _zip(lambda G, g: G + g**2, state["G"], grads)
+        next_params = _zip3(
+            lambda w, g, G: w - self.eta * g / np.sqrt(G + self.eps), params, grads, G
         )
-        return next_params, next_G
+        return next_params, {"G": G}
+
+    def describe(self) -> str:
+        return (
+            f"AdaGrad: G ← G + g², θ ← θ − η g / √(G + ε), with η = {self.eta:g}, ε = {self.eps:g}"
+        )
+
+
+@dataclass(frozen=True)
+class RMSProp:
+    """RMSProp: G = gamma G + (1 - gamma) g^2; theta -= eta g / sqrt(G + eps). State: G, the
+    running average of squared gradients."""
+
+    eta: float = 0.001
+    gamma: float = 0.9
+    eps: float = EPS
+
+    def init(self, params: Params) -> dict:
+        return {"G": params.map(np.zeros_like)}
+
+    def step(self, params: Params, grads: Params, state: dict) -> tuple[Params, dict]:
+        gamma = self.gamma
+        G = _zip(lambda G, g: gamma * G + (1.0 - gamma) * g**2, state["G"], grads)
+        next_params = _zip3(
+            lambda w, g, G: w - self.eta * g / np.sqrt(G + self.eps), params, grads, G
+        )
+        return next_params, {"G": G}
+
+    def describe(self) -> str:
+        return (
+            f"RMSProp updates every parameter: G ← γ G + (1 − γ) g², θ ← θ − η g / √(G + ε), "
+            f"with η = {self.eta:g}, "
+            f"γ = {self.gamma:g}, ε = {self.eps:g}"
+        )
+
+
+@dataclass(frozen=True)
+class Adam:
+    """Adam with bias correction. State: m and v (moving averages of the gradient and of its
+    square) and t, the number of updates made (the first update has t = 1). Every entry moves
+    each step: a zero gradient still decays m and v."""
+
+    eta: float = 0.001
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = EPS
+
+    def init(self, params: Params) -> dict:
+        return {"m": params.map(np.zeros_like), "v": params.map(np.zeros_like), "t": 0}
+
+    def step(self, params: Params, grads: Params, state: dict) -> tuple[Params, dict]:
+        b1, b2, t = self.beta1, self.beta2, state["t"] + 1
+        m = _zip(lambda m, g: b1 * m + (1.0 - b1) * g, state["m"], grads)
+        v = _zip(lambda v, g: b2 * v + (1.0 - b2) * g**2, state["v"], grads)
+        c1, c2 = 1.0 - b1**t, 1.0 - b2**t
+
+        def move(w, m, v):
+            mhat, vhat = m / c1, v / c2
+            return w - self.eta * mhat / (np.sqrt(vhat) + self.eps)
+
+        return _zip3(move, params, m, v), {"m": m, "v": v, "t": t}
+
+    def describe(self) -> str:
+        return (
+            f"Adam updates every parameter: m ← β₁ m + (1 − β₁) g, v ← β₂ v + (1 − β₂) g², "
+            f"m̂ = m / (1 − β₁ᵗ), "
+            f"v̂ = v / (1 − β₂ᵗ), θ ← θ − η m̂ / (√v̂ + ε), t counting updates from 1, with "
+            f"η = {self.eta:g}, β₁ = {self.beta1:g}, β₂ = {self.beta2:g}, ε = {self.eps:g}"
+        )
+
+
+def from_spec(spec) -> AdaGrad | Adam | RMSProp:
+    """The optimizer a training spec (rnn.spec.TrainSpec) names, with its hyperparameters."""
+    if spec.optimizer == "adam":
+        return Adam(eta=spec.eta, beta1=spec.beta1, beta2=spec.beta2, eps=spec.epsilon)
+    if spec.optimizer == "rmsprop":
+        return RMSProp(eta=spec.eta, gamma=spec.gamma, eps=spec.epsilon)
+    return AdaGrad(eta=spec.eta, eps=spec.epsilon)
+
+
+def state_names(optimizer: str) -> tuple[str, ...]:
+    """The names of an optimizer's state, as `flat_state` stores them."""
+    return ("m", "v", "t") if optimizer == "adam" else ("G",)
+
+
+def flat_state(state: dict) -> dict[str, np.ndarray]:
+    """The state as flat arrays: each Params flattened (float64), Adam's t an int64 array
+    of one entry (so that the compiled path advances it in place)."""
+    return {
+        name: value.flatten() if isinstance(value, Params) else np.array([value], dtype=np.int64)
+        for name, value in state.items()
+    }
+
+
+def unflat_state(flat: dict, m: int, K: int, cell: str) -> dict:
+    """Inverse of flat_state: copies, as Params of the cell's shapes (and t an int)."""
+    return {
+        name: Params.unflatten(a, m, K, cell) if a.dtype == np.float64 else int(a[0])
+        for name, a in flat.items()
+    }
 
 
 def clip(grads: Params, bound: float = CLIP) -> Params:
     """Each gradient entry clipped to [-bound, bound] (the original's guard against explosion)."""
     return grads.map(lambda g: np.clip(g, -bound, bound))
+
+
+def _zip(fn, a: Params, b: Params) -> Params:
+    return Params(**{name: fn(x, getattr(b, name)) for name, x in a.items()})
+
+
+def _zip3(fn, a: Params, b: Params, c: Params) -> Params:
+    return Params(**{name: fn(x, getattr(b, name), getattr(c, name)) for name, x in a.items()})

@@ -146,15 +146,17 @@ STATE = {
 }
 
 
-def model_html(cell: str) -> str:
-    """The report's statement of the model: the cell's equations and the output layer."""
+def model_html(cell: str, loss: str = "sum") -> str:
+    """The report's statement of the model: the cell's equations and the output layer; loss
+    the loss mode, "sum" or "mean" (rnn.model.LOSSES)."""
     carried = STATE[cell]
+    total = "sum" if loss == "sum" else "mean"
     return (
         f"<p><b>Model.</b> The network reads the text one character at a time: the character "
         f"at step t is a one-hot vector xₜ over the corpus's K distinct characters, and "
         f"{carried} of m units each is carried from step to step. The {cell} cell: "
         f"{CELL_EQUATIONS[cell]}. Then pₜ = softmax(V hₜ + c) are the model's "
-        f"probabilities for the next character yₜ. The loss of a sequence is the sum of "
+        f"probabilities for the next character yₜ. The loss of a sequence is the {total} of "
         f"−ln pₜ[yₜ] over its characters, in nats.</p>"
     )
 
@@ -365,7 +367,7 @@ def header_for(trained) -> RunHeader:
             corpus_sha256=corpus.sha256,
             n_train=len(trained.data.train_ids),
             n_val=len(trained.data.val_ids),
-            config=cfg.to_dict(),
+            config=cfg.to_dict() | {"assignment": cfg.preset_description()},
             epochs=result.epochs,
             per_epoch=result.per_epoch,
             seconds=result.seconds,
@@ -401,13 +403,15 @@ def figure_html(fig, alt: str) -> str:
     )
 
 
-def loss_figure(result, seq_length: int):
+def loss_figure(result, seq_length: int, loss: str = "sum"):
     """Smooth training loss against update step, epoch boundaries numbered, and the
-    validation loss in the same units on the same axis: nats per seq_length characters
-    (validation's mean nats per character times seq_length)."""
+    validation loss in the same units on the same axis: nats per seq_length characters for
+    the summed loss (validation's mean nats per character times seq_length), nats per
+    character for the mean loss."""
     from matplotlib.figure import Figure  # no pyplot: no global figure state, no backend
     from matplotlib.ticker import StrMethodFormatter
 
+    per = seq_length if loss == "sum" else 1
     fig = Figure(figsize=(7.2, 3.0), dpi=150)
     ax = fig.subplots()
     steps = np.arange(len(result.smooth_loss))
@@ -415,17 +419,21 @@ def loss_figure(result, seq_length: int):
     if len(result.val_steps):
         ax.plot(
             result.val_steps,
-            np.asarray(result.val_loss) * seq_length,
+            np.asarray(result.val_loss) * per,
             "o-",
             color="C3",
             ms=3,
             lw=1,
-            label=f"validation loss (mean per character × {seq_length})",
+            label=f"validation loss (mean per character × {seq_length})"
+            if per != 1
+            else "validation loss (mean per character)",
         )
     _epoch_marks(ax, result.epochs, result.per_epoch)
     ax.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
     ax.set_xlabel("update step")
-    ax.set_ylabel(f"loss (nats per {seq_length} characters)")
+    ax.set_ylabel(
+        f"loss (nats per {seq_length} characters)" if per != 1 else "loss (nats per character)"
+    )
     ax.grid(alpha=0.3)
     ax.legend(loc="upper right", fontsize=8, framealpha=0.9)
     fig.tight_layout()

@@ -35,8 +35,9 @@ from .analysis.gradflow import MAX_K, PER_STRETCH, SPACING, WARMUP
 from .config import Config
 from .data import Corpus, load_corpus, split_train_val
 from .errors import CheckpointError, ConfigError, DataError, RNNError
-from .model import init_params, param_shapes
-from .train import TrainResult, train
+from .model import param_shapes
+from .optim import state_names
+from .train import Controls, TrainResult, train
 
 FINAL, PARTIAL = "checkpoint.npz", "checkpoint.partial.npz"
 # Part VI's gradient flow reads stretches of this many characters of the training text.
@@ -84,9 +85,10 @@ def prepare(cfg: Config, source) -> Data:
 def check_memory(cfg: Config, K: int) -> None:
     """Refuse a run that cannot fit in memory before it starts, rather than fail inside."""
     n_params = sum(int(np.prod(s)) for s in param_shapes(cfg.m, K, cfg.cell).values())
-    # parameters, AdaGrad's sums, gradients, the best models and their starting copies;
-    # two float64 histories (loss and smooth loss) of n_updates each
-    need = 8 * (6 * n_params + 2 * cfg.n_updates)
+    # parameters, the optimizer's state (one or two arrays), gradients, the best models
+    # and their starting copies; two float64 histories (loss and smooth loss) of n_updates
+    n_opt = len([name for name in state_names(cfg.optimizer) if name != "t"])
+    need = 8 * ((5 + n_opt) * n_params + 2 * cfg.n_updates)
     free = _available_memory()
     if free is not None and need > free:
         raise ConfigError(
@@ -190,21 +192,15 @@ def run(
     if p.path is not None:
         state, meta = checkpoint.load(p.path)
         sessions = meta["sessions"]
-    params0 = init_params(len(data.vocab), m=cfg.m, sigma=cfg.sigma, seed=cfg.seed, cell=cfg.cell)
-    kwargs = dict(
-        n_updates=cfg.n_updates,
-        seq_length=cfg.seq_length,
-        eta=cfg.eta,
-        sample_every=cfg.sample_every,
-        sample_length=cfg.sample_length,
-        seed=cfg.seed,
-        val_ids=data.val_ids if len(data.val_ids) > 1 else None,
-        eval_every=cfg.eval_every,
-        resume=state,
-        backend=backend,
-    )
+    spec = cfg.train_spec()
+    params0 = spec.init_params(len(data.vocab))
+    val_ids = data.val_ids if len(data.val_ids) > 1 else None
     if p.action == "reuse":
-        result = train(params0, data.train_ids, **kwargs)  # nothing left to train
+        # nothing left to train
+        controls = Controls(backend=backend)
+        result = train(
+            params0, data.train_ids, spec, val_ids=val_ids, resume=state, controls=controls
+        )
         where = promote_run(run_dir) if promote else p.path
         return Run(cfg, data, result, sessions, _provenance(sessions, build_id, None), where)
 
@@ -217,21 +213,13 @@ def run(
             partial,
             s,
             vocab_chars=data.vocab.chars,
-            config=cfg.to_dict(),
+            config=cfg.to_dict(),  # resolved: what the run was trained with
             corpus_sha256=data.corpus.sha256,
             sessions=sessions + [session],
         )
 
-    if should_stop is not None:
-        kwargs["should_stop"] = should_stop
-    result = train(
-        params0,
-        data.train_ids,
-        progress=progress,
-        checkpoint=save,
-        checkpoint_every=cfg.checkpoint_every,
-        **kwargs,
-    )
+    controls = Controls(backend, progress, save, cfg.checkpoint_every, should_stop)
+    result = train(params0, data.train_ids, spec, val_ids=val_ids, resume=state, controls=controls)
     where = promote_run(run_dir) if promote else partial
     sessions = sessions + [session]
     return Run(cfg, data, result, sessions, _provenance(sessions, build_id, session), where)

@@ -1,10 +1,16 @@
-"""The original training loop: consecutive sequences, carried state, AdaGrad, clipping.
+"""The original training loop: consecutive sequences, carried state, an optimizer, clipping.
 
 Update `step` (0-based) trains on ids[j*L : j*L + L+1] with j = step % per_epoch, where
 per_epoch = (N - 1) // L sequences fit in the N training characters: the state is carried
-from one sequence to the next and zeroed at each epoch's start (j == 0). Gradients are clipped
-to [-CLIP, CLIP] before AdaGrad (rnn.optim). The smooth loss starts at L ln K and follows
+from one sequence to the next and zeroed at each epoch's start (j == 0). A sequence's loss
+is the sum of its characters' cross-entropies or their mean (spec.loss); gradients are
+clipped to [-clip, clip] (unless clip is 0) before the optimizer (rnn.optim: AdaGrad, Adam
+or RMSProp). The smooth loss starts at the loss of uniform guessing in the same units
+(L ln K for the sum, ln K for the mean) and follows
 smooth = SMOOTH_DECAY smooth + SMOOTH_WEIGHT loss.
+
+What to train is one TrainSpec (rnn.spec, built by Config.train_spec); how to carry it out
+(backend, progress bar, checkpoints, stop requests) is a Controls.
 
 Hidden states are columns (S, 1), S = Params.state_size (m, or 2m for the LSTM's [h; s]), in
 TrainState, TrainResult and every function here, as in rnn.model and rnn.sample.
@@ -26,18 +32,19 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import ArrayLike
 
-from . import kernels
+from . import kernels, optim
 from .cells import GATES
-from .config import check_float, check_int
+from .config import check_int
 from .errors import DataError, Interrupted, TrainingDiverged
-from .model import Params, loss_and_grads, sequence_losses, zero_state
-from .optim import CLIP, EPS, AdaGrad, clip
+from .model import Params, loss_and_grads, loss_scale, sequence_losses, zero_state
 from .sample import as_state, sample
+from .spec import TrainSpec
 
 BACKENDS = ("auto", "numba", "reference")
 SMOOTH_DECAY, SMOOTH_WEIGHT = 0.999, 0.001  # smooth = 0.999 smooth + 0.001 loss
-# Divergence: a non-finite loss, or a smooth loss above DIVERGED times its start L ln K.
-# Measured on the default corpus (m = 100): merely bad runs peak at 2.1, 27 and 205 times
+# Divergence: a non-finite loss, or a smooth loss above DIVERGED times its start (L ln K,
+# or ln K for the mean loss). Measured on the default corpus (m = 100, AdaGrad): merely bad
+# runs peak at 2.1, 27 and 205 times
 # the start (vanilla, eta = 1, 2, 5, 60,000 updates), 2.1, 4 and 10 (LSTM) and 4.4, 17 and
 # 213 (GRU); at eta = 1e6 every cell is past 10 times the start at update 1 and peaks near
 # a million times it, and at eta = 1.7e308 the loss is NaN at update 1.
@@ -46,13 +53,34 @@ CHUNK_UPDATES = 1000  # at most this many updates between checks of divergence a
 CHUNK_SECONDS = 0.5  # ... and about this much time
 
 
+@dataclass(frozen=True)
+class Controls:
+    """How a training run is carried out, not what it computes.
+
+    backend: "auto" (compiled when numba is there), "numba" or "reference". progress: a
+    text progress bar. checkpoint: a callable(state) called at multiples of
+    checkpoint_every and at the end (see rnn.checkpoint). should_stop: a callable checked at
+    least every CHUNK_UPDATES updates; when it returns True the checkpoint callable (if any)
+    gets the current state and Interrupted(step, checkpoint_step) is raised."""
+
+    backend: str = "auto"
+    progress: bool = False
+    checkpoint: Callable | None = None
+    checkpoint_every: int | None = None
+    should_stop: Callable[[], bool] | None = None
+
+    def __post_init__(self):
+        check_int("checkpoint_every", self.checkpoint_every, 1, allow_none=True)
+        _resolve(self.backend)
+
+
 @dataclass
 class TrainState:
     """Everything a run needs to continue exactly where it stopped (see rnn.checkpoint)."""
 
     step: int
     theta: np.ndarray  # parameters, flat (Params.flatten order)
-    G: np.ndarray  # AdaGrad's sums of squared gradients, same layout
+    opt: dict  # the optimizer's state, flat (rnn.optim.flat_state): AdaGrad's G, Adam's m, v, t
     h: np.ndarray  # the carried state (S, 1)
     smooth: float
     best_smooth: float
@@ -101,57 +129,72 @@ class TrainResult:
         return float(self.smooth_loss.min()) if len(self.smooth_loss) else math.nan
 
 
-def run_updates_reference(s: TrainState, n: int, *, ids, L, eta, m, K, cell) -> None:
+def run_updates_reference(s: TrainState, n: int, ids: np.ndarray, spec: TrainSpec, K: int):
     """Updates s.step .. s.step + n - 1 on ids, the textbook loop (min-char-rnn's), with the
-    parameters and AdaGrad's state as Params; s is left consistent, s.step advanced by n."""
-    params, G = Params.unflatten(s.theta, m, K, cell), Params.unflatten(s.G, m, K, cell)
-    opt = AdaGrad(eta=eta)
+    parameters and the optimizer's state as Params; s is left consistent, s.step advanced
+    by n."""
+    m, L, cell = spec.m, spec.seq_length, spec.cell
+    params = Params.unflatten(s.theta, m, K, cell)
+    opt, state = optim.from_spec(spec), optim.unflat_state(s.opt, m, K, cell)
     per_epoch = (len(ids) - 1) // L
     for step in range(s.step, s.step + n):
         j = step % per_epoch
         if j == 0:
             s.h = zero_state(params)  # an epoch's start
         X, Y = ids[j * L : j * L + L], ids[j * L + 1 : j * L + L + 1]
-        loss, grads, h_next = loss_and_grads(params, X, Y, s.h)
+        loss, grads, h_next = loss_and_grads(params, X, Y, s.h, spec.loss)
         s.smooth = SMOOTH_DECAY * s.smooth + SMOOTH_WEIGHT * loss
         s.loss[step], s.smooth_loss[step] = loss, s.smooth
         if s.smooth < s.best_smooth:  # keep the parameters this loss was measured with
             s.best_smooth, s.best_smooth_step = s.smooth, step
             s.best_smooth_theta, s.best_smooth_h = params.flatten(), s.h.copy()
-        params, G = opt.step(params, clip(grads, CLIP), G)
+        if spec.clip > 0:
+            grads = optim.clip(grads, spec.clip)
+        params, state = opt.step(params, grads, state)
         s.h = h_next
-    s.theta[:], s.G[:] = params.flatten(), G.flatten()
+    s.theta[:] = params.flatten()
+    s.opt = optim.flat_state(state)
     s.step += n
 
 
-def _run_updates_compiled(s: TrainState, n: int, *, ids, L, eta, m, K, cell) -> None:
+def _run_updates_compiled(s: TrainState, n: int, ids: np.ndarray, spec: TrainSpec, K: int):
     """The same as run_updates_reference, compiled (rnn.kernels)."""
-    s.smooth, s.best_smooth, s.best_smooth_step = kernels.run_updates(
-        ids=ids,
-        theta=s.theta,
-        G2=s.G,
-        state=s.h,
-        step0=s.step,
-        n=n,
-        per_epoch=(len(ids) - 1) // L,
-        L=L,
-        m=m,
-        K=K,
-        gates=GATES[cell],
-        eta=float(eta),
-        eps=EPS,
-        clip=CLIP,
-        decay=SMOOTH_DECAY,
-        weight=SMOOTH_WEIGHT,
-        smooth=s.smooth,
-        best_smooth=s.best_smooth,
-        best_step=s.best_smooth_step,
-        best_theta=s.best_smooth_theta,
-        best_state=s.best_smooth_h,
-        losses=s.loss,
-        smooths=s.smooth_loss,
+    L = spec.seq_length
+    net = kernels.Net(spec.m, K, GATES[spec.cell])
+    text = kernels.Text(ids, (len(ids) - 1) // L, L)
+    adam = spec.optimizer == "adam"
+    model = kernels.Model(
+        s.theta,
+        s.opt["m"] if adam else s.opt["G"],
+        s.opt["v"] if adam else _NONE,
+        s.opt["t"] if adam else np.zeros(1, dtype=np.int64),
+        s.h,
     )
+    log = kernels.Log(
+        s.loss, s.smooth_loss, SMOOTH_DECAY, SMOOTH_WEIGHT, s.best_smooth_theta, s.best_smooth_h
+    )
+    counters = kernels.Counters(s.step, n, s.smooth, s.best_smooth, s.best_smooth_step)
+    after = kernels.run_updates(net, text, compiled_rule(spec), model, log, counters)
+    s.smooth, s.best_smooth, s.best_smooth_step = after.smooth, after.best_smooth, after.best_step
     s.step += n
+
+
+_NONE = np.zeros(0)  # Model.s2 for the optimizers with one state array
+
+
+def compiled_rule(spec: TrainSpec) -> kernels.Rule:
+    """The spec's update rule as the compiled path takes it: clip 0 (off) is an infinite
+    bound, the mean loss a scale of 1/L."""
+    return kernels.Rule(
+        kernels.KINDS[spec.optimizer],
+        float(spec.eta),
+        float(spec.beta1),
+        float(spec.beta2),
+        float(spec.epsilon),
+        float(spec.gamma),
+        float(spec.clip) if spec.clip > 0 else math.inf,
+        loss_scale(spec.loss, spec.seq_length),
+    )
 
 
 def mean_loss(
@@ -191,26 +234,28 @@ def _resolve(backend: str) -> str:
     return backend
 
 
-def smooth_start(seq_length: int, K: int) -> float:
-    """The smooth loss before the first update: seq_length ln K, the loss of uniform guessing."""
-    return seq_length * math.log(K)
+def smooth_start(seq_length: int, K: int, loss: str = "sum") -> float:
+    """The smooth loss before the first update: the loss of uniform guessing, seq_length ln K
+    for the summed loss, ln K for the mean."""
+    return math.log(K) * (1.0 if loss == "mean" else seq_length)
 
 
-def new_state(params: Params, n_updates: int, seq_length: int, seed: int) -> TrainState:
+def new_state(params: Params, spec: TrainSpec) -> TrainState:
     theta = params.flatten()
+    opt = optim.from_spec(spec)
     return TrainState(
         step=0,
         theta=theta,
-        G=np.zeros_like(theta),
+        opt=optim.flat_state(opt.init(params)),
         h=zero_state(params),
-        smooth=smooth_start(seq_length, params.K),
+        smooth=smooth_start(spec.seq_length, params.K, spec.loss),
         best_smooth=math.inf,
         best_smooth_step=-1,
         best_smooth_theta=theta.copy(),
         best_smooth_h=zero_state(params),
-        rng=np.random.default_rng(seed),
-        loss=np.full(n_updates, np.nan),
-        smooth_loss=np.full(n_updates, np.nan),
+        rng=np.random.default_rng(spec.seed),
+        loss=np.full(spec.n_updates, np.nan),
+        smooth_loss=np.full(spec.n_updates, np.nan),
     )
 
 
@@ -239,46 +284,29 @@ def check_diverged(s: TrainState, start: int, limit: float, eta: float) -> None:
 def train(
     params: Params,
     ids: ArrayLike,
+    spec: TrainSpec,
     *,
-    n_updates: int,
-    seq_length: int = 25,
-    eta: float = 0.1,
-    sample_every: int | None = 10_000,
-    sample_length: int = 200,
-    seed: int = 0,
-    progress: bool = False,
     val_ids: ArrayLike | None = None,
-    eval_every: int | None = None,
-    checkpoint: Callable[[TrainState], None] | None = None,
-    checkpoint_every: int | None = None,
     resume: TrainState | None = None,
-    backend: str = "auto",
-    should_stop: Callable[[], bool] | None = None,
+    controls: Controls = Controls(),
 ) -> TrainResult:
-    """Train `params` (left untouched) on the index array `ids` for n_updates AdaGrad updates.
+    """Train `params` (left untouched) on the index array `ids` as `spec` says: spec.n_updates
+    updates of spec.optimizer, each on one sequence (see the module's docstring).
 
-    The cell (vanilla, LSTM, GRU) is the params'. ids and val_ids may have any integer dtype
-    and are not copied. sample_every=None turns sampling off; samples are drawn before update
-    s for every s that is a multiple of sample_every, from the carried state and the
-    sequence's first character. With val_ids, the mean loss per character on them is measured
-    at every multiple of eval_every and after the last update, and picks the best model.
-    checkpoint: a callable(state) called at multiples of checkpoint_every and at the end
-    (see rnn.checkpoint.Checkpointer); resume: a TrainState to continue from.
+    params must be a network of the spec's cell and m. ids and val_ids may have any integer
+    dtype and are not copied. spec.sample_every=None turns sampling off; samples are drawn
+    before update s for every s that is a multiple of sample_every, from the carried state
+    and the sequence's first character. With val_ids, the mean loss per character on them is
+    measured at every multiple of spec.eval_every and after the last update, and picks the
+    best model. resume: a TrainState to continue from. controls: backend, progress bar,
+    checkpoints and stop requests (see Controls).
 
     Raises TrainingDiverged if the loss turns non-finite or the smooth loss passes DIVERGED
     times its start, checked at least every CHUNK_UPDATES updates (or CHUNK_SECONDS).
-    should_stop: a callable checked as often; when it returns True the checkpoint callable
-    (if any) gets the current state and Interrupted(step, checkpoint_step) is raised.
     """
-    check_int("n_updates", n_updates, 0)
-    check_int("seq_length", seq_length, 1)
-    check_float("eta", eta, low=0.0, low_open=True)
-    check_int("sample_every", sample_every, 1, allow_none=True)
-    check_int("sample_length", sample_length, 0)
-    check_int("eval_every", eval_every, 1, allow_none=True)
-    check_int("checkpoint_every", checkpoint_every, 1, allow_none=True)
+    spec.check_fits(params)
     ids = _as_ids(ids)
-    m, K, L, cell = params.m, params.K, seq_length, params.cell
+    m, K, L, cell, n_updates = params.m, params.K, spec.seq_length, params.cell, spec.n_updates
     if len(ids) < L + 1:
         raise DataError(
             f"the training text has {len(ids)} characters; seq_length={L} needs at least {L + 1}"
@@ -289,16 +317,18 @@ def train(
         val_ids = _as_ids(val_ids)
         if len(val_ids) < 2:
             val_ids = None
-    eval_every = eval_every if val_ids is not None else None
+    sample_every = spec.sample_every
+    eval_every = spec.eval_every if val_ids is not None else None
+    checkpoint, checkpoint_every = controls.checkpoint, controls.checkpoint_every
+    should_stop, backend = controls.should_stop, controls.backend
     compiled = _resolve(backend) == "numba"
     run = _run_updates_compiled if compiled else run_updates_reference
     per_epoch = (len(ids) - 1) // L
-    limit = DIVERGED * smooth_start(L, K)
-    loop = dict(ids=ids, L=L, eta=float(eta), m=m, K=K, cell=cell)
+    limit = DIVERGED * smooth_start(L, K, spec.loss)
 
     # A copy: the caller's state (from a checkpoint, say) can seed another run unchanged.
-    s = copy.deepcopy(resume) if resume is not None else new_state(params, n_updates, L, seed)
-    _check_resumed(s, params, n_updates)
+    s = copy.deepcopy(resume) if resume is not None else new_state(params, spec)
+    _check_resumed(s, params, spec)
 
     def evaluate(step):
         # From the state training carries, not from zero: the model starts from zero only at
@@ -314,11 +344,11 @@ def train(
 
     # Zero updates compile the fast path (once per machine; cached after), so that the
     # compiler's seconds are not counted as training time.
-    run(s, 0, **loop)
+    run(s, 0, ids, spec, K)
     if val_ids is not None:
         mean_loss(params, val_ids[:2], backend)
-    bar = _progress_bar(n_updates, s.step) if progress else None
-    tick = max(1, min(1000, n_updates // 100)) if progress else None
+    bar = _progress_bar(n_updates, s.step) if controls.progress else None
+    tick = max(1, min(1000, n_updates // 100)) if controls.progress else None
     chunk = 10  # updates per call, grown to about CHUNK_SECONDS' worth
     last_checkpoint = None
     t0 = time.perf_counter() - s.seconds
@@ -334,7 +364,7 @@ def train(
             h0 = zero_state(params) if step % per_epoch == 0 else s.h
             x0 = ids[(step % per_epoch) * L]
             p = Params.unflatten(s.theta, m, K, cell)
-            s.samples[step] = sample(p, h0, x0, sample_length, s.rng)
+            s.samples[step] = sample(p, h0, x0, spec.sample_length, s.rng)
         if eval_every and step % eval_every == 0:
             evaluate(step)
         if checkpoint is not None and checkpoint_every and step % checkpoint_every == 0 and step:
@@ -344,9 +374,9 @@ def train(
         stop = _next_stop(step, n_updates, sample_every, eval_every, checkpoint_every, tick)
         stop = min(stop, step + chunk)
         t1 = time.perf_counter()
-        run(s, stop - step, **loop)
+        run(s, stop - step, ids, spec, K)
         seconds = time.perf_counter() - t1
-        check_diverged(s, step, limit, eta)
+        check_diverged(s, step, limit, spec.eta)
         rate = (stop - step) / max(seconds, 1e-9)
         chunk = int(min(CHUNK_UPDATES, max(1, rate * CHUNK_SECONDS)))
         if bar is not None:
@@ -362,12 +392,19 @@ def train(
     return _result(s, cell, m, K, per_epoch, n_updates)
 
 
-def _check_resumed(s: TrainState, params: Params, n_updates: int) -> None:
-    """A resumed state must fit the network; older checkpoints' flat states become columns."""
+def _check_resumed(s: TrainState, params: Params, spec: TrainSpec) -> None:
+    """A resumed state must fit the network and the optimizer; older checkpoints' flat
+    states become columns."""
+    n_updates = spec.n_updates
     if s.theta.size != params.flatten().size:
         raise DataError(
             f"the state to resume has {s.theta.size} parameters, this network has "
             f"{params.flatten().size} ({params.cell}, m={params.m}, K={params.K})"
+        )
+    if sorted(s.opt) != sorted(optim.state_names(spec.optimizer)):
+        raise DataError(
+            f"the state to resume holds an optimizer state of {', '.join(sorted(s.opt))}; "
+            f"{spec.optimizer} keeps {', '.join(optim.state_names(spec.optimizer))}"
         )
     s.h = as_state(params, s.h).copy()
     s.best_smooth_h = as_state(params, s.best_smooth_h).copy()

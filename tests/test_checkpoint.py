@@ -8,6 +8,8 @@ import pytest
 import rnn
 from rnn import checkpoint
 
+from .training import fit
+
 CONFIG = rnn.Config(m=24, seq_length=20).to_dict()
 
 
@@ -16,7 +18,7 @@ class Stop(Exception):
 
 
 def run(params, ids, val_ids, **kwargs):
-    return rnn.train(
+    return fit(
         params,
         ids,
         n_updates=400,

@@ -48,8 +48,8 @@ def test_random_cases_pass_in_float64(float64_only, small_problem, cell, seed, s
 def test_gradient_check_catches_a_wrong_gradient(small_problem):
     params, X, Y, h0 = small_problem(K=6, m=4, T=6, seed=1)
 
-    def broken(p, X, Y, h0):
-        loss, grads, h = rnn.loss_and_grads(p, X, Y, h0)
+    def broken(p, X, Y, h0, loss):
+        loss, grads, h = rnn.loss_and_grads(p, X, Y, h0, loss)
         grads.W[1, 2] *= 1.01  # a 1% error in one entry
         return loss, grads, h
 

@@ -181,11 +181,11 @@ def test_adagrad_step_is_explicit_and_pure():
     p = rnn.init_params(K=3, m=2, seed=0)
     g = p.map(lambda a: np.full_like(a, 2.0))
     opt = rnn.AdaGrad(eta=0.1)
-    G = p.map(np.zeros_like)
-    p1, G1 = opt.step(p, g, G)
-    np.testing.assert_allclose(G1.W, 4.0)
+    state = opt.init(p)
+    p1, state1 = opt.step(p, g, state)
+    np.testing.assert_allclose(state1["G"].W, 4.0)
     np.testing.assert_allclose(p1.W, p.W - 0.1 * 2.0 / np.sqrt(4.0 + 1e-8))
-    assert not G.W.any()  # inputs untouched
+    assert not state["G"].W.any()  # inputs untouched
     clipped = rnn.clip(p.map(lambda a: np.full_like(a, -9.0)))
     assert clipped.V.min() == -5.0
 

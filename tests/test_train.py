@@ -9,6 +9,8 @@ from rnn import kernels
 from rnn.model import CELLS
 from rnn.train import _run_updates_compiled, check_diverged, new_state, run_updates_reference
 
+from .training import fit
+
 needs_numba = pytest.mark.skipif(not kernels.AVAILABLE, reason="numba not installed")
 BACKENDS = ["reference"] + (["numba"] if kernels.AVAILABLE else [])
 
@@ -22,9 +24,7 @@ def setup(text, m=16, seed=0, cell="vanilla"):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_memorises_a_repetitive_text(backend, cell):
     vocab, ids, params = setup("abcdefgh" * 40, m=16, cell=cell)
-    result = rnn.train(
-        params, ids, n_updates=1500, seq_length=8, sample_every=None, backend=backend
-    )
+    result = fit(params, ids, n_updates=1500, seq_length=8, sample_every=None, backend=backend)
     assert result.loss[0] == pytest.approx(8 * math.log(8), abs=0.5)
     assert result.loss[-50:].mean() < 0.05  # nearly certain of every next character
     greedy = rnn.sample(
@@ -42,7 +42,7 @@ def test_memorises_a_repetitive_text(backend, cell):
 def test_training_is_deterministic(text, backend):
     _, ids, params = setup(text)
     runs = [
-        rnn.train(
+        fit(
             params,
             ids,
             n_updates=120,
@@ -64,14 +64,14 @@ def test_training_is_deterministic(text, backend):
 def test_train_leaves_params_untouched(text):
     _, ids, params = setup(text)
     before = params.flatten()
-    rnn.train(params, ids, n_updates=20, seq_length=10, sample_every=None)
+    fit(params, ids, n_updates=20, seq_length=10, sample_every=None)
     np.testing.assert_array_equal(params.flatten(), before)
 
 
 def test_result_records(text):
     vocab, ids, params = setup(text)
     L, n = 10, 70
-    result = rnn.train(params, ids, n_updates=n, seq_length=L, sample_every=25, sample_length=40)
+    result = fit(params, ids, n_updates=n, seq_length=L, sample_every=25, sample_length=40)
     K = len(vocab)
     assert result.loss.shape == result.smooth_loss.shape == (n,)
     expected = 0.999 * (L * math.log(K)) + 0.001 * result.loss[0]
@@ -88,7 +88,7 @@ def test_result_records(text):
 
 def test_sample_every_none_turns_sampling_off(text):
     _, ids, params = setup(text)
-    assert rnn.train(params, ids, n_updates=30, sample_every=None).samples == {}
+    assert fit(params, ids, n_updates=30, sample_every=None).samples == {}
 
 
 @pytest.mark.parametrize("cell", CELLS)
@@ -96,17 +96,18 @@ def test_sample_every_none_turns_sampling_off(text):
 def test_epoch_wrap_resets_the_hidden_state(backend, cell):
     text = "hello world, hello there!\n"  # 26 characters: (26-1)//5 = 5 sequences an epoch
     vocab, ids, params = setup(text, m=8, cell=cell)
-    result = rnn.train(params, ids, n_updates=12, seq_length=5, sample_every=None, backend=backend)
+    result = fit(params, ids, n_updates=12, seq_length=5, sample_every=None, backend=backend)
     assert result.per_epoch == 5 and result.epochs == pytest.approx(12 / 5)
     assert result.state.h.shape == result.best_h.shape == (params.state_size, 1)
     # Replaying by hand: update 5 starts a new epoch from a zero state on ids[0:6].
-    s = new_state(params, 12, 5, seed=0)
-    run_updates_reference(s, 5, ids=ids, L=5, eta=0.1, m=8, K=len(vocab), cell=cell)
+    spec = rnn.TrainSpec(cell=cell, m=8, n_updates=12, seq_length=5)
+    s = new_state(params, spec)
+    run_updates_reference(s, 5, ids, spec, len(vocab))
     s.h[:] = 0.3  # junk that the epoch start must clear
     p5 = rnn.Params.unflatten(s.theta, 8, len(vocab), cell)
     fresh, _, _ = rnn.loss_and_grads(p5, ids[:5], ids[1:6], rnn.model.zero_state(p5))
     carried, _, _ = rnn.loss_and_grads(p5, ids[:5], ids[1:6], s.h)
-    run_updates_reference(s, 1, ids=ids, L=5, eta=0.1, m=8, K=len(vocab), cell=cell)
+    run_updates_reference(s, 1, ids, spec, len(vocab))
     assert s.loss[5] == pytest.approx(fresh, rel=1e-12)
     assert result.loss[5] == pytest.approx(fresh, rel=1e-9)
     assert abs(fresh - carried) > 1e-6  # so the checks above can tell the two apart
@@ -115,7 +116,7 @@ def test_epoch_wrap_resets_the_hidden_state(backend, cell):
 def test_corpus_shorter_than_a_sequence_is_refused():
     vocab, ids, params = setup("abcdefghij", m=4)
     with pytest.raises(rnn.DataError, match="seq_length=25 needs at least 26"):
-        rnn.train(params, ids, n_updates=5)
+        fit(params, ids, n_updates=5)
 
 
 @pytest.mark.parametrize(
@@ -134,12 +135,12 @@ def test_nonsense_hyperparameters_are_refused(text, kwargs, name):
     _, ids, params = setup(text)
     args = dict(n_updates=5, seq_length=10) | kwargs
     with pytest.raises(rnn.ConfigError, match=f"parameter {name} must"):
-        rnn.train(params, ids, **args)
+        fit(params, ids, **args)
 
 
 def test_zero_updates_returns_the_initial_model(text):
     _, ids, params = setup(text)
-    result = rnn.train(params, ids, n_updates=0, sample_every=10, sample_length=5)
+    result = fit(params, ids, n_updates=0, sample_every=10, sample_length=5)
     np.testing.assert_array_equal(result.params.flatten(), params.flatten())
     assert result.loss.shape == (0,) and result.samples == {}
 
@@ -159,8 +160,8 @@ def test_fast_path_follows_the_reference_for_1000_updates(macbeth, cell, m):
     """
     vocab, ids = macbeth
     params = rnn.init_params(len(vocab), m=m, seed=0, cell=cell)
-    fast = rnn.train(params, ids, n_updates=1000, eta=0.01, sample_every=None, backend="numba")
-    ref = rnn.train(params, ids, n_updates=1000, eta=0.01, sample_every=None, backend="reference")
+    fast = fit(params, ids, n_updates=1000, eta=0.01, sample_every=None, backend="numba")
+    ref = fit(params, ids, n_updates=1000, eta=0.01, sample_every=None, backend="reference")
     assert np.max(np.abs(fast.loss - ref.loss) / ref.loss) < 1e-9
     assert np.max(np.abs(fast.params.flatten() - ref.params.flatten())) < 1e-8
     assert fast.best_step == ref.best_step
@@ -174,12 +175,12 @@ def test_fast_path_matches_each_update_of_the_reference_at_eta_01(macbeth, cell)
     vocab, ids = macbeth
     m, K, L = 50, len(vocab), 25
     params = rnn.init_params(K, m=m, seed=0, cell=cell)
-    s = new_state(params, 300, L, seed=0)
-    loop = dict(ids=ids, L=L, eta=0.1, m=m, K=K, cell=cell)
+    spec = rnn.TrainSpec(cell=cell, m=m, n_updates=300, seq_length=L)
+    s = new_state(params, spec)
     for step in range(300):
         fast = copy.deepcopy(s)
-        _run_updates_compiled(fast, 1, **loop)
-        run_updates_reference(s, 1, **loop)
+        _run_updates_compiled(fast, 1, ids, spec, K)
+        run_updates_reference(s, 1, ids, spec, K)
         assert fast.step == s.step == step + 1
         assert abs(fast.loss[step] - s.loss[step]) <= 1e-9 * s.loss[step]
         assert np.max(np.abs(fast.theta - s.theta)) < 1e-8
@@ -204,7 +205,7 @@ def test_mean_loss_matches_a_direct_computation(macbeth, backend):
 def test_best_model_comes_with_its_hidden_state(text, backend):
     _, ids, params = setup(text)
     L = 10
-    result = rnn.train(params, ids, n_updates=150, seq_length=L, sample_every=None, backend=backend)
+    result = fit(params, ids, n_updates=150, seq_length=L, sample_every=None, backend=backend)
     j = result.best_step % result.per_epoch
     loss, _, _ = rnn.loss_and_grads(
         result.best_params,
@@ -218,7 +219,7 @@ def test_best_model_comes_with_its_hidden_state(text, backend):
 def test_validation_reads_from_the_carried_hidden_state(text):
     vocab, ids, params = setup(text)
     train_ids, val_ids = ids[:-40], ids[-40:]
-    result = rnn.train(
+    result = fit(
         params,
         train_ids,
         n_updates=60,
@@ -242,7 +243,7 @@ def test_validation_reads_from_the_carried_hidden_state(text):
 def test_divergence_is_reported_with_the_update_and_eta(text, backend, eta):
     _, ids, params = setup(text)
     with np.errstate(all="ignore"), pytest.raises(rnn.errors.TrainingDiverged) as err:
-        rnn.train(params, ids, n_updates=3000, seq_length=10, eta=eta, backend=backend)
+        fit(params, ids, n_updates=3000, seq_length=10, eta=eta, backend=backend)
     message = str(err.value)
     assert "\n" not in message and "lower eta" in message and f"{eta:g}" in message
     step = int(message.split("update ")[1].split(":")[0].replace(",", ""))
@@ -252,13 +253,13 @@ def test_divergence_is_reported_with_the_update_and_eta(text, backend, eta):
 def test_a_merely_bad_eta_is_not_divergence(macbeth):
     vocab, ids = macbeth
     params = rnn.init_params(len(vocab), m=32, seed=0)
-    result = rnn.train(params, ids, n_updates=3000, eta=5.0, sample_every=None)
+    result = fit(params, ids, n_updates=3000, eta=5.0, sample_every=None)
     assert np.isfinite(result.loss).all()
 
 
 def test_divergence_limit_is_checked_on_the_smooth_loss(text):
     _, ids, params = setup(text)
-    s = rnn.train(params, ids, n_updates=50, seq_length=10, sample_every=None).state
+    s = fit(params, ids, n_updates=50, seq_length=10, sample_every=None).state
     limit = float(s.smooth_loss[:50].max())
     check_diverged(s, 0, limit, 0.1)  # at the limit: not diverged
     with pytest.raises(rnn.errors.TrainingDiverged, match=r"update \d+: the smooth loss"):
@@ -278,7 +279,7 @@ def test_should_stop_checkpoints_then_raises_interrupted(text, backend):
         saved.append((state.step, state.theta.copy(), np.isfinite(state.loss[: state.step]).all()))
 
     with pytest.raises(rnn.errors.Interrupted) as err:
-        rnn.train(
+        fit(
             params,
             ids,
             n_updates=100_000,
@@ -291,23 +292,21 @@ def test_should_stop_checkpoints_then_raises_interrupted(text, backend):
     step, theta, complete = saved[-1]
     assert err.value.step == err.value.checkpoint_step == step > 0 and complete
     # The state saved is consistent: the parameters are those of an uninterrupted run's step.
-    again = rnn.train(
-        params, ids, n_updates=step, seq_length=10, sample_every=None, backend=backend
-    )
+    again = fit(params, ids, n_updates=step, seq_length=10, sample_every=None, backend=backend)
     np.testing.assert_array_equal(theta, again.params.flatten())
 
 
 def test_should_stop_without_checkpoint(text):
     _, ids, params = setup(text)
     with pytest.raises(rnn.errors.Interrupted) as err:
-        rnn.train(params, ids, n_updates=1000, seq_length=10, should_stop=lambda: True)
+        fit(params, ids, n_updates=1000, seq_length=10, should_stop=lambda: True)
     assert err.value.step == 0 and err.value.checkpoint_step is None
 
 
 def test_checks_happen_at_least_every_1000_updates(text):
     _, ids, params = setup(text, m=4)
     calls = []
-    result = rnn.train(
+    result = fit(
         params,
         ids,
         n_updates=5000,
@@ -322,7 +321,7 @@ def test_checks_happen_at_least_every_1000_updates(text):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_small_integer_ids_train_alike_without_a_copy(text, backend, dtype, monkeypatch):
     vocab, ids, params = setup(text)
-    ref = rnn.train(
+    ref = fit(
         params,
         ids,
         n_updates=40,
@@ -343,7 +342,7 @@ def test_small_integer_ids_train_alike_without_a_copy(text, backend, dtype, monk
         return out
 
     monkeypatch.setattr(np, "ascontiguousarray", watch)
-    got = rnn.train(
+    got = fit(
         params,
         small,
         n_updates=40,

@@ -1,26 +1,70 @@
-"""The fast path: whole training chunks compiled with numba, same mathematics as rnn.model.
+"""The fast path: whole training chunks compiled with numba, same mathematics as rnn.model
+and rnn.optim.
 
 The parameters travel as one flat float64 vector theta in the order W, U, b, V, c
-(`Params.flatten`), so AdaGrad, clipping and keeping the best model are single loops. The
-carried state travels as a column (S, 1), as everywhere in the package. Character indices
-may be any integer dtype (uint8, uint16, int32, ...): numba compiles one specialisation per
-dtype, and nothing is copied to int64.
+(`Params.flatten`), and so does each array of the optimizer's state, so that the update,
+clipping and keeping the best model are single loops. The carried state travels as a column
+(S, 1), as everywhere in the package. Character indices may be any integer dtype (uint8,
+uint16, int32, ...): numba compiles one specialisation per dtype, and nothing is copied.
+
+`run_updates` takes its inputs as named tuples (Net, Text, Rule, Model, Log, Counters), built
+by rnn.train: what the network is, what it reads, how it is updated, what is updated in
+place, what is recorded, and where the loop stands. The optimizer is a number (Rule.kind:
+ADAGRAD, ADAM, RMSPROP) tested inside compiled code, so one compiled loop serves all
+optimizers, and the cell a number of gate blocks (1, 4, 3), so it serves all cells.
 
 One module per cell (vanilla, lstm, gru) holds its compiled forward and backward over a
-sequence; `blocks` holds what they share. The functions here pick the cell by its number of
-gate blocks (1, 4, 3) inside compiled code, so one compiled update loop serves all three.
-numba's cache notices edits only to the file that defines a function: after editing a cell's
-file, remove rnn/kernels/__pycache__ (a stale compiled caller would otherwise be reused).
+sequence; `blocks` holds what they share. numba's cache notices edits only to the file that
+defines a function: after editing a cell's file, remove rnn/kernels/__pycache__ (a stale
+compiled caller would otherwise be reused).
 """
 
 from __future__ import annotations
 
+from collections import namedtuple
+
 import numpy as np
 
 from . import gru, lstm, vanilla
-from .blocks import AVAILABLE, adagrad, adagrad_columns, adagrad_keep, jit
+from .blocks import AVAILABLE, adagrad, adagrad_columns, adagrad_keep, adam, jit, rmsprop
 
-__all__ = ["AVAILABLE", "loss_and_grads_flat", "mean_loss_flat", "run_updates", "scratch"]
+__all__ = [
+    "ADAGRAD",
+    "ADAM",
+    "AVAILABLE",
+    "KINDS",
+    "RMSPROP",
+    "Counters",
+    "Log",
+    "Model",
+    "Net",
+    "Rule",
+    "Text",
+    "loss_and_grads_flat",
+    "mean_loss_flat",
+    "run_updates",
+    "scratch",
+]
+
+ADAGRAD, ADAM, RMSPROP = 0, 1, 2
+KINDS = {"adagrad": ADAGRAD, "adam": ADAM, "rmsprop": RMSPROP}
+
+# The network: m hidden units, K characters, gates = the cell's gate blocks (1, 4, 3).
+Net = namedtuple("Net", ["m", "K", "gates"])
+# What it reads: update `step` trains on ids[j L : j L + L + 1], j = step % per_epoch.
+Text = namedtuple("Text", ["ids", "per_epoch", "L"])
+# The update: kind (ADAGRAD, ADAM, RMSPROP) and its hyperparameters; clip the bound on each
+# gradient entry (inf: none); scale what the summed loss and its gradients are multiplied by
+# (1 for loss "sum", 1/L for "mean").
+Rule = namedtuple("Rule", ["kind", "eta", "beta1", "beta2", "eps", "gamma", "clip", "scale"])
+# Updated in place: theta, the optimizer's state (AdaGrad and RMSProp: s1 = G, s2 unused;
+# Adam: s1 = m, s2 = v; t (1,) int64 the updates made), and the carried state (S, 1).
+Model = namedtuple("Model", ["theta", "s1", "s2", "t", "state"])
+# Recorded in place: each update's loss and smooth loss (smooth = decay smooth + weight
+# loss), and the parameters with the lowest smooth loss with the state they started from.
+Log = namedtuple("Log", ["losses", "smooths", "decay", "weight", "best_theta", "best_state"])
+# Where the loop stands: updates step .. step + n - 1 are to run.
+Counters = namedtuple("Counters", ["step", "n", "smooth", "best_smooth", "best_step"])
 
 
 @jit
@@ -68,31 +112,51 @@ def _backward(theta, grad, X, Y, sc, m, K, gates):
 
 
 @jit
-def _update(theta, G2, grad, X, m, K, gates, eta, eps, clip, seen, keep, old):
-    """Clipping and AdaGrad on every entry whose gradient can be nonzero: all but U's columns
-    of characters absent from X (seen: scratch of K booleans). With keep, theta as it was
-    before the update is copied into old on the way."""
-    Gm = gates * m
-    o1, o2 = Gm * m, Gm * m + Gm * K
+def _update(net, rule, model, grad, X, seen, keep, old):
+    """One update of theta and the optimizer's state from grad (the summed loss's gradient:
+    each entry is scaled by rule.scale and clipped on the way), with keep: theta as it was
+    copied into old on the way. model.t counts the updates.
+
+    AdaGrad updates every entry whose gradient can be nonzero: all but U's columns of
+    characters absent from X (seen: scratch of K booleans), where G += 0 and theta -= 0
+    would change nothing. Adam and RMSProp update every entry: a zero gradient still decays
+    their averages and, through them, moves theta."""
+    theta, G2 = model.theta, model.s1
+    model.t[0] += 1
+    if rule.kind == ADAM:
+        if keep:
+            old[:] = theta
+        t = model.t[0]
+        adam(theta, model.s1, model.s2, grad, rule, 1.0 - rule.beta1**t, 1.0 - rule.beta2**t)
+        return
+    if rule.kind == RMSPROP:
+        if keep:
+            old[:] = theta
+        rmsprop(theta, G2, grad, rule)
+        return
+    eta, eps, clip, scale = rule.eta, rule.eps, rule.clip, rule.scale
+    Gm = net.gates * net.m
+    K = net.K
+    o1, o2 = Gm * net.m, Gm * net.m + Gm * K
     seen[:] = False
     for t in range(X.shape[0]):
         seen[X[t]] = True
     cols = np.flatnonzero(seen)
     if keep:
-        adagrad_keep(theta[:o1], G2[:o1], grad[:o1], eta, eps, clip, old[:o1])  # W
+        adagrad_keep(theta[:o1], G2[:o1], grad[:o1], eta, eps, clip, scale, old[:o1])  # W
         old[o1:o2] = theta[o1:o2]
     else:
-        adagrad(theta[:o1], G2[:o1], grad[:o1], eta, eps, clip)  # W
+        adagrad(theta[:o1], G2[:o1], grad[:o1], eta, eps, clip, scale)  # W
     U, GU, dU = (
         theta[o1:o2].reshape((Gm, K)),
         G2[o1:o2].reshape((Gm, K)),
         grad[o1:o2].reshape((Gm, K)),
     )
-    adagrad_columns(U, GU, dU, cols, eta, eps, clip)
+    adagrad_columns(U, GU, dU, cols, eta, eps, clip, scale)
     if keep:
-        adagrad_keep(theta[o2:], G2[o2:], grad[o2:], eta, eps, clip, old[o2:])  # b, V, c
+        adagrad_keep(theta[o2:], G2[o2:], grad[o2:], eta, eps, clip, scale, old[o2:])  # b, V, c
     else:
-        adagrad(theta[o2:], G2[o2:], grad[o2:], eta, eps, clip)  # b, V, c
+        adagrad(theta[o2:], G2[o2:], grad[o2:], eta, eps, clip, scale)  # b, V, c
 
 
 @jit
@@ -129,64 +193,47 @@ def mean_loss_flat(theta, ids, state0, m, K, gates):
 
 
 @jit
-def run_updates(
-    ids,
-    theta,
-    G2,
-    state,
-    step0,
-    n,
-    per_epoch,
-    L,
-    m,
-    K,
-    gates,
-    eta,
-    eps,
-    clip,
-    decay,
-    weight,
-    smooth,
-    best_smooth,
-    best_step,
-    best_theta,
-    best_state,
-    losses,
-    smooths,
-):
-    """Run updates step0 .. step0+n-1 in place; returns (smooth, best_smooth, best_step).
+def run_updates(net, text, rule, model, log, c):
+    """Run updates c.step .. c.step + c.n - 1 in place; returns the Counters after them.
 
-    Update `step` trains on the sequence starting at (step % per_epoch) * L, from the state
-    (S, 1) zeroed when that is 0 (an epoch's start) and carried otherwise. theta, G2
-    (AdaGrad's sums of squared gradients), state, best_theta and best_state (the parameters
-    with the lowest smooth loss so far and the state they started that update from) are
-    updated in place; losses[step] and smooths[step] receive the loss and the smooth loss
-    (smooth = decay smooth + weight loss) measured before update `step`.
+    Update `step` trains on the sequence starting at (step % text.per_epoch) * text.L, from
+    the state (S, 1) zeroed when that is 0 (an epoch's start) and carried otherwise.
+    model.theta, the optimizer's state and model.state are updated in place; log.losses[step]
+    and log.smooths[step] receive the loss and the smooth loss measured before update
+    `step`, and log.best_theta and log.best_state the parameters with the lowest smooth loss
+    so far and the state they started that update from.
     """
+    m, K, gates, L = net.m, net.K, net.gates, text.L
+    state, ids = model.state, text.ids
     S = state.shape[0]
     sc = scratch(L, m, K, gates, S)
     H = sc[0]
-    grad = np.zeros_like(theta)
+    grad = np.zeros_like(model.theta)
     seen = np.zeros(K, dtype=np.bool_)
-    for step in range(step0, step0 + n):
-        j = step % per_epoch
+    Gm = gates * m
+    o1, o2 = Gm * m, Gm * m + Gm * K
+    smooth, best_smooth, best_step = c.smooth, c.best_smooth, c.best_step
+    for step in range(c.step, c.step + c.n):
+        j = step % text.per_epoch
         if j == 0:
             state[:] = 0.0
         start = j * L
         X = ids[start : start + L]
         Y = ids[start + 1 : start + L + 1]
         H[0] = state[:, 0]
-        loss = _forward(theta, X, Y, sc, m, K, gates)
-        _backward(theta, grad, X, Y, sc, m, K, gates)
+        loss = _forward(model.theta, X, Y, sc, m, K, gates) * rule.scale
+        if rule.kind != ADAGRAD:
+            grad[o1:o2] = 0.0  # every entry is updated: U's unread columns must be zero
+        _backward(model.theta, grad, X, Y, sc, m, K, gates)
         state[:, 0] = H[L]
-        smooth = decay * smooth + weight * loss
-        losses[step] = loss
-        smooths[step] = smooth
+        smooth = log.decay * smooth + log.weight * loss
+        log.losses[step] = loss
+        log.smooths[step] = smooth
         keep = smooth < best_smooth
         if keep:
             best_smooth = smooth
             best_step = step
-            best_state[:, 0] = H[0]
+            log.best_state[:, 0] = H[0]
         # with keep, best_theta receives the parameters this loss was measured with
-        _update(theta, G2, grad, X, m, K, gates, eta, eps, clip, seen, keep, best_theta)
-    return smooth, best_smooth, best_step
+        _update(net, rule, model, grad, X, seen, keep, log.best_theta)
+    return Counters(c.step + c.n, 0, smooth, best_smooth, best_step)

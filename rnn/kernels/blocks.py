@@ -273,7 +273,8 @@ def _adagrad_step(g, acc, eta, eps):
     proven correctly rounded, but measured against the plain expression it gave the same
     double on all of 15 million random (g, acc) with acc from 1e-8 to 1e7; the tests hold
     the compiled paths to the reference to rounding. x stays in single precision's range:
-    acc + eps lies between eps = 1e-8 and clip^2 per update times the number of updates."""
+    acc + eps lies between eps (at least 1e-30, rnn.config) and g^2 per update times the
+    number of updates (with clipping, clip^2: far from float32's 3e38)."""
     x = acc + eps
     r = np.float64(np.float32(1.0) / np.sqrt(np.float32(x)))
     r = r + r * (0.5 - (0.5 * x) * (r * r))
@@ -285,10 +286,11 @@ def _adagrad_step(g, acc, eta, eps):
 
 
 @jit
-def adagrad(theta, G2, grad, eta, eps, clip):
-    """Clip each gradient entry to [-clip, clip], then AdaGrad; written to vectorise."""
+def adagrad(theta, G2, grad, eta, eps, clip, scale):
+    """Scale each gradient entry (1, or 1/L for the mean loss), clip it to [-clip, clip],
+    then AdaGrad; written to vectorise."""
     for i in range(theta.shape[0]):
-        g = grad[i]
+        g = grad[i] * scale
         g = clip if g > clip else g
         g = -clip if g < -clip else g
         acc = G2[i] + g * g
@@ -297,11 +299,11 @@ def adagrad(theta, G2, grad, eta, eps, clip):
 
 
 @jit
-def adagrad_keep(theta, G2, grad, eta, eps, clip, old):
+def adagrad_keep(theta, G2, grad, eta, eps, clip, scale, old):
     """`adagrad` that also saves theta as it was into old, in the same pass (the copy of the
     best parameters then costs no pass of its own over theta)."""
     for i in range(theta.shape[0]):
-        g = grad[i]
+        g = grad[i] * scale
         g = clip if g > clip else g
         g = -clip if g < -clip else g
         acc = G2[i] + g * g
@@ -309,6 +311,38 @@ def adagrad_keep(theta, G2, grad, eta, eps, clip, old):
         w = theta[i]
         old[i] = w
         theta[i] = w - _adagrad_step(g, acc, eta, eps)
+
+
+@jit
+def rmsprop(theta, G2, grad, rule):
+    """Scale, clip, then RMSProp on every entry: G = gamma G + (1 - gamma) g^2, theta -=
+    eta g / sqrt(G + eps). Plain square root and division: G decays towards zero where the
+    gradient is, so it leaves the range _adagrad_step's single-precision estimate covers."""
+    eta, eps, clip, scale, gamma = rule.eta, rule.eps, rule.clip, rule.scale, rule.gamma
+    for i in range(theta.shape[0]):
+        g = grad[i] * scale
+        g = clip if g > clip else g
+        g = -clip if g < -clip else g
+        acc = gamma * G2[i] + (1.0 - gamma) * (g * g)
+        G2[i] = acc
+        theta[i] -= eta * g / math.sqrt(acc + eps)
+
+
+@jit
+def adam(theta, m, v, grad, rule, c1, c2):
+    """Scale, clip, then Adam on every entry, c1 = 1 - beta1^t and c2 = 1 - beta2^t being
+    the bias corrections of this update: the expressions of rnn.optim.Adam, entry by entry."""
+    eta, eps, clip, scale = rule.eta, rule.eps, rule.clip, rule.scale
+    b1, b2 = rule.beta1, rule.beta2
+    for i in range(theta.shape[0]):
+        g = grad[i] * scale
+        g = clip if g > clip else g
+        g = -clip if g < -clip else g
+        mi = b1 * m[i] + (1.0 - b1) * g
+        vi = b2 * v[i] + (1.0 - b2) * (g * g)
+        m[i] = mi
+        v[i] = vi
+        theta[i] -= eta * (mi / c1) / (math.sqrt(vi / c2) + eps)
 
 
 @jit
@@ -352,14 +386,14 @@ def row_sums(out, A, T):
 
 
 @jit
-def adagrad_columns(theta, G2, grad, cols, eta, eps, clip):
+def adagrad_columns(theta, G2, grad, cols, eta, eps, clip, scale):
     """`adagrad` on the columns `cols` of the 2-D views theta, G2, grad only: U's gradient is
     zero outside the columns of the sequence's characters, and there AdaGrad changes nothing
     (G2 += 0, theta -= 0), so those entries are skipped."""
     for r in range(theta.shape[0]):
         th, acc_row, g_row = theta[r], G2[r], grad[r]
         for k in cols:
-            g = g_row[k]
+            g = g_row[k] * scale
             g = clip if g > clip else g
             g = -clip if g < -clip else g
             acc = acc_row[k] + g * g

@@ -1,0 +1,109 @@
+"""What training receives: one frozen record of the training parameters, resolved.
+
+`Config.train_spec()` builds it, in one place, from the run's parameters (the preset
+already resolved); `rnn.train`, the driver and the command line pass it along whole. Its
+defaults are Config's under the default preset, read from Config itself, and every value is
+checked by Config's own rule for the parameter of that name. Two differ: sample_every and
+eval_every may be None here (no sampling, no validation), which a report never asks for.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields
+
+from . import config as _config
+from . import optim
+from .errors import ConfigError
+from .model import Params, init_params
+
+
+def _default(name: str):
+    """Config's default for the parameter, the default preset's where it decides."""
+    config_fields = {f.name: f for f in fields(_config.Config)}
+    preset = _config.PRESETS[config_fields["assignment"].default]
+    return preset.get(name, config_fields[name].default)
+
+
+def _spec_field(name: str):
+    return field(default=_default(name))
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """The training parameters (see rnn.config for each one's meaning and domain)."""
+
+    cell: str = _spec_field("cell")
+    m: int = _spec_field("m")
+    n_updates: int = _spec_field("n_updates")
+    seq_length: int = _spec_field("seq_length")
+    optimizer: str = _spec_field("optimizer")
+    eta: float = _spec_field("eta")
+    beta1: float = _spec_field("beta1")
+    beta2: float = _spec_field("beta2")
+    epsilon: float = _spec_field("epsilon")
+    gamma: float = _spec_field("gamma")
+    loss: str = _spec_field("loss")
+    init: str = _spec_field("init")
+    sigma: float = _spec_field("sigma")
+    clip: float = _spec_field("clip")
+    seed: int = _spec_field("seed")
+    sample_every: int | None = _spec_field("sample_every")
+    sample_length: int = _spec_field("sample_length")
+    eval_every: int | None = _spec_field("eval_every")
+
+    def __post_init__(self):
+        rules = {f.name: f for f in fields(_config.Config)}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is None and f.name in ("sample_every", "eval_every"):
+                continue  # turned off
+            object.__setattr__(self, f.name, _config._check_field(rules[f.name], value))
+
+    @classmethod
+    def from_config(cls, cfg) -> TrainSpec:
+        return cls(**{f.name: getattr(cfg, f.name) for f in fields(cls)})
+
+    def replace(self, **changes) -> TrainSpec:
+        """A copy with some values changed (checked again)."""
+        return dataclasses.replace(self, **changes)
+
+    def init_params(self, K: int) -> Params:
+        """The network training starts from, for a vocabulary of K characters."""
+        return init_params(K, self.m, self.sigma, self.seed, self.cell, self.init)
+
+    def describe(self) -> str:
+        """How this spec trains, in words and the notation (the report's paragraph on
+        training)."""
+        loss = (
+            "the sum of its characters' cross-entropies −ln pₜ[yₜ], in nats"
+            if self.loss == "sum"
+            else f"the mean of its {self.seq_length} characters' cross-entropies −ln pₜ[yₜ], "
+            f"in nats per character"
+        )
+        if self.init == "scaled":
+            init = "U ~ N(0, 1/(2K)), W ~ N(0, 1/(2m)), V ~ N(0, 1/m) (each gate's block alike)"
+        else:
+            init = f"W, U and V ~ N(0, {self.sigma:g}²)"
+        clipping = (
+            f"Each gradient entry is clipped to [−{self.clip:g}, {self.clip:g}]."
+            if self.clip > 0
+            else "Gradients are not clipped."
+        )
+        biases = "zero (the LSTM's forget gate's from 1)" if self.cell == "lstm" else "zero"
+        return (
+            f"The corpus, less its validation suffix, is read in consecutive sequences of "
+            f"{self.seq_length} characters, one update per sequence, with gradients by "
+            f"backpropagation through time. The hidden state is carried from one sequence to "
+            f"the next and reset to zero at the start of each epoch. A sequence's loss is "
+            f"{loss}. The weights start from {init}, the biases from {biases}. {clipping} "
+            f"{optim.from_spec(self).describe()}."
+        )
+
+    def check_fits(self, params: Params) -> None:
+        """ConfigError unless params are a network of this spec's cell and size."""
+        if params.cell != self.cell or params.m != self.m:
+            raise ConfigError(
+                f"the network is a {params.cell} cell with m={params.m}; the training "
+                f"parameters say cell {self.cell}, m={self.m}"
+            )
