@@ -2,10 +2,11 @@
 
 Prints, and writes as JSON: updates/s of the reference per-time-step loop and of the compiled
 path with their ratio, for each cell (vanilla, LSTM, GRU) at m = 50, 100 (the report's
-setting) and 200; the wall time of a full 100,000-update run at the default settings; its
-peak traced memory; the time to sample 1,000 characters and to run the report's gradient
-check, and a gradient check at K = 5000. Nothing here is a test: figures depend on the
-machine and its load.
+setting) and 200 with AdaGrad, and at m = 100 with each other optimizer (Adam, RMSProp, as
+the adam preset trains: mean loss, no clipping); the wall time of a full 100,000-update run
+at the default settings; its peak traced memory; the time to sample 1,000 characters and to
+run the report's gradient check, and a gradient check at K = 5000. Nothing here is a test:
+figures depend on the machine and its load.
 """
 
 from __future__ import annotations
@@ -26,24 +27,30 @@ import rnn.cells
 from rnn.atomic import write_atomic
 
 
-def updates_per_sec(params, ids, backend: str, n: int, repeats: int = 3) -> float:
-    """Best of `repeats` runs of n updates (after one warm-up run that compiles)."""
-    rnn.train(params, ids, n_updates=min(n, 50), sample_every=None, backend=backend)
+def updates_per_sec(params, ids, spec, backend: str, repeats: int = 3) -> float:
+    """Best of `repeats` runs of spec.n_updates updates (after one warm-up run that compiles)."""
+    controls = rnn.Controls(backend=backend)
+    rnn.train(params, ids, spec.replace(n_updates=min(spec.n_updates, 50)), controls=controls)
     best = 0.0
     for _ in range(repeats):
         t0 = time.perf_counter()
-        rnn.train(params, ids, n_updates=n, sample_every=None, backend=backend)
-        best = max(best, n / (time.perf_counter() - t0))
+        rnn.train(params, ids, spec, controls=controls)
+        best = max(best, spec.n_updates / (time.perf_counter() - t0))
     return best
 
 
-def speed_at(cell: str, m: int, ids, K: int, n_fast: int, n_ref: int) -> dict:
-    params = rnn.init_params(K, m=m, seed=0, cell=cell)
-    ref = updates_per_sec(params, ids, "reference", n_ref, repeats=2)
-    fast = updates_per_sec(params, ids, "numba", n_fast)
+def speed_at(cell: str, m: int, optimizer: str, ids, K: int, n: tuple[int, int]) -> dict:
+    """One row: n = (updates timed on the compiled path, on the reference loop)."""
+    assignment = "adagrad" if optimizer == "adagrad" else "adam"
+    cfg = rnn.Config(assignment=assignment, optimizer=optimizer, cell=cell, m=m)
+    spec = cfg.train_spec().replace(sample_every=None)
+    params = spec.init_params(K)
+    ref = updates_per_sec(params, ids, spec.replace(n_updates=n[1]), "reference", repeats=2)
+    fast = updates_per_sec(params, ids, spec.replace(n_updates=n[0]), "numba")
     return {
         "cell": cell,
         "m": m,
+        "optimizer": optimizer,
         "reference_updates_per_sec": round(ref, 1),
         "fast_updates_per_sec": round(fast, 1),
         "speedup": round(fast / ref, 2),
@@ -53,12 +60,11 @@ def speed_at(cell: str, m: int, ids, K: int, n_fast: int, n_ref: int) -> dict:
 def full_run(ids, K: int, n_updates: int) -> dict:
     """The report's training call at the default settings, timed, with memory traced."""
     train_ids, val_ids = rnn.split_train_val(ids, rnn.Config().val_fraction)
-    params = rnn.init_params(K, m=100, seed=0)
+    spec = rnn.Config(n_updates=n_updates).train_spec()
+    params = spec.init_params(K)
     tracemalloc.start()
     t0 = time.perf_counter()
-    result = rnn.train(
-        params, train_ids, n_updates=n_updates, val_ids=val_ids, eval_every=rnn.Config().eval_every
-    )
+    result = rnn.train(params, train_ids, spec, val_ids=val_ids)
     seconds = time.perf_counter() - t0
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
@@ -102,6 +108,11 @@ def main() -> None:
     parser.add_argument("--full-updates", type=int, default=100_000, help="0 skips the full run")
     parser.add_argument("--cells", default=",".join(rnn.CELLS), help="comma-separated cells")
     parser.add_argument("--m", default="50,100,200", help="comma-separated hidden sizes")
+    parser.add_argument(
+        "--optimizers",
+        default=",".join(rnn.optim.OPTIMIZERS),
+        help="comma-separated optimizers; those other than adagrad are timed at m = 100",
+    )
     args = parser.parse_args()
 
     text = rnn.load_text(args.data)
@@ -120,21 +131,25 @@ def main() -> None:
     print(f"corpus {args.data}: {len(text):,} characters, K = {K}")
 
     out["speed"] = []
-    for cell in args.cells.split(","):
-        for m in [int(m) for m in args.m.split(",")]:
-            cost = (
-                (rnn.model.GATES[cell] * m) * m / 100**2
-            )  # recurrent work relative to vanilla m=100
-            n_fast = int(min(40_000, max(2_000, 20_000 / cost)))
-            n_ref = int(min(2_000, max(200, 1_000 / cost)))
-            row = speed_at(cell, m, ids, K, n_fast, n_ref)
-            out["speed"].append(row)
-            print(
-                f"{cell:7s} m = {m:3d}: reference {row['reference_updates_per_sec']:8,.0f} "
-                f"updates/s, compiled {row['fast_updates_per_sec']:8,.0f} updates/s, "
-                f"ratio {row['speedup']:.1f}x",
-                flush=True,
-            )
+    rows = [(cell, int(m), "adagrad") for cell in args.cells.split(",") for m in args.m.split(",")]
+    rows += [
+        (cell, 100, optimizer)
+        for optimizer in args.optimizers.split(",")
+        if optimizer != "adagrad"
+        for cell in args.cells.split(",")
+    ]
+    for cell, m, optimizer in rows:
+        cost = (rnn.model.GATES[cell] * m) * m / 100**2  # recurrent work relative to vanilla m=100
+        n_fast = int(min(40_000, max(2_000, 20_000 / cost)))
+        n_ref = int(min(2_000, max(200, 1_000 / cost)))
+        row = speed_at(cell, m, optimizer, ids, K, (n_fast, n_ref))
+        out["speed"].append(row)
+        print(
+            f"{cell:7s} m = {m:3d} {optimizer:7s}: reference "
+            f"{row['reference_updates_per_sec']:8,.0f} updates/s, compiled "
+            f"{row['fast_updates_per_sec']:8,.0f} updates/s, ratio {row['speedup']:.1f}x",
+            flush=True,
+        )
 
     if not args.full_updates:
         write_atomic(args.json, json.dumps(out, indent=1) + "\n")

@@ -25,9 +25,9 @@ cfg = rnn.Config(n_updates=int(sys.argv[2]), eval_every=10**9, sample_every=10**
 data = driver.prepare(cfg, sys.argv[1])
 load = time.perf_counter() - t0
 t0 = time.perf_counter()
-params = rnn.init_params(len(data.vocab), m=cfg.m, seed=0)
-result = rnn.train(params, data.train_ids, n_updates=cfg.n_updates, val_ids=data.val_ids[:200_000],
-                   eval_every=cfg.n_updates, sample_every=None)
+spec = cfg.train_spec().replace(eval_every=cfg.n_updates, sample_every=None)
+params = spec.init_params(len(data.vocab))
+result = rnn.train(params, data.train_ids, spec, val_ids=data.val_ids[:200_000])
 print(json.dumps({"load_seconds": load, "train_seconds": time.perf_counter() - t0,
                   "n_chars": data.corpus.n_chars, "K": len(data.vocab),
                   "ids_dtype": str(data.corpus.ids.dtype)}))

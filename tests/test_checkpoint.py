@@ -199,3 +199,72 @@ def test_edited_checkpoints_with_a_valid_checksum_are_refused(problem, tmp_path,
     np.savez(tmp_path / "edited.npz", **arrays)
     with pytest.raises(rnn.CheckpointError, match=message):
         checkpoint.load(tmp_path / "edited.npz")
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "rmsprop"])
+@pytest.mark.parametrize(
+    "backend", ["reference", "numba"] if rnn.kernels.AVAILABLE else ["reference"]
+)
+def test_an_interrupted_run_of_each_optimizer_continues_bit_identically(
+    problem, tmp_path, optimizer, backend
+):
+    """Adam's m, v and t (RMSProp's G) are saved and restored: the continued run is the
+    uninterrupted one, bit for bit."""
+    vocab, ids, val_ids, _ = problem
+    cfg = rnn.Config(assignment="adam", optimizer=optimizer, m=24, seq_length=20, n_updates=400)
+    spec = cfg.train_spec().replace(sample_every=100, sample_length=30, eval_every=100)
+    params = spec.init_params(len(vocab))
+
+    def train(**given):
+        controls = rnn.Controls(backend=backend, **given.pop("controls", {}))
+        return rnn.train(params, ids, spec, val_ids=val_ids, controls=controls, **given)
+
+    full = train()
+    path = tmp_path / "ck.npz"
+    saver = functools.partial(checkpoint.save, path, vocab_chars=vocab.chars, config=cfg.to_dict())
+
+    def save_then_die(state):
+        saver(state)
+        if state.step == 200:
+            raise Stop
+
+    with pytest.raises(Stop):
+        train(controls=dict(checkpoint=save_then_die, checkpoint_every=100))
+    state, meta = checkpoint.load(path)
+    assert state.step == 200 and meta["config"]["optimizer"] == optimizer
+    assert sorted(state.opt) == sorted(rnn.optim.state_names(optimizer))
+    if optimizer == "adam":
+        assert state.opt["t"].tolist() == [200] and state.opt["v"].any()
+    resumed = train(resume=state)
+    np.testing.assert_array_equal(resumed.params.flatten(), full.params.flatten())
+    np.testing.assert_array_equal(resumed.loss, full.loss)
+    np.testing.assert_array_equal(resumed.val_loss, full.val_loss)
+    for name in full.state.opt:
+        np.testing.assert_array_equal(resumed.state.opt[name], full.state.opt[name])
+    # a state of another shape is refused, not silently reinterpreted (AdaGrad and RMSProp
+    # both keep a G: the training key, which names the optimizer, tells their runs apart)
+    if optimizer == "adam":
+        with pytest.raises(rnn.DataError, match="optimizer state"):
+            rnn.train(params, ids, spec.replace(optimizer="adagrad"), resume=state)
+
+
+def test_a_checkpoint_of_format_3_loads_with_adagrads_G(problem, tmp_path):
+    """Before the optimizers became a family, AdaGrad's G was stored as "G" (format 3)."""
+    vocab, ids, val_ids, params = problem
+    result = run(params, ids, val_ids)
+    path = tmp_path / "ck.npz"
+    old_config = {k: v for k, v in CONFIG.items() if k not in rnn.config.PRESETS["adam"]}
+    old_config |= {"eta": 0.1}
+    checkpoint.save(path, result.state, vocab_chars=vocab.chars, config=old_config)
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files if k != "digest"}
+    arrays["G"] = arrays.pop("opt_G")
+    meta = json.loads(arrays["meta"].tobytes()) | {"format": 3}
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    arrays["digest"] = np.frombuffer(checkpoint._digest(arrays).encode(), dtype=np.uint8)
+    np.savez(tmp_path / "old.npz", **arrays)
+    state, meta = checkpoint.load(tmp_path / "old.npz")
+    assert list(state.opt) == ["G"]
+    np.testing.assert_array_equal(state.opt["G"], result.state.opt["G"])
+    again = run(params, ids, val_ids, resume=state)  # and it trains on as AdaGrad
+    np.testing.assert_array_equal(again.params.flatten(), result.params.flatten())

@@ -1,5 +1,6 @@
 """rnn.Config is the one list of run parameters: everything that lists them follows it."""
 
+import argparse
 import json
 import re
 from pathlib import Path
@@ -8,7 +9,7 @@ import pytest
 
 import rnn
 from rnn import build, config
-from rnn.__main__ import main
+from rnn.__main__ import add_config_arguments, main
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,6 +50,15 @@ def test_the_command_line_offers_every_training_parameter(capsys):
 def test_every_parameter_is_checked_and_named_in_the_message():
     bad = {
         "cell": "lsmt",
+        "assignment": "adma",
+        "optimizer": "sgd",
+        "beta1": 1.0,
+        "beta2": -0.1,
+        "epsilon": 0.0,
+        "gamma": 1.5,
+        "loss": "avg",
+        "init": "xavier",
+        "clip": -1.0,
         "n_updates": -1,
         "m": 0,
         "eta": 0.0,
@@ -95,3 +105,76 @@ def test_natural_spellings_are_read_as_meant():
     assert (cfg.temperatures, cfg.title, cfg.eta) == ("0.7", "1984", 0.01)
     with pytest.raises(rnn.ConfigError, match="parameter m must be an integer, got '5'"):
         rnn.Config(m="5")
+
+
+# --- the preset: assignment sets the defaults of what it governs; a value given wins -------
+
+
+def resolved(cfg) -> dict:
+    return {name: getattr(cfg, name) for name in config.PRESETS["adam"]}
+
+
+def test_each_preset_resolves_to_its_edition():
+    earlier, current = rnn.Config(), rnn.Config(assignment="adam")
+    assert earlier.assignment == "adagrad"
+    assert resolved(earlier) == dict(
+        optimizer="adagrad", eta=0.1, loss="sum", init="sigma", clip=5.0
+    )
+    assert resolved(current) == dict(
+        optimizer="adam", eta=0.001, loss="mean", init="scaled", clip=0.0
+    )
+    assert earlier.preset_set == resolved(earlier) and current.preset_set == resolved(current)
+    assert (current.beta1, current.beta2, current.epsilon) == (0.9, 0.999, 1e-8)
+    spec = current.train_spec()
+    assert (spec.optimizer, spec.eta, spec.loss, spec.init, spec.clip) == tuple(
+        resolved(current).values()
+    )
+
+
+def test_a_value_given_explicitly_wins_over_the_preset():
+    cfg = rnn.Config(assignment="adam", eta=0.01, clip=5, loss="sum")
+    assert (cfg.optimizer, cfg.eta, cfg.loss, cfg.init, cfg.clip) == (
+        "adam",
+        0.01,
+        "sum",
+        "scaled",
+        5.0,
+    )
+    assert cfg.preset_set == {"optimizer": "adam", "init": "scaled"}
+    given = cfg.given()
+    assert given["eta"] == 0.01 and given["optimizer"] is None and given["init"] is None
+    again = rnn.Config.from_dict(given)
+    assert again == cfg and again.preset_set == cfg.preset_set
+    assert "set optimizer adam, init scaled" in cfg.preset_description()
+    # a value equal to the preset's, given, is given: it stays when the preset changes
+    kept = rnn.Config(assignment="adam", eta=0.001)
+    assert "eta" not in kept.preset_set
+    assert rnn.Config.from_dict(kept.given() | {"assignment": "adagrad"}).eta == 0.001
+    assert rnn.Config.from_dict(cfg.given() | {"assignment": "adagrad"}).optimizer == "adagrad"
+
+
+def test_the_training_key_holds_the_resolved_values_not_the_presets_name():
+    adam = rnn.Config(assignment="adam")
+    spelled_out = rnn.Config(optimizer="adam", eta=0.001, loss="mean", init="scaled", clip=0)
+    assert adam.training_key() == spelled_out.training_key()
+    assert "assignment" not in adam.training_key()
+    assert adam.training_key()["eta"] == 0.001
+    assert adam.training_key() != rnn.Config().training_key()
+    assert rnn.Config(assignment="adam", beta2=0.99).training_key() != adam.training_key()
+
+
+def test_every_way_in_tells_a_given_value_from_the_presets(tmp_path):
+    # make report / sweeps: the notebook's defaults (None) with -p values over them
+    cfg, values = build.effective_parameters(build.NOTEBOOK, {"assignment": "adam", "eta": 0.01})
+    assert values["eta"] == 0.01 and values["optimizer"] is None and values["loss"] is None
+    assert (cfg.optimizer, cfg.loss, cfg.eta) == ("adam", "mean", 0.01)
+    # the notebook's parameters cell: papermill injects these values, Config resolves them
+    assert rnn.Config.from_namespace(values).preset_set == cfg.preset_set
+    # the command line: options left out are None
+
+    parser = argparse.ArgumentParser()
+    add_config_arguments(parser)
+    args = vars(parser.parse_args(["--assignment", "adam", "--clip", "2"]))
+    assert args["eta"] is None and args["clip"] == 2.0
+    cli = rnn.Config.from_dict({k: v for k, v in args.items() if k in config.names()})
+    assert cli.preset_set == {"optimizer": "adam", "eta": 0.001, "loss": "mean", "init": "scaled"}

@@ -38,6 +38,22 @@ def test_default_corpus_like_case_passes_in_float64(float64_only, macbeth, cell)
 
 
 @pytest.mark.parametrize("cell", CELLS)
+def test_the_current_editions_case_passes_for_the_mean_loss(float64_only, macbeth, cell):
+    """The mean loss and the scaled initialisation, as the adam preset trains: the check
+    differences the mean too, and a wrong scale of the gradients would fail it."""
+    vocab, ids = macbeth
+    params = rnn.init_params(67, m=10, seed=0, cell=cell, init="scaled")
+    X, Y, h0 = ids[:25], ids[1:26], rnn.model.zero_state(params)
+    errors = rnn.gradient_check(params, X, Y, h0, "mean")
+    assert max(errors.values()) < gradcheck.PASS_BELOW, (cell, errors)
+
+    def summed(p, X, Y, h0, loss):  # the sum's gradients against the mean's differences
+        return rnn.loss_and_grads(p, X, Y, h0, "sum")
+
+    assert rnn.gradient_check(params, X, Y, h0, "mean", grad_fn=summed)["V"] > 0.5
+
+
+@pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("seed, sigma", [(0, 0.1), (1, 0.3), (2, 0.5)])
 def test_random_cases_pass_in_float64(float64_only, small_problem, cell, seed, sigma):
     params, X, Y, state0 = small_problem(K=40, m=5, T=25, seed=seed, sigma=sigma, cell=cell)

@@ -32,9 +32,10 @@ def forward_from_the_equations(cell, P, x, state, m):
     return h, h
 
 
-def complex_step_grads(cell, params, X, Y, state0, step=1e-30):
+def complex_step_grads(cell, params, X, Y, state0, mean=False, step=1e-30):
     """dL/dtheta by the complex-step method on the forward pass above: Im(L(theta + i step
-    e_k)) / step is exact to rounding (no subtraction), an independent reference to 1e-10."""
+    e_k)) / step is exact to rounding (no subtraction), an independent reference to 1e-10.
+    mean: of the mean loss, the sum divided by the number of characters."""
 
     def loss(P):
         state, total = state0.astype(complex), 0.0
@@ -43,7 +44,7 @@ def complex_step_grads(cell, params, X, Y, state0, step=1e-30):
             o = P["V"] @ h + P["c"]
             shift = o.real.max()  # a real constant: the shift cancels analytically
             total = total - (o[y, 0] - shift - np.log(np.exp(o - shift).sum()))
-        return total
+        return total / len(X) if mean else total
 
     grads = {}
     for name in PARAM_NAMES:
@@ -68,6 +69,38 @@ def test_bptt_matches_complex_step_to_1e10(small_problem, cell, seed):
         assert g.shape == ref[name].shape
         scale = np.abs(ref[name]).max()
         assert np.abs(g - ref[name]).max() <= 1e-10 * max(scale, 1e-12), (cell, name)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_mean_loss_gradients_match_complex_step_to_1e10(small_problem, cell, seed):
+    params, X, Y, state0 = small_problem(K=9, m=6, T=12, seed=seed, sigma=0.5, cell=cell)
+    total, _, _ = rnn.loss_and_grads(params, X, Y, state0)
+    loss, grads, _ = rnn.loss_and_grads(params, X, Y, state0, "mean")
+    assert loss == pytest.approx(total / len(X), rel=1e-15)
+    ref = complex_step_grads(cell, params, X, Y, state0, mean=True)
+    for name in PARAM_NAMES:
+        g = getattr(grads, name)
+        scale = np.abs(ref[name]).max()
+        assert np.abs(g - ref[name]).max() <= 1e-10 * max(scale, 1e-12), (cell, name)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_scaled_init_draws_each_block_with_its_own_variance(cell):
+    K, m = 60, 80
+    p = rnn.init_params(K, m, seed=0, cell=cell, init="scaled")
+    gates = p.W.shape[0] // m
+    for k in range(gates):  # every gate's block alike
+        W, U = p.W[k * m : (k + 1) * m], p.U[k * m : (k + 1) * m]
+        assert W.std() == pytest.approx(np.sqrt(1 / (2 * m)), rel=0.05)
+        assert U.std() == pytest.approx(np.sqrt(1 / (2 * K)), rel=0.05)
+    assert p.V.std() == pytest.approx(np.sqrt(1 / m), rel=0.05)
+    assert not p.c.any()
+    forget = slice(m, 2 * m) if cell == "lstm" else slice(0, 0)
+    assert not np.delete(p.b, forget).any() and (p.b[forget] == 1).all()
+    sigma = rnn.init_params(K, m, sigma=0.3, seed=0, cell=cell)
+    assert sigma.W.std() == pytest.approx(0.3, rel=0.05)  # the earlier rule, same draws
+    np.testing.assert_allclose(sigma.W / 0.3, p.W / np.sqrt(1 / (2 * m)))
 
 
 @pytest.mark.parametrize("cell", CELLS)
