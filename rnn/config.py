@@ -274,8 +274,11 @@ class Config:
 
     def preset_description(self) -> str:
         """The preset and every value it set, for the report's run table, e.g. "adam (the
-        current edition): set optimizer adam, eta 0.001, loss mean, init scaled, clip 0"."""
-        values = ", ".join(f"{name} {_plain(v)}" for name, v in self.preset_set.items())
+        current edition): set optimizer adam, eta 0.001, loss mean, init scaled, clip 0 (off)"."""
+        values = ", ".join(
+            f"{name} {_plain(v)}" + (" (off)" if name == "clip" and not v else "")
+            for name, v in self.preset_set.items()
+        )
         what = f"set {values}" if values else "every value it governs given explicitly"
         return f"{self.assignment} ({EDITIONS[self.assignment]}): {what}"
 

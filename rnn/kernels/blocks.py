@@ -316,8 +316,8 @@ def adagrad_keep(theta, G2, grad, eta, eps, clip, scale, old):
 @jit
 def rmsprop(theta, G2, grad, rule):
     """Scale, clip, then RMSProp on every entry: G = gamma G + (1 - gamma) g^2, theta -=
-    eta g / sqrt(G + eps). Plain square root and division: G decays towards zero where the
-    gradient is, so it leaves the range _adagrad_step's single-precision estimate covers."""
+    eta g / sqrt(G + eps), the expression AdaGrad's step computes (`_adagrad_step`; G + eps
+    lies between eps and the largest g^2, in its range unless training has diverged)."""
     eta, eps, clip, scale, gamma = rule.eta, rule.eps, rule.clip, rule.scale, rule.gamma
     for i in range(theta.shape[0]):
         g = grad[i] * scale
@@ -325,15 +325,18 @@ def rmsprop(theta, G2, grad, rule):
         g = -clip if g < -clip else g
         acc = gamma * G2[i] + (1.0 - gamma) * (g * g)
         G2[i] = acc
-        theta[i] -= eta * g / math.sqrt(acc + eps)
+        theta[i] -= _adagrad_step(g, acc, eta, eps)
 
 
 @jit
 def adam(theta, m, v, grad, rule, c1, c2):
     """Scale, clip, then Adam on every entry, c1 = 1 - beta1^t and c2 = 1 - beta2^t being
-    the bias corrections of this update: the expressions of rnn.optim.Adam, entry by entry."""
-    eta, eps, clip, scale = rule.eta, rule.eps, rule.clip, rule.scale
+    the bias corrections of this update: rnn.optim.Adam entry by entry, except that
+    m / c1 and v / c2 are products with 1 / c1 and 1 / c2 (one division an entry, not
+    three: square roots and divisions were most of Adam's time)."""
+    eps, clip, scale = rule.eps, rule.clip, rule.scale
     b1, b2 = rule.beta1, rule.beta2
+    eta_c1, r2 = rule.eta / c1, 1.0 / c2  # eta mhat = eta_c1 m, vhat = r2 v
     for i in range(theta.shape[0]):
         g = grad[i] * scale
         g = clip if g > clip else g
@@ -342,7 +345,7 @@ def adam(theta, m, v, grad, rule, c1, c2):
         vi = b2 * v[i] + (1.0 - b2) * (g * g)
         m[i] = mi
         v[i] = vi
-        theta[i] -= eta * (mi / c1) / (math.sqrt(vi / c2) + eps)
+        theta[i] -= (eta_c1 * mi) / (math.sqrt(r2 * vi) + eps)
 
 
 @jit
