@@ -85,7 +85,7 @@ def test_papermill_documents_the_parameters():
     assert len(names) > 15
     for name in names:
         assert re.search(rf"^\s+{name}: ", out, flags=re.M), name
-    assert "AdaGrad learning rate" in out
+    assert "learning rate (None: the preset's" in out
 
 
 def test_the_public_api_is_typed():
