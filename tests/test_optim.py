@@ -157,3 +157,19 @@ def test_compiled_training_follows_the_reference_for_200_updates(macbeth, optimi
     ref = rnn.train(params, ids, spec, controls=rnn.Controls(backend="reference"))
     assert np.max(np.abs(fast.loss - ref.loss) / ref.loss) < 1e-9
     assert np.max(np.abs(fast.params.flatten() - ref.params.flatten())) < 1e-8
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "rmsprop"])
+def test_divergence_is_found_in_the_mean_losss_units(text, optimizer):
+    """The limit is DIVERGED times the mean loss's start, ln K: a bad eta stops training with
+    one line, and a sound one does not come near it."""
+    vocab = rnn.Vocab.from_text(text)
+    ids = vocab.encode(text)
+    spec = rnn.Config(assignment="adam", optimizer=optimizer, m=16, n_updates=2000).train_spec()
+    spec = spec.replace(seq_length=10, sample_every=None)
+    params = spec.init_params(len(vocab))
+    with np.errstate(all="ignore"), pytest.raises(rnn.TrainingDiverged, match="lower eta"):
+        rnn.train(params, ids, spec.replace(eta=1e6))
+    result = rnn.train(params, ids, spec.replace(n_updates=300))
+    assert result.smooth_loss[0] < 1.01 * math.log(len(vocab))  # per character: ln K at most
+    assert result.smooth_loss[-1] < result.smooth_loss[0]
