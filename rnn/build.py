@@ -5,10 +5,11 @@
 1. The effective parameters are the notebook's own defaults (its `parameters` cell, as it
    is on disk) with the given ones over them; all are validated, with the corpus, before
    anything starts.
-2. The build holds OUT (rnn.lock) and trains there through rnn.run, the driver the notebook
-   uses too: in this process, so that Ctrl-C stops training cleanly at a checkpoint.
-3. papermill executes the notebook with exactly those parameters; its driver call finds the
-   finished run and reads it. nbconvert renders the HTML.
+2. The build holds OUT (rnn.lock) and trains there through rnn.run: in this process, so that
+   Ctrl-C stops training cleanly at a checkpoint.
+3. papermill executes the notebook with exactly those parameters and the run's folder and
+   checkpoint; the notebook reads the run (rnn.run.read_run) and trains nothing. nbconvert
+   renders the HTML.
 Work happens in a staging folder inside OUT; only a run that succeeds replaces OUT's
 report.html, report.ipynb and metrics.json. A failed run keeps its partly executed notebook
 as OUT/report.failed.ipynb, names the cell that failed, and exits 1.
@@ -42,7 +43,9 @@ SET_BY_BUILD = {
     "data_path": "give the corpus as DATA=... (--data)",
     "out_dir": "give the folder as OUT=... (--out)",
     "run_dir": "the run's checkpoints live in OUT",
+    "run_checkpoint": "the build names the run it trained",
     "build_id": "the build sets it",
+    "train_if_missing": "the build trains before the notebook reads",
 }
 
 
@@ -262,7 +265,10 @@ def build(
                 "data_path": str(data),
                 "out_dir": str(staging),
                 "run_dir": str(out),
+                # not yet promoted (below, with the report): the partial file, when trained
+                "run_checkpoint": trained.checkpoint.name,
                 "build_id": build_id,
+                "train_if_missing": False,
             }
             executed = staging / "report.ipynb"
             try:

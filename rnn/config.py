@@ -386,31 +386,44 @@ def describe() -> list[dict]:
     ]
 
 
-# The notebook's own parameters, beside Config's: where things are. `make report` sets them.
+# The notebook's own parameters, beside Config's: which run it shows, and where things are.
+# `make report` sets them; opened in Jupyter, the notebook reads the run `make report` made.
 PATH_PARAMETERS = (
+    {
+        "name": "run_dir",
+        "type": str,
+        "default": "../reports",
+        "help": "folder of the finished run to show (make report's, from notebooks/)",
+    },
+    {
+        "name": "run_checkpoint",
+        "type": str,
+        "default": "",
+        "help": "its checkpoint file (empty: the finished run's, checkpoint.npz)",
+    },
     {
         "name": "data_path",
         "type": str,
-        "default": "../data/shakespeare.txt",
-        "help": "UTF-8 text file to train on",
+        "default": "",
+        "help": "the run's corpus (empty: the file the run records)",
     },
     {
         "name": "out_dir",
         "type": str,
-        "default": "../reports/notebook",
-        "help": "folder for metrics.json, and for the run's checkpoints unless run_dir is given",
-    },
-    {
-        "name": "run_dir",
-        "type": str,
         "default": "",
-        "help": "folder of the run's checkpoints (empty: out_dir)",
+        "help": "folder for metrics.json (empty: not written)",
     },
     {
         "name": "build_id",
         "type": str,
         "default": "",
         "help": "set by make report, which trains before it renders",
+    },
+    {
+        "name": "train_if_missing",
+        "type": bool,
+        "default": False,
+        "help": "without a finished run in run_dir, train it here (on data_path)",
     },
 )
 

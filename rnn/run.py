@@ -1,10 +1,11 @@
 """The one driver of a run: read and check the corpus, split it, reuse or continue a
-checkpoint or start afresh, train with checkpoints, and say what happened.
+checkpoint or start afresh, train with checkpoints, and say what happened; and the loader of
+a finished run, `Run.load`, which trains nothing.
 
-`make report`, the report notebook, `python -m rnn train` and every sweep point call
-`prepare` and then `run`. A run folder holds at most two checkpoints: `checkpoint.npz`, a
-finished run, and `checkpoint.partial.npz`, one in progress (or interrupted). The rule for
-using them is `plan`, and nowhere else:
+`make report`, `python -m rnn train` and every sweep point call `prepare` and then `run`;
+the report notebook only reads the run they made (`read_run`). A run folder holds at most
+two checkpoints: `checkpoint.npz`, a finished run, and `checkpoint.partial.npz`, one in
+progress (or interrupted). The rule for using them is `plan`, and nowhere else:
 
 - a checkpoint is this run's when every TRAINING parameter (rnn.config) and the corpus's
   SHA-256 agree with it; REPORT and RUN parameters do not matter;
@@ -25,21 +26,24 @@ import datetime
 import os
 import signal
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from . import checkpoint
+from . import checkpoint, lock
 from .analysis.gradflow import MAX_K, PER_STRETCH, SPACING, WARMUP
-from .config import Config
+from .config import TRAINING, Config, names
 from .data import Corpus, load_corpus, split_train_val
 from .errors import CheckpointError, ConfigError, DataError, RNNError
 from .model import param_shapes
 from .optim import state_names
 from .train import Controls, TrainResult, train
+from .train import result_of as result_of_state
 
 FINAL, PARTIAL = "checkpoint.npz", "checkpoint.partial.npz"
+# The corpus the notebook trains on when asked to and given none (from notebooks/).
+DEFAULT_CORPUS = "../data/shakespeare.txt"
 # Part VI's gradient flow reads stretches of this many characters of the training text.
 ANALYSIS_MIN_TEXT = WARMUP + MAX_K + (PER_STRETCH - 1) * SPACING + 2
 
@@ -144,9 +148,14 @@ def plan(run_dir: Path, cfg: Config, corpus_sha256: str, fresh: bool = False) ->
     return Plan("train", None, other)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Run:
-    """A finished run: what it was given, what it learned, and how this call came by it."""
+    """A finished run: what it was given, what it learned, and how this call came by it.
+
+    cfg: its parameters; data: its corpus (path, SHA-256, vocabulary) and the two splits;
+    result: the curves (loss, smooth loss, validation), the samples, the final and the best
+    parameters and the state the best model ran from; sessions: every training session,
+    oldest first, each with the corpus file it read; checkpoint: the file it was read from."""
 
     cfg: Config
     data: Data
@@ -158,6 +167,99 @@ class Run:
     @property
     def finished_at(self) -> str:
         return self.sessions[-1]["finished"] if self.sessions else ""
+
+    @classmethod
+    def load(cls, path, *, corpus=None, build_id: str = "") -> Run:
+        """The finished run in `path`: a run folder (its checkpoint.npz) or a checkpoint
+        file. Nothing is trained. corpus: the text it was trained on (a path or a Corpus;
+        default: the file its last session read), re-read and checked against the run's
+        SHA-256. build_id: the build rendering it (the provenance says whether that build
+        trained it)."""
+        path = Path(path)
+        file = path / FINAL if path.is_dir() else path
+        state, meta = checkpoint.load(file)
+        cfg, sessions = Config.from_dict(meta["config"]), meta["sessions"]
+        if state.step != cfg.n_updates:
+            raise RNNError(
+                f"{file}: an unfinished run, at update {state.step:,} of {cfg.n_updates:,}; "
+                f"run the command that made it again to continue it"
+            )
+        data = prepare(cfg, _recorded_corpus(file, meta, corpus))
+        return cls(
+            cfg,
+            data,
+            result_of(state, cfg, data),
+            sessions,
+            _provenance(sessions, build_id, None),
+            file,
+        )
+
+
+def _recorded_corpus(file: Path, meta: dict, corpus) -> Corpus:
+    """The run's corpus, read (from `corpus`, else the path its last session recorded) and
+    checked to be the very text it was trained on."""
+    if corpus is None:
+        recorded = [s["corpus"] for s in meta["sessions"] if s.get("corpus")]
+        if not recorded:
+            raise DataError(f"{file}: records no corpus file; give the text it was trained on")
+        corpus = recorded[-1]
+    corpus = corpus if isinstance(corpus, Corpus) else load_corpus(corpus)
+    if corpus.sha256 != meta.get("corpus_sha256"):
+        raise DataError(
+            f"{corpus.path}: not the text {file} was trained on (SHA-256 "
+            f"{corpus.sha256[:16]}, the run's {str(meta.get('corpus_sha256'))[:16]})"
+        )
+    return corpus
+
+
+def result_of(state, cfg: Config, data: Data) -> TrainResult:
+    """What training returned, from the state a checkpoint holds (nothing is trained)."""
+    per_epoch = (len(data.train_ids) - 1) // cfg.seq_length
+    return result_of_state(state, cfg.cell, cfg.m, len(data.vocab), per_epoch)
+
+
+def read_run(
+    cfg: Config,
+    run_dir,
+    *,
+    checkpoint_file: str = "",
+    data_path: str = "",
+    build_id: str = "",
+    train_if_missing: bool = False,
+) -> Run:
+    """What the report notebook shows: the finished run in run_dir (or its checkpoint_file),
+    which must be a run of cfg's training parameters, with cfg's report parameters. Without
+    one, one line says which command makes it; train_if_missing trains it here instead,
+    visibly (on data_path, the default corpus when empty)."""
+    run_dir = resolve_path(run_dir, "run_dir")
+    if data_path:
+        data_path = resolve_path(data_path, "data_path")
+    file = run_dir / (checkpoint_file or FINAL)
+    if not file.exists() and not train_if_missing:
+        raise RNNError(
+            f"no finished run in {run_dir}: `make report` makes one (or `python -m rnn train "
+            f"--data ... --out {run_dir}`); or set train_if_missing = True to train it here"
+        )
+    if not file.exists():
+        data = prepare(cfg, resolve_path(data_path or DEFAULT_CORPUS, "data_path"))
+        with lock.hold(run_dir, f"the report notebook training into {run_dir}"):
+            with stop_requests() as should_stop:
+                trained = run(
+                    cfg, data, run_dir, replace_other=False, progress=True, should_stop=should_stop
+                )
+        return trained
+    found = Run.load(file, corpus=data_path or None, build_id=build_id)
+    differs = [
+        f"{name} = {getattr(found.cfg, name)!r} there, {getattr(cfg, name)!r} here"
+        for name in names(TRAINING)
+        if getattr(found.cfg, name) != getattr(cfg, name)
+    ]
+    if differs:
+        raise RNNError(
+            f"{file}: a run of other parameters ({'; '.join(differs[:3])}); make this one "
+            f"with `make report` and these parameters, or name another run_dir"
+        )
+    return replace(found, cfg=cfg, data=prepare(cfg, found.data.corpus))
 
 
 def _now() -> str:
@@ -195,16 +297,17 @@ def run(
     spec = cfg.train_spec()
     params0 = spec.init_params(len(data.vocab))
     val_ids = data.val_ids if len(data.val_ids) > 1 else None
-    if p.action == "reuse":
-        # nothing left to train
-        controls = Controls(backend=backend)
-        result = train(
-            params0, data.train_ids, spec, val_ids=val_ids, resume=state, controls=controls
-        )
+    if p.action == "reuse":  # nothing left to train: read what the checkpoint holds
         where = promote_run(run_dir) if promote else p.path
+        result = result_of(state, cfg, data)
         return Run(cfg, data, result, sessions, _provenance(sessions, build_id, None), where)
 
-    session = {"started": _now(), "from": state.step if state else 0, "build_id": build_id}
+    session = {
+        "started": _now(),
+        "from": state.step if state else 0,
+        "build_id": build_id,
+        "corpus": str(Path(data.corpus.path).resolve()),  # where Run.load finds the text
+    }
     seconds_before = state.seconds if state else 0.0
 
     def save(s) -> None:
@@ -282,13 +385,13 @@ def terminate_like_interrupt() -> None:
         signal.signal(signal.SIGTERM, interrupt)
 
 
-def resolve_data_path(path: str) -> Path:
-    """The notebook's data_path, which may run from any folder: a relative path that does
-    not exist from here is an error that says how to run it."""
+def resolve_path(path, name: str) -> Path:
+    """A path parameter of the notebook, which may run from any folder: a relative path that
+    does not exist from here is an error that says how to run it."""
     p = Path(path)
     if not p.is_absolute() and not p.exists():
         raise DataError(
-            f"{path}: no such file from {Path.cwd()}; run the notebook from notebooks/ "
-            f"(papermill --cwd notebooks) or give data_path as an absolute path"
+            f"{path}: no such file or folder from {Path.cwd()}; run the notebook from "
+            f"notebooks/ (papermill --cwd notebooks) or give {name} as an absolute path"
         )
     return p

@@ -443,6 +443,11 @@ def _result(s: TrainState, cell: str, m: int, K: int, per_epoch: int, n_updates:
     )
 
 
+def result_of(s: TrainState, cell: str, m: int, K: int, per_epoch: int) -> TrainResult:
+    """What `train` returns, from a finished state (a checkpoint's): nothing is trained."""
+    return _result(s, cell, m, K, per_epoch, s.step)
+
+
 def _progress_bar(total: int, initial: int):
     from tqdm import tqdm  # plain text bar: readable in a notebook, a terminal and papermill's log
 

@@ -63,3 +63,29 @@ def _macbeth():
 def macbeth():
     """(vocab, ids) of Macbeth's first act (tests/data)."""
     return _macbeth()
+
+
+# A small finished run, trained once per test session by the driver (rnn.run), as `make
+# report` trains: the loader, the report notebook and the explore notebook read it.
+TINY_RUN = {
+    "n_updates": 300,
+    "m": 16,
+    "sample_every": 100,
+    "sample_length": 50,
+    "eval_every": 100,
+    "checkpoint_every": 100,
+    "passage_length": 120,
+    "compare_length": 80,
+}
+
+
+@pytest.fixture(scope="session")
+def finished_run(tmp_path_factory):
+    """(folder, Run): a finished run of TINY_RUN on Macbeth's first act, and what training
+    returned. Copy the folder before changing anything in it."""
+    from rnn import run as driver
+
+    cfg = rnn.Config(**TINY_RUN)
+    folder = tmp_path_factory.mktemp("finished-run")
+    data = driver.prepare(cfg, Path(__file__).parent / "data" / "macbeth-act1.txt")
+    return folder, driver.run(cfg, data, folder)

@@ -4,6 +4,7 @@ import html as html_lib
 import json
 import os
 import re
+import shutil
 from pathlib import Path
 
 import nbformat
@@ -11,6 +12,7 @@ import papermill as pm
 import pytest
 
 from rnn import build, checkpoint
+from rnn.config import Config, names
 
 pytestmark = pytest.mark.slow
 CORPUS = Path(__file__).parent / "data" / "macbeth-act1.txt"
@@ -76,12 +78,19 @@ def test_part_six_shows_baselines_surprisal_units_and_gradient_flow(built):
 
 def test_samples_at_expected_steps_and_passage_length(built):
     _, html = built
+    cfg = Config(**TINY)
+    sampled = range(0, cfg.n_updates, cfg.sample_every)  # before each multiple's update
     steps = re.findall(r"<h4>step ([0-9,]+) \(", html)
-    assert steps == ["0", "100", "200"]
+    assert steps == [f"{s:,}" for s in sampled]
     pres = re.findall(r'<pre class="rnn-text">(.*?)</pre>', html, flags=re.S)
-    # three samples, the passage, then four temperatures and nucleus sampling after the prime
-    assert [len(html_lib.unescape(p)) for p in pres] == [50, 50, 50, 120] + [12 + 80] * 5
-    assert all(html_lib.unescape(p).startswith("<b>&MACBETH\n") for p in pres[4:])
+    # the samples, the passage, then each temperature and nucleus sampling after the prime
+    compared = len(cfg.temperature_list()) + 1
+    assert [len(html_lib.unescape(p)) for p in pres] == (
+        [cfg.sample_length] * len(sampled)
+        + [cfg.passage_length]
+        + [len(cfg.prime) + cfg.compare_length] * compared
+    )
+    assert all(html_lib.unescape(p).startswith(cfg.prime) for p in pres[-compared:])
 
 
 def test_sampling_comparison(built):
@@ -161,9 +170,11 @@ def test_a_failed_report_keeps_the_previous_report(tmp_path, monkeypatch):
 
 def test_markup_is_escaped(built):
     _, html = built
+    cfg = Config(**TINY)
     assert "<b>&MACBETH" not in html  # the priming text, as raw markup
-    # five samples, the parameter table and the sentence that introduces the samples
-    assert html.count("&lt;b&gt;&amp;MACBETH") == 7
+    # each compared sample, the parameter table and the sentence that introduces the samples
+    compared = len(cfg.temperature_list()) + 1
+    assert html.count("&lt;b&gt;&amp;MACBETH") == compared + 2
     assert "<b>bold</b>" not in html and "<script>alert" not in html
 
 
@@ -186,13 +197,15 @@ def test_papermill_reports_a_bad_parameter(tmp_path):
     assert "parameter m must be >= 1, got -3" in info.value.evalue
 
 
-def test_papermill_reports_a_missing_corpus(tmp_path):
+def test_papermill_reports_a_missing_corpus(tmp_path, finished_run):
     missing = tmp_path / "nope.txt"
+    folder, trained = finished_run
+    params = {n: getattr(trained.cfg, n) for n in names()}
     with pytest.raises(pm.PapermillExecutionError) as info:
         pm.execute_notebook(
             str(build.NOTEBOOK),
             str(tmp_path / "out.ipynb"),
-            parameters={"data_path": str(missing), "out_dir": str(tmp_path)},
+            parameters=params | {"data_path": str(missing), "run_dir": str(folder)},
             cwd=str(build.NOTEBOOK.parent),
             progress_bar=False,
         )
@@ -298,3 +311,68 @@ def test_papermill_without_cwd_says_to_add_it(tmp_path, monkeypatch):
         pm.execute_notebook(str(build.NOTEBOOK), str(tmp_path / "out.ipynb"), progress_bar=False)
     assert info.value.ename == "DataError"
     assert "papermill --cwd notebooks" in info.value.evalue
+
+
+# A kernel that fails on any call into the training loop, and says it started guarded.
+GUARD = """
+import pathlib, sys
+import rnn.kernels, rnn.train
+
+def refuse(*args, **kwargs):
+    raise AssertionError("the notebook called the training loop")
+
+module = sys.modules["rnn.train"]
+for name in ("train", "run_updates_reference", "_run_updates_compiled"):
+    setattr(module, name, refuse)
+rnn.train = rnn.kernels.run_updates = refuse
+pathlib.Path(__file__).with_name("guarded").touch()
+"""
+
+
+@pytest.fixture
+def guarded_kernels(tmp_path, monkeypatch):
+    """Notebook kernels started from here import a sitecustomize that breaks training."""
+    guard = tmp_path / "guard"
+    guard.mkdir()
+    (guard / "sitecustomize.py").write_text(GUARD)
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join([str(guard), os.environ.get("PYTHONPATH", "")])
+    )
+    return guard / "guarded"
+
+
+def test_the_notebook_reads_the_run_and_never_trains(finished_run, tmp_path, guarded_kernels):
+    folder, trained = finished_run
+    # Opened from notebooks/ with its defaults, it reads ../reports, make report's folder.
+    notebooks, reports = tmp_path / "notebooks", tmp_path / "reports"
+    notebooks.mkdir()
+    shutil.copytree(folder, reports)
+    before = {p.name: p.read_bytes() for p in reports.iterdir()}
+    training = {n: getattr(trained.cfg, n) for n in names()}
+    executed = notebooks / "report.ipynb"
+    build.execute(build.NOTEBOOK, executed, training, cwd=notebooks)
+    assert guarded_kernels.exists()  # the kernel ran with training broken
+    assert {p.name: p.read_bytes() for p in reports.iterdir()} == before
+    assert not (notebooks / "metrics.json").exists()  # out_dir empty: nothing written
+    text = executed.read_text()
+    assert "rendered from the finished run of " in text and "Gradient check" in text
+    # and the guard is real: a notebook asked to train fails on it
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(pm.PapermillExecutionError, match="the notebook called the training"):
+        build.execute(
+            build.NOTEBOOK,
+            tmp_path / "trains.ipynb",
+            training | {"run_dir": str(empty), "data_path": str(CORPUS), "train_if_missing": True},
+            cwd=notebooks,
+        )
+
+
+def test_the_notebook_without_a_run_says_which_command_makes_one(tmp_path):
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    (tmp_path / "reports").mkdir()
+    with pytest.raises(pm.PapermillExecutionError) as info:
+        build.execute(build.NOTEBOOK, tmp_path / "out.ipynb", {}, cwd=notebooks)
+    assert info.value.ename == "RNNError"
+    assert info.value.evalue.startswith("no finished run in ../reports: `make report` makes one")

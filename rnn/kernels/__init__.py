@@ -15,8 +15,8 @@ optimizers, and the cell a number of gate blocks (1, 4, 3), so it serves all cel
 
 One module per cell (vanilla, lstm, gru) holds its compiled forward and backward over a
 sequence; `blocks` holds what they share. numba's cache notices edits only to the file that
-defines a function: after editing a cell's file, remove rnn/kernels/__pycache__ (a stale
-compiled caller would otherwise be reused).
+defines a function; `stale` keys it on every file here, so that a compiled caller of an edited
+kernel is compiled again.
 """
 
 from __future__ import annotations
@@ -25,8 +25,12 @@ from collections import namedtuple
 
 import numpy as np
 
-from . import gru, lstm, vanilla
-from .blocks import AVAILABLE, adagrad, adagrad_columns, adagrad_keep, adam, jit, rmsprop
+from . import stale
+
+stale.clear_if_stale()  # before any kernel is compiled or loaded from the cache
+
+from . import gru, lstm, vanilla  # noqa: E402
+from .blocks import AVAILABLE, adagrad, adagrad_columns, adagrad_keep, adam, jit, rmsprop  # noqa: E402
 
 __all__ = [
     "ADAGRAD",
