@@ -4,7 +4,9 @@ Prints, and writes as JSON: updates/s of the reference per-time-step loop and of
 path with their ratio, for each cell (vanilla, LSTM, GRU) at m = 50, 100 (the report's
 setting) and 200; the wall time of a full 100,000-update run at the default settings; its
 peak traced memory; the time to sample 1,000 characters and to run the report's gradient
-check, and a gradient check at K = 5000. Nothing here is a test: figures depend on the
+check, and a gradient check at K = 5000; and the bonus report's speed table (rnn.speed): the
+textbook loop, the loop with the suggested speed-ups, the compiled path and PyTorch (with the
+torch extra) at m = 100, on one thread. Nothing here is a test: figures depend on the
 machine and its load.
 """
 
@@ -23,6 +25,7 @@ import numpy as np
 
 import rnn
 import rnn.cells
+from rnn import speed
 from rnn.atomic import write_atomic
 
 
@@ -95,6 +98,33 @@ def small_jobs(ids, K: int) -> dict:
     }
 
 
+def speed_table(ids, K: int, cells, seconds: float) -> list[dict]:
+    """rnn.speed.table at m = 100, each row printed as it is measured."""
+    print(
+        f"speed table (m = 100, one thread, about {seconds:g} s a row): textbook loop, "
+        f"with the suggested speed-ups, compiled path, PyTorch",
+        flush=True,
+    )
+
+    def show(row):
+        what = f"  {row['cell']:7s} {row['variant']:8s}"
+        if row["updates_per_sec"] is None:
+            print(f"{what} {row['note']}", flush=True)
+            return
+        print(
+            f"{what} {row['updates_per_sec']:8,.0f} updates/s, {row['ratio']:5.1f}x the textbook "
+            f"loop (losses within {row['loss_difference']:.0e} of its)",
+            flush=True,
+        )
+
+    rows = speed.table(cells=cells, m=100, ids=ids, K=K, seconds=seconds, progress=show)
+    rounded = {"updates_per_sec": 1, "ratio": 2, "seconds": 3}
+    return [
+        {k: round(v, rounded[k]) if k in rounded and v else v for k, v in row.items()}
+        for row in rows
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=Path("data/shakespeare.txt"))
@@ -102,6 +132,12 @@ def main() -> None:
     parser.add_argument("--full-updates", type=int, default=100_000, help="0 skips the full run")
     parser.add_argument("--cells", default=",".join(rnn.CELLS), help="comma-separated cells")
     parser.add_argument("--m", default="50,100,200", help="comma-separated hidden sizes")
+    parser.add_argument(
+        "--table-seconds",
+        type=float,
+        default=2.0,
+        help="seconds per row of the speed table (0 skips it)",
+    )
     args = parser.parse_args()
 
     text = rnn.load_text(args.data)
@@ -135,6 +171,9 @@ def main() -> None:
                 f"ratio {row['speedup']:.1f}x",
                 flush=True,
             )
+
+    if args.table_seconds:
+        out["speed_table"] = speed_table(ids, K, args.cells.split(","), args.table_seconds)
 
     if not args.full_updates:
         write_atomic(args.json, json.dumps(out, indent=1) + "\n")
