@@ -113,12 +113,13 @@ def speed_table(ids, K: int, cells, seconds: float) -> list[dict]:
             return
         print(
             f"{what} {row['updates_per_sec']:8,.0f} updates/s, {row['ratio']:5.1f}x the textbook "
-            f"loop (losses within {row['loss_difference']:.0e} of its)",
+            f"loop (losses within {row['loss_difference']:.0e} of its; "
+            f"{row['cpu_seconds'] / row['seconds']:.0%} of a core)",
             flush=True,
         )
 
     rows = speed.table(cells=cells, m=100, ids=ids, K=K, seconds=seconds, progress=show)
-    rounded = {"updates_per_sec": 1, "ratio": 2, "seconds": 3}
+    rounded = {"updates_per_sec": 1, "ratio": 2, "seconds": 3, "cpu_seconds": 3}
     return [
         {k: round(v, rounded[k]) if k in rounded and v else v for k, v in row.items()}
         for row in rows

@@ -26,6 +26,8 @@ table() returns one dict per (cell, variant), in that order:
     updates_per_sec                          float, or None when the variant cannot run here
     ratio                                    updates_per_sec / the textbook loop's (or None)
     updates, seconds                         the timed run: its updates and wall time
+    cpu_seconds                              the process's CPU time during it (well below
+                                             `seconds`: other processes had the core)
     loss_difference                          largest |loss - the textbook loop's loss| over
                                              the first AGREE_UPDATES updates (or None)
     one_thread                               True when BLAS, OpenMP and torch were held to one
@@ -65,6 +67,7 @@ LABELS = {
 }
 HEADER = ("cell", "implementation", "updates/s", "× the textbook loop")
 AGREE_UPDATES = 10  # updates over which every variant's losses are compared with the textbook's
+BUSY = 0.9  # below this share of CPU time over wall time, the table says the machine was busy
 
 
 # --- one step of each cell, written once for both textbook styles ----------------------------
@@ -326,9 +329,9 @@ def _why_not(variant: str) -> str:
 
 
 def measure(run: Callable, params: Params, ids, seconds: float, L: int, eta: float):
-    """(updates per second, updates, seconds, losses of the timed run) for run(params, ids,
-    n, L, eta): a warm-up run, runs of growing length until one takes seconds / 10, then one
-    of about `seconds`."""
+    """(updates per second, updates, seconds, CPU seconds, losses) of the timed run of
+    run(params, ids, n, L, eta): a warm-up run, runs of growing length until one takes
+    seconds / 10, then the timed one, of about `seconds`."""
     run(params, ids, 1, L, eta)  # compiles, imports, allocates
     n = 1
     while True:
@@ -339,10 +342,10 @@ def measure(run: Callable, params: Params, ids, seconds: float, L: int, eta: flo
             break
         n *= 4
     n = max(n, round(n * seconds / took))
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     losses = run(params, ids, n, L, eta)
-    took = time.perf_counter() - t0
-    return n / took, n, took, np.asarray(losses)
+    took, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return n / took, n, took, cpu, np.asarray(losses)
 
 
 def table(
@@ -390,12 +393,13 @@ def table(
                     ratio=None,
                     updates=0,
                     seconds=0.0,
+                    cpu_seconds=0.0,
                     loss_difference=None,
                     one_thread=limited,
                     note=_why_not(variant),
                 )
                 if not row["note"]:
-                    rate, n, took, losses = measure(
+                    rate, n, took, cpu, losses = measure(
                         RUNS[variant], params, ids, seconds, seq_length, eta
                     )
                     if base is None:
@@ -406,6 +410,7 @@ def table(
                         ratio=rate / base[0],
                         updates=n,
                         seconds=took,
+                        cpu_seconds=cpu,
                         loss_difference=float(np.max(np.abs(losses[:k] - base[1][:k]))),
                     )
                 rows.append(row)
@@ -444,6 +449,12 @@ def html(rows: list[dict]) -> str:
         f"updates every implementation's losses differ from the textbook loop's by at most "
         f"{max(diffs, default=0.0):.1e} nats."
     )
+    busy = sum(r["cpu_seconds"] for r in rows) / max(1e-9, sum(r["seconds"] for r in rows))
+    if busy < BUSY:
+        note += (
+            f" The machine was busy: this process had the processor for {busy:.0%} of the "
+            f"measured time, so every figure is lower than on an idle machine."
+        )
     return table(body, header=HEADER) + f"<p>{_e(note)}</p>"
 
 

@@ -52,8 +52,14 @@ def test_table_rows_as_documented(macbeth):
         assert r["ratio"] == pytest.approx(r["updates_per_sec"] / by["textbook"]["updates_per_sec"])
         assert r["loss_difference"] < 1e-9
         assert r["one_thread"] is True  # threadpoolctl is among the requirements
+        assert 0 < r["cpu_seconds"] <= 1.5 * r["seconds"]  # one thread, give or take the clock
     html = speed.html(rows)
     assert html.count("<tr>") == 1 + len(rows) and "one thread" in html
+    # a busy machine is named as such
+    busy = [dict(r, cpu_seconds=0.5 * r["seconds"]) for r in rows]
+    assert "The machine was busy: this process had the processor for 50%" in speed.html(busy)
+    idle = [dict(r, cpu_seconds=r["seconds"]) for r in rows]
+    assert "busy" not in speed.html(idle)
 
 
 def test_without_torch_the_pytorch_row_says_what_it_needs(monkeypatch, macbeth):
