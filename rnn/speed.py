@@ -371,6 +371,8 @@ def table(
     K = int(ids.max()) + 1 if K is None else int(K)
     if len(ids) < seq_length + 1:
         raise ValueError(f"ids has {len(ids)} characters; seq_length={seq_length} needs more")
+    if ids.min() < 0 or ids.max() >= K:
+        raise ValueError(f"character indices must lie in [0, {K}) for K={K}")
     cells = [check_cell(cell) for cell in cells]  # every bad name before any measuring
     variants = ["textbook"] + [v for v in variants if v != "textbook"]
     for v in variants:

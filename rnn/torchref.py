@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .errors import ConfigError
+from .cells import check_cell
+from .errors import ConfigError, DataError
 from .gradcheck import REL_FLOOR, rel_error
 from .model import PARAM_NAMES, Params, init_params, loss_and_grads, zero_state
 
@@ -206,12 +207,16 @@ def autograd_check(
     loss: str = "sum",
 ) -> AutogradCheck:
     """Part I's second column: a `cell` network of m units (init_params(K, m, sigma, seed)),
-    on ids[:seq_length] predicting ids[1:seq_length + 1] from a zero state. Without torch,
+    on ids[:seq_length] predicting ids[1:seq_length + 1] (fewer when ids is shorter) from a
+    zero state. Without torch,
     the result has no errors and says the extra is needed (it does not raise)."""
     _check_loss(loss)
+    check_cell(cell)
+    ids = np.asarray(ids)
+    if len(ids) < 2:
+        raise DataError(f"the check needs at least 2 characters, got {len(ids)}")
     if torch_version() is None:
         return AutogradCheck(cell, m, seq_length, loss, None)
-    ids = np.asarray(ids)
     X, Y = ids[:seq_length], ids[1 : seq_length + 1]
     params = init_params(K, m=m, sigma=sigma, seed=seed, cell=cell)
     return compare(params, X, Y, zero_state(params), loss)

@@ -93,3 +93,5 @@ def test_bad_arguments_are_named(macbeth):
         speed.table(cells=("rnn",), ids=ids, variants=("textbook",))
     with pytest.raises(ValueError, match="seq_length=25 needs more"):
         speed.table(ids=ids[:10])
+    with pytest.raises(ValueError, match=r"must lie in \[0, 5\)"):
+        speed.table(ids=ids, K=5)

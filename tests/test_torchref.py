@@ -68,9 +68,16 @@ def test_the_check_catches_a_wrong_gradient(torch, small_problem):
     assert max(check.errors[name] for name in "UbVc") < 1e-7
 
 
-def test_a_bad_loss_mode_is_named(small_problem):
+@pytest.mark.parametrize("hidden", [False, True])
+def test_bad_input_is_named(monkeypatch, hidden):
+    if hidden:  # as if torch were not installed
+        monkeypatch.setitem(sys.modules, "torch", None)
     with pytest.raises(rnn.ConfigError, match="parameter loss must be one of sum, mean"):
         torchref.autograd_check("vanilla", np.arange(30) % 5, 5, loss="median")
+    with pytest.raises(rnn.ConfigError, match="parameter cell"):
+        torchref.autograd_check("rnn", np.arange(30) % 5, 5)
+    with pytest.raises(rnn.DataError, match="at least 2 characters, got 1"):
+        torchref.autograd_check("gru", [3], 5)
 
 
 def test_part_one_shows_the_autograd_column(torch, macbeth):
