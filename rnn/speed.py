@@ -23,11 +23,13 @@ state carried and zeroed at each epoch's start, the summed loss, gradients clipp
 table() returns one dict per (cell, variant), in that order:
 
     cell, m, K, seq_length, variant, label   what was measured
-    updates_per_sec                          float, or None when the variant cannot run here
-    ratio                                    updates_per_sec / the textbook loop's (or None)
-    updates, seconds                         the timed run: its updates and wall time
-    cpu_seconds                              the process's CPU time during it (well below
-                                             `seconds`: other processes had the core)
+    updates_per_sec                          by the wall clock: float, or None when the
+                                             variant cannot run here
+    updates_per_cpu_sec                      by the process's CPU time: what one core does
+                                             when the machine is busy with other work
+    ratio                                    updates_per_cpu_sec / the textbook loop's: on a
+                                             busy machine the wall clock slows rows unequally
+    updates, seconds, cpu_seconds            the timed run: updates, wall and CPU time
     loss_difference                          largest |loss - the textbook loop's loss| over
                                              the first AGREE_UPDATES updates (or None)
     one_thread                               True when BLAS, OpenMP and torch were held to one
@@ -65,7 +67,7 @@ LABELS = {
     "compiled": "compiled path (numba)",
     "pytorch": "PyTorch (autograd)",
 }
-HEADER = ("cell", "implementation", "updates/s", "× the textbook loop")
+HEADER = ("cell", "implementation", "updates/s", "per CPU second", "× the textbook loop")
 AGREE_UPDATES = 10  # updates over which every variant's losses are compared with the textbook's
 BUSY = 0.9  # below this share of CPU time over wall time, the table says the machine was busy
 
@@ -392,6 +394,7 @@ def table(
                     variant=variant,
                     label=LABELS[variant],
                     updates_per_sec=None,
+                    updates_per_cpu_sec=None,
                     ratio=None,
                     updates=0,
                     seconds=0.0,
@@ -404,12 +407,14 @@ def table(
                     rate, n, took, cpu, losses = measure(
                         RUNS[variant], params, ids, seconds, seq_length, eta
                     )
+                    per_cpu = n / max(cpu, 1e-9)
                     if base is None:
-                        base = rate, losses
+                        base = per_cpu, losses
                     k = min(AGREE_UPDATES, len(losses), len(base[1]))
                     row.update(
                         updates_per_sec=rate,
-                        ratio=rate / base[0],
+                        updates_per_cpu_sec=per_cpu,
+                        ratio=per_cpu / base[0],
                         updates=n,
                         seconds=took,
                         cpu_seconds=cpu,
@@ -422,16 +427,21 @@ def table(
 
 
 def html(rows: list[dict]) -> str:
-    """The table as HTML for a notebook: one line per cell and variant, the ratio to the
-    textbook loop, and a sentence on how it was measured."""
+    """The table as HTML for a notebook: one line per cell and variant, updates per second by
+    the wall clock and by CPU time, the ratio to the textbook loop, and a sentence on how it
+    was measured (and, when it was, that the machine was busy)."""
     from .report import _e, table
+
+    def number(value, form):
+        return format(value, form) if value is not None else ""
 
     body = [
         (
             r["cell"],
-            r["label"],
-            f"{r['updates_per_sec']:,.0f}" if r["updates_per_sec"] is not None else r["note"],
-            f"{r['ratio']:.1f}" if r["ratio"] is not None else "",
+            r["label"] if not r["note"] else f"{r['label']}: {r['note']}",
+            number(r["updates_per_sec"], ",.0f"),
+            number(r["updates_per_cpu_sec"], ",.0f"),
+            number(r["ratio"], ".1f"),
         )
         for r in rows
     ]
@@ -446,16 +456,18 @@ def html(rows: list[dict]) -> str:
     )
     note = (
         f"AdaGrad updates of one sequence of {first['seq_length']} characters each, m = "
-        f"{first['m']}, K = {first['K']}, float64, measured in this process with {threads}; "
-        f"the ratio is to the textbook loop of the same cell. Over the first {AGREE_UPDATES} "
-        f"updates every implementation's losses differ from the textbook loop's by at most "
+        f"{first['m']}, K = {first['K']}, float64, measured in this process with {threads}, "
+        f"by the wall clock and by the process's CPU time; the ratio, of the latter, is to the "
+        f"textbook loop of the same cell. Over the first {AGREE_UPDATES} updates every "
+        f"implementation's losses differ from the textbook loop's by at most "
         f"{max(diffs, default=0.0):.1e} nats."
     )
-    busy = sum(r["cpu_seconds"] for r in rows) / max(1e-9, sum(r["seconds"] for r in rows))
-    if busy < BUSY:
+    measured = [r for r in rows if r["updates_per_sec"] is not None]
+    busy = sum(r["cpu_seconds"] for r in measured) / max(1e-9, sum(r["seconds"] for r in measured))
+    if measured and busy < BUSY:
         note += (
             f" The machine was busy: this process had the processor for {busy:.0%} of the "
-            f"measured time, so every figure is lower than on an idle machine."
+            f"measured time, so the wall clock's figures are lower than on an idle machine."
         )
     return table(body, header=HEADER) + f"<p>{_e(note)}</p>"
 
