@@ -5,8 +5,10 @@ path with their ratio, for each cell (vanilla, LSTM, GRU) at m = 50, 100 (the re
 setting) and 200 with AdaGrad, and at m = 100 with each other optimizer (Adam, RMSProp, as
 the adam preset trains: mean loss, no clipping); the wall time of a full 100,000-update run
 at the default settings; its peak traced memory; the time to sample 1,000 characters and to
-run the report's gradient check, and a gradient check at K = 5000. Nothing here is a test:
-figures depend on the machine and its load.
+run the report's gradient check, and a gradient check at K = 5000; and the bonus report's
+speed table (rnn.speed): the textbook loop, the loop with the suggested speed-ups, the
+compiled path and PyTorch (with the torch extra) at m = 100, on one thread. Nothing here is a
+test: figures depend on the machine and its load.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import numpy as np
 
 import rnn
 import rnn.cells
+from rnn import speed
 from rnn.atomic import write_atomic
 
 
@@ -101,6 +104,40 @@ def small_jobs(ids, K: int) -> dict:
     }
 
 
+def speed_table(ids, K: int, cells, seconds: float) -> list[dict]:
+    """rnn.speed.table at m = 100, each row printed as it is measured."""
+    print(
+        f"speed table (m = 100, one thread, about {seconds:g} s a row): textbook loop, "
+        f"with the suggested speed-ups, compiled path, PyTorch",
+        flush=True,
+    )
+
+    def show(row):
+        what = f"  {row['cell']:7s} {row['variant']:8s}"
+        if row["updates_per_sec"] is None:
+            print(f"{what} {row['note']}", flush=True)
+            return
+        print(
+            f"{what} {row['updates_per_sec']:8,.0f} updates/s ({row['updates_per_cpu_sec']:6,.0f} "
+            f"per CPU second, {row['cpu_seconds'] / row['seconds']:4.0%} of a core), "
+            f"{row['ratio']:5.1f}x the textbook loop; losses within {row['loss_difference']:.0e}",
+            flush=True,
+        )
+
+    rows = speed.table(cells=cells, m=100, ids=ids, K=K, seconds=seconds, progress=show)
+    rounded = {
+        "updates_per_sec": 1,
+        "updates_per_cpu_sec": 1,
+        "ratio": 2,
+        "seconds": 3,
+        "cpu_seconds": 3,
+    }
+    return [
+        {k: round(v, rounded[k]) if k in rounded and v else v for k, v in row.items()}
+        for row in rows
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=Path("data/shakespeare.txt"))
@@ -112,6 +149,12 @@ def main() -> None:
         "--optimizers",
         default=",".join(rnn.optim.OPTIMIZERS),
         help="comma-separated optimizers; those other than adagrad are timed at m = 100",
+    )
+    parser.add_argument(
+        "--table-seconds",
+        type=float,
+        default=2.0,
+        help="seconds per row of the speed table (0 skips it)",
     )
     args = parser.parse_args()
 
@@ -150,6 +193,9 @@ def main() -> None:
             f"{row['fast_updates_per_sec']:8,.0f} updates/s, ratio {row['speedup']:.1f}x",
             flush=True,
         )
+
+    if args.table_seconds:
+        out["speed_table"] = speed_table(ids, K, args.cells.split(","), args.table_seconds)
 
     if not args.full_updates:
         write_atomic(args.json, json.dumps(out, indent=1) + "\n")

@@ -164,8 +164,9 @@ def model_html(cell: str, loss: str = "sum") -> str:
 GATE_ORDER = {"vanilla": "", "lstm": "gates i, f, o, g", "gru": "gates z, r, n"}
 
 
-def gradcheck_html(errors: dict, params, T: int) -> str:
-    """Part I: how the check was made, the cell's parameters, and the table."""
+def gradcheck_html(errors: dict, params, T: int, autograd=None) -> str:
+    """Part I: how the check was made, the cell's parameters, and the table (with autograd's
+    column when given an rnn.torchref.AutogradCheck)."""
     from .gradcheck import DELTA, FULL_UP_TO, REL_FLOOR, SAMPLE
 
     shapes = ", ".join(
@@ -181,13 +182,16 @@ def gradcheck_html(errors: dict, params, T: int) -> str:
         f"|g<sub>n</sub>|), g<sub>a</sub> being the BPTT gradient. A parameter of at most "
         f"{FULL_UP_TO:,} entries is checked entry by entry, a larger one on {SAMPLE} entries "
         f"drawn at random (for U, half of them in the columns of the characters the sequence "
-        f"reads: U's gradient is zero elsewhere).</p>" + gradcheck_table(errors)
+        f"reads: U's gradient is zero elsewhere).</p>" + gradcheck_table(errors, autograd)
     )
 
 
-def gradcheck_table(errors: dict) -> str:
-    """One row per parameter: its largest error, the entries it was taken over, the verdict."""
-    from .gradcheck import PASS_BELOW
+def gradcheck_table(errors: dict, autograd=None) -> str:
+    """One row per parameter: its largest error, the entries it was taken over, the verdict;
+    given autograd (an rnn.torchref.AutogradCheck), a last column with the largest error
+    against PyTorch's autograd and a sentence on how it was made, or, when torch is not
+    installed, a sentence saying that column needs the optional extra."""
+    from .gradcheck import PASS_BELOW, REL_FLOOR
 
     def entries(err) -> str:
         checked, size = getattr(err, "checked", None), getattr(err, "size", None)
@@ -195,12 +199,28 @@ def gradcheck_table(errors: dict) -> str:
             return f"all {size:,}" if size is not None else ""
         return f"{checked:,} of {size:,}, at random"
 
-    return table(
-        [
-            (name, f"{err:.2e}", entries(err), "yes" if err < PASS_BELOW else "NO")
-            for name, err in errors.items()
-        ],
-        header=("parameter", "largest error", "entries checked", f"below {PASS_BELOW:g}"),
+    header = ("parameter", "largest error", "entries checked", f"below {PASS_BELOW:g}")
+    rows = [
+        (name, f"{err:.2e}", entries(err), "yes" if err < PASS_BELOW else "NO")
+        for name, err in errors.items()
+    ]
+    if autograd is None:
+        return table(rows, header=header)
+    if not autograd.available:
+        return table(rows, header=header) + (
+            f"<p>A second column, the largest error against PyTorch's automatic "
+            f"differentiation, {_e(autograd.missing)}.</p>"
+        )
+    net = f"m = {autograd.m}"
+    header += (f"against PyTorch autograd ({net})",)
+    rows = [row + (f"{autograd.errors[row[0]]:.2e}",) for row in rows]
+    return table(rows, header=header) + (
+        f"<p>The last column compares the same BPTT, for a {_e(autograd.cell)} network with "
+        f"{net} on the first {autograd.seq_length} characters ({_e(autograd.loss)} of the "
+        f"losses), with the gradients PyTorch {_e(autograd.torch_version)}'s automatic "
+        f"differentiation takes through a forward pass written in torch from the same "
+        f"equations, in float64, over every entry, with the same error measure (floor "
+        f"{REL_FLOOR:g}).</p>"
     )
 
 

@@ -42,6 +42,24 @@ def test_constraints_agree_with_requirements():
         assert constraints[name] == version, name
 
 
+def test_the_torch_extra_is_pinned_exactly_and_locked():
+    # An exact pin: a range would let pip fetch a multi-GB CUDA build instead of the CPU one.
+    import tomllib
+
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    (pin,) = pyproject["project"]["optional-dependencies"]["torch"]
+    name, version = pin.split("==")
+    constraints = dict(
+        line.strip().split("==")
+        for line in (ROOT / "constraints.txt").read_text().splitlines()
+        if "==" in line
+    )
+    assert name == "torch" and constraints["torch"] == version
+    makefile = (ROOT / "Makefile").read_text()
+    assert "'.[torch]'" in makefile.split("\nlock:")[1].split("\n\n")[0]  # make lock pins it too
+    assert "make torch" in (ROOT / ".ci" / "run").read_text()  # CI runs the tests that need it
+
+
 def test_notebooks_are_committed_without_outputs(tmp_path):
     notebooks = sorted(str(p) for p in (ROOT / "notebooks").glob("*.ipynb"))
     assert len(notebooks) == 3

@@ -60,6 +60,21 @@ def test_gradient_check_table(built):
     assert all(float(err) < 1e-6 for _, err in rows)
 
 
+def test_part_one_compares_with_autograd_or_says_it_needs_the_extra(built):
+    _, html = built
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        assert "needs the optional extra: pip install &#x27;.[torch]&#x27;" in html
+        return
+    assert "against PyTorch autograd (m = 10)</th>" in html
+    rows = re.findall(
+        r'<td>([WUbVc])</td>(?:<td[^>]*>[^<]*</td>){3}<td class="num">([0-9.e+-]+)</td>', html
+    )
+    assert [name for name, _ in rows] == list("WUbVc")
+    assert all(float(err) < 1e-7 for _, err in rows)
+
+
 def test_figure_is_embedded_and_nothing_is_fetched(built):
     _, html = built
     alts = re.findall(r'<img alt="([^"]+)" src="data:image/png;base64,', html)
