@@ -56,6 +56,7 @@ from numpy.typing import ArrayLike
 from .cells import CELLS, check_cell, sigmoid
 from .model import PARAM_NAMES, Params, init_params
 from .optim import CLIP, EPS
+from .spec import TrainSpec
 
 # The module rnn.train (the package's name `train` is its function).
 training = importlib.import_module(".train", __package__)
