@@ -17,6 +17,7 @@ from .errors import (
 from .gradcheck import ParamCheck, gradient_check, numerical_grads, rel_error
 from .model import CELLS, Params, init_params, loss_and_grads, sequence_losses, zero_state
 from .optim import AdaGrad, clip
+from .outcome import Verdict, verdict
 from .sample import sample, sample_primed, warm
 from .train import TrainResult, TrainState, mean_loss, train
 
@@ -36,6 +37,7 @@ __all__ = [
     "TrainResult",
     "TrainState",
     "TrainingDiverged",
+    "Verdict",
     "Vocab",
     "clip",
     "gradient_check",
@@ -50,6 +52,7 @@ __all__ = [
     "sequence_losses",
     "split_train_val",
     "train",
+    "verdict",
     "warm",
     "zero_state",
 ]

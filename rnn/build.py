@@ -29,7 +29,7 @@ from pathlib import Path
 
 import yaml
 
-from . import lock
+from . import lock, report
 from . import run as driver
 from .config import Config, names
 from .errors import Interrupted, RNNError
@@ -269,14 +269,18 @@ def build(
             except Exception as err:
                 raise BuildError(describe_failure(err), keep_failed(executed, out)) from None
             try:
-                # Part VI turned off is left out of the report, headings and prose included.
-                drop = () if cfg.analysis else ("analysis",)
-                render(executed, staging / "report.html", drop)
+                # Parts turned off (or outside the layout) are left out, headings and prose
+                # included.
+                render(executed, staging / "report.html", report.dropped_tags(cfg))
+                # The same parameters, corpus and run give the same metrics: then a PDF
+                # printed from the previous report still describes this one.
+                same = _read_or_none(out / "metrics.json") == _read_or_none(
+                    staging / "metrics.json"
+                )
                 for name in PRODUCTS:  # each rename is atomic
                     os.replace(staging / name, out / name)
                 driver.promote_run(out)
-                # A PDF printed from the previous report no longer describes this one.
-                if (out / "report.pdf").exists():
+                if (out / "report.pdf").exists() and not same:
                     (out / "report.pdf").unlink()
                     log("removed the previous report's report.pdf; make pdf prints this one")
             except OSError as err:
@@ -288,6 +292,13 @@ def build(
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return out / "report.html"
+
+
+def _read_or_none(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
 
 
 def keep_failed(executed: Path, out: Path) -> Path | None:
@@ -315,7 +326,8 @@ def describe_failure(err: Exception) -> str:
 
 
 def print_pdf(out: Path, paper: str = "a4") -> Path:
-    """Print out/report.html to out/report.pdf with headless Chromium, on A4 or US Letter.
+    """Print out/report.html to out/report.pdf (a sweep's out/index.html to out/index.pdf)
+    with headless Chromium, on A4 or US Letter.
 
     The report's CSS sets the page (size, margins, page numbers) and Chromium follows it; the
     size is settled here by printing a copy of the page whose last style rule names it."""
@@ -323,6 +335,8 @@ def print_pdf(out: Path, paper: str = "a4") -> Path:
     if paper not in sizes:
         raise RNNError(f"paper must be one of {', '.join(sizes)}, got {paper!r}")
     html_file = (out / "report.html").resolve()
+    if not html_file.exists() and (out / "index.html").exists():
+        html_file = (out / "index.html").resolve()  # a sweep's page, printed to index.pdf
     if not html_file.exists():
         raise RNNError(f"{html_file}: no report to print; run 'make report' first")
     chromium = (
@@ -335,7 +349,7 @@ def print_pdf(out: Path, paper: str = "a4") -> Path:
             "no Chromium found for the PDF: install Debian's 'chromium' package "
             "(apt-get install chromium), or print report.html from a browser"
         )
-    pdf = out / "report.pdf"
+    pdf = html_file.with_suffix(".pdf")
     sized = f"<style>@page {{ size: {sizes[paper]}; }}</style></head>"
     fd, name = tempfile.mkstemp(dir=out, prefix=lock.transient_prefix("print"), suffix=".html")
     page, tmp = Path(name), Path(name).with_suffix(".pdf")
