@@ -266,13 +266,18 @@ def summary_html(facts: dict, n_val: int, refs: dict | None = None) -> str:
     def see(topic):
         return f" ({_e(refs[topic])})" if topic in refs else ""
 
+    def after(step):
+        return "the untrained one" if step == 0 else f"after {step:,} updates"
+
     items = []
+    if (facts.get("verdict") or {}).get("failed"):
+        items.append("<b>Training failed</b>: see the box above.")
     bits = facts.get("best_val_bits_per_char")
     if bits is not None:
         items.append(
             f"<b>Result.</b> {bits:.3f} bits per character (perplexity "
             f"{facts['best_val_perplexity']:.2f}) on the held-out last {n_val:,} characters, "
-            f"by the best model, after {facts['best_step']:,} updates{see('validation')}. The "
+            f"by the best model, {after(facts['best_step'])}{see('validation')}. The "
             f"same validation split chose that model (the lowest of "
             f"{len(facts.get('val_steps', [])):,} passes) and scores it, so the figure is a "
             f"little optimistic."
@@ -281,7 +286,7 @@ def summary_html(facts: dict, n_val: int, refs: dict | None = None) -> str:
         items.append(
             f"<b>Result.</b> No validation split (val_fraction = 0): the best model is the one "
             f"of the lowest smooth loss, {facts['best_smooth_loss']:.2f} nats per sequence, "
-            f"after {facts['best_step']:,} updates{see('validation')}."
+            f"{after(facts['best_step'])}{see('validation')}."
         )
     if facts.get("baselines") and bits is not None:
         from .analysis.show import placement  # show imports this module
@@ -314,8 +319,6 @@ def summary_html(facts: dict, n_val: int, refs: dict | None = None) -> str:
             f"epochs) in {facts['seconds']:.1f} s, {facts['updates_per_sec']:,.0f} updates "
             f"per second."
         )
-    if (facts.get("verdict") or {}).get("failed"):
-        items.append("<b>Training failed</b>: see the box above.")
     body = "".join(f"<li>{item}</li>" for item in items)
     return f'<section class="rnn-summary"><h2>Summary</h2><ul>{body}</ul></section>'
 
