@@ -58,9 +58,10 @@ def _numeric(value) -> bool:
     return True
 
 
-def table(rows, header=None) -> str:
+def table(rows, header=None, kind: str = "") -> str:
     """A two-or-more-column HTML table; every cell is escaped, numbers right-aligned (and
-    the heading of a column of numbers with them)."""
+    the heading of a column of numbers with them). kind "keyvalue": names in the first
+    column, never broken."""
     rows = [list(row) for row in rows]
     head = ""
     if header:
@@ -78,7 +79,8 @@ def table(rows, header=None) -> str:
             + "</tr></thead>"
         )
     body = "".join("<tr>" + "".join(_cell("td", c) for c in row) + "</tr>" for row in rows)
-    return f'<table class="rnn-table">{head}<tbody>{body}</tbody></table>'
+    cls = f"rnn-table rnn-{kind}" if kind else "rnn-table"
+    return f'<table class="{cls}">{head}<tbody>{body}</tbody></table>'
 
 
 def compact_table(rows, pairs: int = 3, long: int = 28) -> str:

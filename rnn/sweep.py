@@ -365,10 +365,10 @@ def summary_html(sweep_dir: Path) -> str:
         ("sweep", summary["name"]),
         ("corpus", f"{Path(corpus['path']).name} (SHA-256 {corpus['sha256'][:12]})"),
         ("compared", grid_words(summary)),
-        ("fixed parameters", ", ".join(f"{k} = {_word(v)}" for k, v in shared.items()) or "none"),
+        ("fixed parameters", ", ".join(_setting(k, v) for k, v in shared.items()) or "none"),
         ("points", f"{len(summary['points'])}; every other parameter at its default"),
     ]
-    return report.table(rows)
+    return report.table(rows, kind="keyvalue")
 
 
 def title(sweep_dir: Path) -> str:
@@ -401,7 +401,7 @@ def grid_words(summary: dict) -> str:
     # fixed values that listed points change: say what the grid's points have
     partial = {k: v for k, v in summary["fixed"].items() if k not in shared}
     if grid and partial:
-        text += " at " + ", ".join(f"{k} = {_word(v)}" for k, v in partial.items())
+        text += " at " + ", ".join(_setting(k, v) for k, v in partial.items())
     if listed:
         text += ("; plus " if text else "") + _and([_point_words(p) for p in listed])
     return text
@@ -411,9 +411,14 @@ def _point_words(point: dict) -> str:
     """A listed point: "lstm with m = 45" when it leads with a word, else "eta = 0.2, m = 30"."""
     items = list(point.items())
     if isinstance(items[0][1], str):
-        rest = ", ".join(f"{k} = {_word(v)}" for k, v in items[1:])
+        rest = ", ".join(_setting(k, v) for k, v in items[1:])
         return _word(items[0][1]) + (f" with {rest}" if rest else "")
-    return ", ".join(f"{k} = {_word(v)}" for k, v in items)
+    return ", ".join(_setting(k, v) for k, v in items)
+
+
+def _setting(name: str, value) -> str:
+    """ "m = 45", never broken across lines."""
+    return f"{name}\u00a0=\u00a0{_word(value)}"
 
 
 def _word(value) -> str:
