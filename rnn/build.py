@@ -242,6 +242,7 @@ def build(
     cfg, values = effective_parameters(notebook, params)
     prepared = driver.prepare(cfg, data)
     with lock.hold(out, f"make report into {out}"):
+        before = printed_from(out)
         build_id = uuid.uuid4().hex
         with driver.stop_requests() as should_stop:
             trained = driver.run(
@@ -272,15 +273,12 @@ def build(
                 # Parts turned off (or outside the layout) are left out, headings and prose
                 # included.
                 render(executed, staging / "report.html", report.dropped_tags(cfg))
-                # The same parameters, corpus and run give the same metrics: then a PDF
-                # printed from the previous report still describes this one.
-                same = _read_or_none(out / "metrics.json") == _read_or_none(
-                    staging / "metrics.json"
-                )
                 for name in PRODUCTS:  # each rename is atomic
                     os.replace(staging / name, out / name)
                 driver.promote_run(out)
-                if (out / "report.pdf").exists() and not same:
+                # A PDF printed from the previous report describes this one only if both
+                # are of the same run, parameters and corpus.
+                if (out / "report.pdf").exists() and printed_from(out) != before:
                     (out / "report.pdf").unlink()
                     log("removed the previous report's report.pdf; make pdf prints this one")
             except OSError as err:
@@ -294,11 +292,21 @@ def build(
     return out / "report.html"
 
 
-def _read_or_none(path: Path) -> bytes | None:
+def printed_from(out: Path) -> tuple | None:
+    """What out's report is of: the finished run (its checkpoint file, which a re-render
+    leaves untouched) and every parameter and the corpus (from metrics.json)."""
     try:
-        return path.read_bytes()
-    except FileNotFoundError:
+        run = (out / driver.FINAL).stat()
+        metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
         return None
+    return (
+        run.st_ino,
+        run.st_mtime_ns,
+        run.st_size,
+        metrics.get("config"),
+        metrics.get("corpus_sha256"),
+    )
 
 
 def keep_failed(executed: Path, out: Path) -> Path | None:

@@ -545,12 +545,43 @@ def test_pdf_page_size(printed, paper, size):
 def test_pdf_first_page_and_where_the_parts_end(printed):
     out, _ = printed
     text = [page["text"] for page in pdf_pages(build.print_pdf(out))]
-    # Page 1: the heading, the run table and the start of part I.
-    assert "A report" in text[0] and "n_updates" in text[0]
+    # Page 1: the heading, the run in one line, the summary and the start of part I; every
+    # parameter in the appendix at the end.
+    assert "A report" in text[0] and "300 updates of 25 characters" in text[0]
+    assert "Summary" in text[0] and "bits per character (perplexity" in text[0]
     assert "I. Gradient check" in text[0]
+    assert "n_updates" not in text[0] and "n_updates" in text[-1]
+    assert "Appendix: the run" in "".join(text[-2:])
+    # numbered captions, in print too
+    assert re.search(r"Figure 1\. Smooth training loss", "".join(text))
+    assert re.search(r"Table 1\. The largest error", "".join(text))
     # Parts I to IV end by page 4: part V starts at the latest at the top of page 5.
     v = next(i for i, t in enumerate(text) if "V. Sampling controls" in t)
     assert v <= 3 or (v == 4 and text[4].lstrip().startswith("V. Sampling controls"))
+
+
+@pytest.fixture(scope="module")
+def assignment(tmp_path_factory):
+    """The report of the same small run in the assignment layout, as the build renders it."""
+    out = tmp_path_factory.mktemp("assignment")
+    params = SMALL | {"prime": "", "data_path": str(CORPUS), "out_dir": str(out)}
+    build.execute(build.NOTEBOOK, out / "report.ipynb", params | {"layout": "assignment"}, cwd=out)
+    drop = report.dropped_tags(rnn.Config(layout="assignment"))
+    build.render(out / "report.ipynb", out / "report.html", drop)
+    return out
+
+
+@pytest.mark.slow
+@needs_chromium
+def test_the_assignment_layout_fits_three_a4_pages(assignment):
+    pages = pdf_pages(build.print_pdf(assignment))
+    assert len(pages) <= 3
+    assert all(page["width"] == pytest.approx(595.3, abs=1) for page in pages)
+    text = "".join(page["text"] for page in pages)
+    assert "Summary" in pages[0]["text"]
+    for part in ("I. Gradient check", "II. Training loss", "III. Evolution", "IV. A passage"):
+        assert part in text
+    assert "V. Sampling controls" not in text and "Appendix" not in text
 
 
 @pytest.mark.slow
