@@ -17,8 +17,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .train import TrainResult
 
 
 @dataclass(frozen=True)
@@ -38,7 +42,7 @@ class Verdict:
         return f"training failed: {'; '.join(self.findings)}: {self.advice}"
 
 
-def verdict(result) -> Verdict:
+def verdict(result: TrainResult) -> Verdict:
     """The verdict on a finished run (an rnn.TrainResult; it reads loss, smooth_loss,
     best_step, best_by, val_steps and val_loss). A run of no updates has not failed."""
     n = len(result.loss)
