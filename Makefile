@@ -79,7 +79,7 @@ lock:  ## regenerate constraints.txt from requirements*.txt in a scratch venv
 report: $(STAMP) $(CORPUS)  ## train and render $(OUT)/report.html (DATA=, OUT=, PARAMS=, RETRAIN=1)
 	$(PY) -m rnn.build --data "$$DATA" --out "$$OUT" $(if $(RETRAIN),--retrain) $(PARAMS)
 
-pdf: $(STAMP)  ## print the report in $(OUT) to $(OUT)/report.pdf (PAPER=a4|letter), headless Chromium
+pdf: $(STAMP)  ## print the report (or a sweep's page) in $(OUT) to PDF (PAPER=a4|letter), headless Chromium
 	$(PY) -m rnn.build --pdf-only --out "$$OUT" --paper "$$PAPER"
 
 notebook: $(STAMP) $(DEFAULT_DATA)  ## open the notebooks in Jupyter Notebook

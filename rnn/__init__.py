@@ -18,6 +18,7 @@ from .errors import (
 from .gradcheck import ParamCheck, gradient_check, numerical_grads, rel_error
 from .model import CELLS, Params, init_params, loss_and_grads, sequence_losses, zero_state
 from .optim import AdaGrad, Adam, RMSProp, clip
+from .outcome import Verdict, verdict
 from .sample import sample, sample_primed, warm
 from .spec import TrainSpec
 from .train import Controls, TrainResult, TrainState, mean_loss, train
@@ -42,6 +43,7 @@ __all__ = [
     "TrainSpec",
     "TrainState",
     "TrainingDiverged",
+    "Verdict",
     "Vocab",
     "clip",
     "gradient_check",
@@ -56,6 +58,7 @@ __all__ = [
     "sequence_losses",
     "split_train_val",
     "train",
+    "verdict",
     "warm",
     "zero_state",
 ]

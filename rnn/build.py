@@ -30,7 +30,7 @@ from pathlib import Path
 
 import yaml
 
-from . import lock
+from . import lock, report
 from . import run as driver
 from .config import Config
 from .errors import Interrupted, RNNError
@@ -246,6 +246,7 @@ def build(
     cfg, values = effective_parameters(notebook, params)
     prepared = driver.prepare(cfg, data)
     with lock.hold(out, f"make report into {out}"):
+        before = printed_from(out)
         build_id = uuid.uuid4().hex
         with driver.stop_requests() as should_stop:
             trained = driver.run(
@@ -276,14 +277,15 @@ def build(
             except Exception as err:
                 raise BuildError(describe_failure(err), keep_failed(executed, out)) from None
             try:
-                # Part VI turned off is left out of the report, headings and prose included.
-                drop = () if cfg.analysis else ("analysis",)
-                render(executed, staging / "report.html", drop)
+                # Parts turned off (or outside the layout) are left out, headings and prose
+                # included.
+                render(executed, staging / "report.html", report.dropped_tags(cfg))
                 for name in PRODUCTS:  # each rename is atomic
                     os.replace(staging / name, out / name)
                 driver.promote_run(out)
-                # A PDF printed from the previous report no longer describes this one.
-                if (out / "report.pdf").exists():
+                # A PDF printed from the previous report describes this one only if both
+                # are of the same run, parameters and corpus.
+                if (out / "report.pdf").exists() and printed_from(out) != before:
                     (out / "report.pdf").unlink()
                     log("removed the previous report's report.pdf; make pdf prints this one")
             except OSError as err:
@@ -295,6 +297,23 @@ def build(
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return out / "report.html"
+
+
+def printed_from(out: Path) -> tuple | None:
+    """What out's report is of: the finished run (its checkpoint file, which a re-render
+    leaves untouched) and every parameter and the corpus (from metrics.json)."""
+    try:
+        run = (out / driver.FINAL).stat()
+        metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return (
+        run.st_ino,
+        run.st_mtime_ns,
+        run.st_size,
+        metrics.get("config"),
+        metrics.get("corpus_sha256"),
+    )
 
 
 def keep_failed(executed: Path, out: Path) -> Path | None:
@@ -322,7 +341,8 @@ def describe_failure(err: Exception) -> str:
 
 
 def print_pdf(out: Path, paper: str = "a4") -> Path:
-    """Print out/report.html to out/report.pdf with headless Chromium, on A4 or US Letter.
+    """Print out/report.html to out/report.pdf (a sweep's out/index.html to out/index.pdf)
+    with headless Chromium, on A4 or US Letter.
 
     The report's CSS sets the page (size, margins, page numbers) and Chromium follows it; the
     size is settled here by printing a copy of the page whose last style rule names it."""
@@ -330,6 +350,8 @@ def print_pdf(out: Path, paper: str = "a4") -> Path:
     if paper not in sizes:
         raise RNNError(f"paper must be one of {', '.join(sizes)}, got {paper!r}")
     html_file = (out / "report.html").resolve()
+    if not html_file.exists() and (out / "index.html").exists():
+        html_file = (out / "index.html").resolve()  # a sweep's page, printed to index.pdf
     if not html_file.exists():
         raise RNNError(f"{html_file}: no report to print; run 'make report' first")
     chromium = (
@@ -342,7 +364,7 @@ def print_pdf(out: Path, paper: str = "a4") -> Path:
             "no Chromium found for the PDF: install Debian's 'chromium' package "
             "(apt-get install chromium), or print report.html from a browser"
         )
-    pdf = out / "report.pdf"
+    pdf = html_file.with_suffix(".pdf")
     sized = f"<style>@page {{ size: {sizes[paper]}; }}</style></head>"
     fd, name = tempfile.mkstemp(dir=out, prefix=lock.transient_prefix("print"), suffix=".html")
     page, tmp = Path(name), Path(name).with_suffix(".pdf")

@@ -211,6 +211,12 @@ class Config:
     # What the report draws from the finished model
     title: str = _param("", REPORT, "the report's title (empty: one naming the cell)")
     author: str = _param("", REPORT, "the report's author (empty: none shown)")
+    layout: str = _param(
+        "full",
+        REPORT,
+        "full: every part; assignment: parts I-IV only, in at most 3 A4 pages",
+        choices=("full", "assignment"),
+    )
     check_m: int = _param(
         5,
         REPORT,

@@ -58,9 +58,10 @@ def _numeric(value) -> bool:
     return True
 
 
-def table(rows, header=None) -> str:
+def table(rows, header=None, kind: str = "") -> str:
     """A two-or-more-column HTML table; every cell is escaped, numbers right-aligned (and
-    the heading of a column of numbers with them)."""
+    the heading of a column of numbers with them). kind "keyvalue": names in the first
+    column, never broken."""
     rows = [list(row) for row in rows]
     head = ""
     if header:
@@ -78,7 +79,8 @@ def table(rows, header=None) -> str:
             + "</tr></thead>"
         )
     body = "".join("<tr>" + "".join(_cell("td", c) for c in row) + "</tr>" for row in rows)
-    return f'<table class="rnn-table">{head}<tbody>{body}</tbody></table>'
+    cls = f"rnn-table rnn-{kind}" if kind else "rnn-table"
+    return f'<table class="{cls}">{head}<tbody>{body}</tbody></table>'
 
 
 def compact_table(rows, pairs: int = 3, long: int = 28) -> str:
@@ -124,6 +126,11 @@ def sampling_grid(items) -> str:
     return f'<div class="rnn-grid">{cells}</div>'
 
 
+# What the report calls each cell, and the network built of it (with its article: "an LSTM").
+CELL_LABELS = {"vanilla": "vanilla", "lstm": "LSTM", "gru": "GRU"}
+NETWORKS = {"vanilla": "a vanilla RNN", "lstm": "an LSTM", "gru": "a GRU"}
+
+
 # Each cell's equations, as part of the report's method (xₜ one-hot, hₜ₋₁ the previous state).
 CELL_EQUATIONS = {
     "vanilla": "aₜ = W hₜ₋₁ + U xₜ + b, hₜ = tanh(aₜ)",
@@ -154,7 +161,7 @@ def model_html(cell: str, loss: str = "sum") -> str:
     return (
         f"<p><b>Model.</b> The network reads the text one character at a time: the character "
         f"at step t is a one-hot vector xₜ over the corpus's K distinct characters, and "
-        f"{carried} of m units each is carried from step to step. The {cell} cell: "
+        f"{carried} of m units each is carried from step to step. The {CELL_LABELS[cell]} cell: "
         f"{CELL_EQUATIONS[cell]}. Then pₜ = softmax(V hₜ + c) are the model's "
         f"probabilities for the next character yₜ. The loss of a sequence is the {total} of "
         f"−ln pₜ[yₜ] over its characters, in nats.</p>"
@@ -164,9 +171,10 @@ def model_html(cell: str, loss: str = "sum") -> str:
 GATE_ORDER = {"vanilla": "", "lstm": "gates i, f, o, g", "gru": "gates z, r, n"}
 
 
-def gradcheck_html(errors: dict, params, T: int, autograd=None) -> str:
+def gradcheck_html(errors: dict, params, T: int, autograd=None, caption: str = "") -> str:
     """Part I: how the check was made, the cell's parameters, and the table (with autograd's
-    column when given an rnn.torchref.AutogradCheck)."""
+    column when given an rnn.torchref.AutogradCheck; after `caption`, a Numbering.table line,
+    when given)."""
     from .gradcheck import DELTA, FULL_UP_TO, REL_FLOOR, SAMPLE
 
     shapes = ", ".join(
@@ -174,7 +182,7 @@ def gradcheck_html(errors: dict, params, T: int, autograd=None) -> str:
     )
     stacked = f" ({GATE_ORDER[params.cell]} stacked row-wise)" if GATE_ORDER[params.cell] else ""
     return (
-        f"<p>BPTT gradients of a {params.cell} network with m = {params.m} hidden units on the "
+        f"<p>BPTT gradients of {NETWORKS[params.cell]} with m = {params.m} hidden units on the "
         f"corpus's first {T} characters: {shapes}{stacked}. Each is compared with the "
         f"fourth-order centered difference g<sub>n</sub> = [8 (L(θ + δ) − L(θ − δ)) − "
         f"(L(θ + 2δ) − L(θ − 2δ))] / 12δ, δ = {DELTA:g}, computed in float64; the error of an "
@@ -182,7 +190,7 @@ def gradcheck_html(errors: dict, params, T: int, autograd=None) -> str:
         f"|g<sub>n</sub>|), g<sub>a</sub> being the BPTT gradient. A parameter of at most "
         f"{FULL_UP_TO:,} entries is checked entry by entry, a larger one on {SAMPLE} entries "
         f"drawn at random (for U, half of them in the columns of the characters the sequence "
-        f"reads: U's gradient is zero elsewhere).</p>" + gradcheck_table(errors, autograd)
+        f"reads: U's gradient is zero elsewhere).</p>" + caption + gradcheck_table(errors, autograd)
     )
 
 
@@ -247,6 +255,96 @@ def loss_summary(result, n_val: int) -> str:
             f"after {result.best_step:,} updates."
         )
     return f"<p>{text}</p>"
+
+
+def dropped_tags(cfg) -> set[str]:
+    """The notebook cell tags the rendered report leaves out: part VI ("analysis") when it is
+    turned off, and in the assignment layout everything but the four parts the assignment
+    asks for (cells tagged "full": the model's statement, parts V and VI, the appendix)."""
+    drop = set() if cfg.analysis else {"analysis"}
+    return drop | ({"analysis", "full"} if cfg.layout == "assignment" else set())
+
+
+def warning_html(facts: dict, eta: float | None = None) -> str:
+    """The box at the top of the report of a failed run (metrics' "verdict"): what happened
+    and what to try; "" for a run that did not fail."""
+    found = facts.get("verdict") or {}
+    if not found.get("failed"):
+        return ""
+    what = "; ".join(found["findings"])
+    advice = found["advice"] + (f" (now {eta:g})" if eta is not None else "")
+    return (
+        '<div class="rnn-warning" role="alert"><p><b>Training failed.</b> '
+        f"{_e(what[:1].upper() + what[1:])}. <b>Try:</b> {_e(advice)}. The parts below show "
+        "this run as it is.</p></div>"
+    )
+
+
+def summary_html(facts: dict, n_val: int, refs: dict | None = None) -> str:
+    """The summary a reader reads first, from metrics' figures (facts): the validation
+    score, where it sits among the n-gram baselines, the gradient check and the training
+    time. refs: where the details are, by topic ("validation", "baselines", "gradient
+    check"), e.g. {"baselines": "Table 3"}."""
+    refs = refs or {}
+
+    def see(topic):
+        return f" ({_e(refs[topic])})" if topic in refs else ""
+
+    def after(step):
+        return "the untrained one" if step == 0 else f"after {step:,} updates"
+
+    items = []
+    if (facts.get("verdict") or {}).get("failed"):
+        items.append("<b>Training failed</b>: see the box above.")
+    bits = facts.get("best_val_bits_per_char")
+    if bits is not None:
+        items.append(
+            f"<b>Result.</b> {bits:.3f} bits per character (perplexity "
+            f"{facts['best_val_perplexity']:.2f}) on the held-out last {n_val:,} characters, "
+            f"by the best model, {after(facts['best_step'])}{see('validation')}. The "
+            f"same validation split chose that model (the lowest of "
+            f"{len(facts.get('val_steps', [])):,} passes) and scores it, so the figure is a "
+            f"little optimistic."
+        )
+    elif facts.get("best_smooth_loss") is not None:
+        items.append(
+            f"<b>Result.</b> No validation split (val_fraction = 0): the best model is the one "
+            f"of the lowest smooth loss, {facts['best_smooth_loss']:.2f} nats per sequence, "
+            f"{after(facts['best_step'])}{see('validation')}."
+        )
+    if facts.get("baselines") and bits is not None:
+        from .analysis.show import placement  # show imports this module
+
+        rows = [(name, value) for name, value in facts["baselines"]]
+        placed = placement(rows, bits).removesuffix(".")
+        items.append(f"<b>Against n-gram models.</b> {_e(placed)}{see('baselines')}.")
+    check = facts.get("gradient_check")
+    if check:
+        names = ", ".join(check["errors"])
+        if check["passed"]:
+            verdict = (
+                f"passed: the largest error, {check['largest']:.2e} (in {_e(check['largest_in'])}"
+                f"), is below {check['pass_below']:g} for all of {_e(names)}"
+            )
+        else:
+            failing = [n for n, err in check["errors"].items() if err >= check["pass_below"]]
+            verdict = (
+                f"<b>FAILED</b>: the error of {_e(', '.join(failing))} is not below "
+                f"{check['pass_below']:g} (largest {check['largest']:.2e}, in "
+                f"{_e(check['largest_in'])})"
+            )
+        items.append(
+            f"<b>Gradient check.</b> BPTT against finite differences {verdict}"
+            f"{see('gradient check')}."
+        )
+    if facts.get("updates_per_sec") is not None:
+        items.append(
+            f"<b>Training.</b> {facts['config']['n_updates']:,} updates ({facts['epochs']:.2f} "
+            f"epochs) in {facts['seconds']:.1f} s, {facts['updates_per_sec']:,.0f} updates "
+            f"per second."
+        )
+    body = "".join(f"<li>{item}</li>" for item in items)
+    return f'<section class="rnn-summary"><h2>Summary</h2><ul>{body}</ul></section>'
 
 
 def samples_html(samples: dict, vocab) -> str:
@@ -341,11 +439,12 @@ HEADING = ("title", "author", "date", "commit")
 
 
 class RunHeader:
-    """The report's heading (title, author, date, commit) and its compact run table.
+    """The report's heading (title, author, date, commit), the run in one line (run_line),
+    and the compact run table of every row (table_html, for the appendix).
 
-    Displayed in a notebook it is HTML; the output also carries the title in its metadata
-    ("rnn": {"title": ...}), from which the report template takes the page's <title> (and
-    so the PDF's title)."""
+    Displayed in a notebook it is the heading and the line; the output also carries the
+    title in its metadata ("rnn": {"title": ...}), from which the report template takes the
+    page's <title> (and so the PDF's title)."""
 
     def __init__(self, rows):
         self.rows = [(str(k), str(v)) for k, v in rows]
@@ -357,19 +456,42 @@ class RunHeader:
 
     def _repr_html_(self) -> str:
         byline = " · ".join(_e(b) for b in self.byline)
-        body = [(k, v) for k, v in self.rows if k not in HEADING]
         return (
             f'<header class="rnn-header"><h1>{_e(self.title)}</h1>'
             + (f'<p class="rnn-byline">{byline}</p>' if byline else "")
+            + f'<p class="rnn-runline">{_e(run_line(self.rows))}</p>'
             + "</header>"
-            + compact_table(body)
         )
+
+    def table_html(self) -> str:
+        """Every row but the heading's, as a compact table."""
+        return compact_table([(k, v) for k, v in self.rows if k not in HEADING])
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         return (
             {"text/html": self._repr_html_(), "text/plain": self.title},
             {"rnn": {"title": self.title}},
         )
+
+
+def run_line(rows) -> str:
+    """The run in one line, from the header's rows: the network, how long it trained, the
+    corpus and what this build did ("vanilla cell, m = 100 · 100,000 updates of 25
+    characters (2.39 epochs), eta = 0.1 · ..."). Rows it does not find are left out."""
+    named = dict(rows)
+    network = [f"{CELL_LABELS.get(named['cell'], named['cell'])} cell"] if "cell" in named else []
+    network += [f"m = {named['m']}"] if "m" in named else []
+    training = []
+    if "n_updates" in named:
+        training.append(
+            f"{named['n_updates']} updates"
+            + (f" of {named['seq_length']} characters" if "seq_length" in named else "")
+            + (f" ({named['epochs']} epochs)" if "epochs" in named else "")
+        )
+    training += [named["optimizer"]] if "optimizer" in named else []
+    training += [f"η = {named['eta']}"] if "eta" in named else []
+    parts = [", ".join(network), ", ".join(training), named.get("corpus"), named.get("run")]
+    return " · ".join(p for p in parts if p)
 
 
 def header_for(trained) -> RunHeader:
@@ -414,13 +536,43 @@ def _show(value) -> str:
     return str(value)
 
 
-def figure_html(fig, alt: str) -> str:
-    """The figure as an embedded PNG with a text alternative, in a <figure>."""
+def figure_html(fig, alt: str, caption: str = "") -> str:
+    """The figure as an embedded PNG with a text alternative, in a <figure>, with `caption`
+    (a Numbering.figure line) under it when given."""
     data = base64.b64encode(png(fig)).decode("ascii")
+    below = f"<figcaption>{caption}</figcaption>" if caption else ""
     return (
         f'<figure class="rnn-figure"><img alt="{html.escape(alt, quote=True)}" '
-        f'src="data:image/png;base64,{data}"></figure>'
+        f'src="data:image/png;base64,{data}">{below}</figure>'
     )
+
+
+class Numbering:
+    """Figures and tables numbered in the order the report first captions them.
+
+    Each is asked for by a key, so that running a notebook cell again keeps its number;
+    parts a layout leaves out are not captioned at all, so the numbers have no gaps."""
+
+    def __init__(self):
+        self.numbers: dict[str, dict[str, int]] = {"Figure": {}, "Table": {}}
+
+    def number(self, kind: str, key: str) -> int:
+        seen = self.numbers[kind]
+        return seen.setdefault(key, len(seen) + 1)
+
+    def figure(self, key: str, text: str) -> str:
+        """A figure's caption, "Figure n. text" (text escaped), for figure_html's caption."""
+        return f"<b>Figure {self.number('Figure', key)}.</b> {_e(text)}"
+
+    def table(self, key: str, text: str) -> str:
+        """A table's caption line, "Table n. text", set above the table."""
+        return f'<p class="rnn-caption"><b>Table {self.number("Table", key)}.</b> {_e(text)}</p>'
+
+    def figure_line(self, key: str, text: str, above: bool = True) -> str:
+        """A figure's caption as a line of its own, for figures made elsewhere (part VI),
+        kept on the page of the figure it is set above (or below)."""
+        where = "" if above else " rnn-below"
+        return f'<p class="rnn-caption{where}">{self.figure(key, text)}</p>'
 
 
 def loss_figure(result, seq_length: int, loss: str = "sum"):
@@ -437,16 +589,18 @@ def loss_figure(result, seq_length: int, loss: str = "sum"):
     steps = np.arange(len(result.smooth_loss))
     ax.plot(steps, result.smooth_loss, color="C0", lw=1.2, label="smooth training loss")
     if len(result.val_steps):
+        # Markers only: validation is measured at these steps and nowhere between them.
         ax.plot(
             result.val_steps,
             np.asarray(result.val_loss) * per,
-            "o-",
+            "o",
             color="C3",
-            ms=3,
-            lw=1,
-            label=f"validation loss (mean per character × {seq_length})"
-            if per != 1
-            else "validation loss (mean per character)",
+            ms=4,
+            label=(
+                f"validation loss (mean per character × {seq_length}), where measured"
+                if per != 1
+                else "validation loss (mean per character), where measured"
+            ),
         )
     _epoch_marks(ax, result.epochs, result.per_epoch)
     ax.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
@@ -481,8 +635,14 @@ def png(fig) -> bytes:
     return buf.getvalue()
 
 
-def metrics(result, cfg) -> dict:
-    """The run's figures, for sweeps and for anyone comparing runs."""
+def metrics(result, cfg, *, gradcheck: dict | None = None, baselines=None) -> dict:
+    """The run's figures, for sweeps and for anyone comparing runs; the report's summary
+    states them. gradcheck: part I's errors by parameter (None: not run); baselines: part
+    VI's (model, bits per character) rows (None: not computed)."""
+    from .gradcheck import PASS_BELOW
+    from .outcome import verdict
+
+    found = verdict(result)
     out = {
         "config": cfg.to_dict(),
         "final_smooth_loss": float(result.smooth_loss[-1]) if len(result.smooth_loss) else None,
@@ -494,7 +654,23 @@ def metrics(result, cfg) -> dict:
         "epochs": result.epochs,
         "n_params": int(result.params.flatten().size),
         "smooth_loss_every_100": [float(x) for x in result.smooth_loss[::100]],
+        "verdict": {
+            "failed": found.failed,
+            "findings": list(found.findings),
+            "advice": found.advice,
+        },
     }
+    if gradcheck:
+        worst = max(gradcheck, key=lambda name: float(gradcheck[name]))
+        out["gradient_check"] = {
+            "errors": {name: float(err) for name, err in gradcheck.items()},
+            "largest": float(gradcheck[worst]),
+            "largest_in": worst,
+            "pass_below": PASS_BELOW,
+            "passed": all(float(err) < PASS_BELOW for err in gradcheck.values()),
+        }
+    if baselines:
+        out["baselines"] = [[name, float(bits)] for name, bits in baselines]
     if len(result.val_steps):
         best = float(np.min(result.val_loss))
         out |= {

@@ -21,8 +21,8 @@ def as_state(params: Params, state) -> np.ndarray:
     state = np.asarray(state, dtype=np.float64)
     if state.size != params.state_size or state.ndim > 2:
         raise ValueError(
-            f"a {params.cell} state with m={params.m} is a column ({params.state_size}, 1), "
-            f"got shape {state.shape}"
+            f"a state of the {params.cell} cell with m={params.m} is a column "
+            f"({params.state_size}, 1), got shape {state.shape}"
         )
     return state.reshape(params.state_size, 1)
 

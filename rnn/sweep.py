@@ -356,24 +356,84 @@ def table(sweep_dir: Path) -> list[dict]:
 
 
 def summary_html(sweep_dir: Path) -> str:
-    """What the sweep is: its name, corpus and every fixed parameter, escaped."""
+    """What the sweep is: its name, corpus, what varied (in words) and the parameters every
+    point shares, escaped."""
     summary = json.loads((sweep_dir / "sweep.json").read_text(encoding="utf-8"))
     corpus = summary["corpus"]
-    fixed = ", ".join(f"{k} = {v!r}" for k, v in summary["fixed"].items()) or "none"
-    grid = "; ".join(f"{k} in {v!r}" for k, v in summary["grid"].items())
-    grid += "".join(f"; {p!r}" for p in summary.get("listed_points", []))
+    shared = shared_parameters(summary)
     rows = [
         ("sweep", summary["name"]),
         ("corpus", f"{Path(corpus['path']).name} (SHA-256 {corpus['sha256'][:12]})"),
-        ("fixed parameters", fixed),
-        ("grid", grid),
+        ("compared", grid_words(summary)),
+        ("fixed parameters", ", ".join(_setting(k, v) for k, v in shared.items()) or "none"),
         ("points", f"{len(summary['points'])}; every other parameter at its default"),
     ]
-    return report.table(rows)
+    return report.table(rows, kind="keyvalue")
+
+
+def title(sweep_dir: Path) -> str:
+    """The page's title: the sweep and what it compared ("cells: cell and m compared")."""
+    summary = json.loads((sweep_dir / "sweep.json").read_text(encoding="utf-8"))
+    names = list(summary["grid"])
+    for point in summary.get("listed_points", []):
+        names += [n for n in point if n not in names]
+    return f"Sweep {summary['name']}: {_and(names)} compared" if names else summary["name"]
+
+
+def shared_parameters(summary: dict) -> dict:
+    """The sweep's fixed parameters that every point has (a listed point may set its own)."""
+    points = [p["params"] for p in summary["points"]]
+    return {
+        name: points[0][name] if points else value
+        for name, value in summary["fixed"].items()
+        if all(p.get(name) == points[0].get(name) for p in points)
+    }
+
+
+def grid_words(summary: dict) -> str:
+    """The points in words: "cell: vanilla, lstm, gru at m = 100; plus lstm with m = 45 and
+    gru with m = 54"."""
+    grid, listed = summary["grid"], summary.get("listed_points", [])
+    text = "; ".join(f"{k}: {', '.join(_word(v) for v in values)}" for k, values in grid.items())
+    if len(grid) > 1:
+        text += " (every combination)"
+    shared = shared_parameters(summary)
+    # fixed values that listed points change: say what the grid's points have
+    partial = {k: v for k, v in summary["fixed"].items() if k not in shared}
+    if grid and partial:
+        text += " at " + ", ".join(_setting(k, v) for k, v in partial.items())
+    if listed:
+        text += ("; plus " if text else "") + _and([_point_words(p) for p in listed])
+    return text
+
+
+def _point_words(point: dict) -> str:
+    """A listed point: "lstm with m = 45" when it leads with a word, else "eta = 0.2, m = 30"."""
+    items = list(point.items())
+    if isinstance(items[0][1], str):
+        rest = ", ".join(_setting(k, v) for k, v in items[1:])
+        return _word(items[0][1]) + (f" with {rest}" if rest else "")
+    return ", ".join(_setting(k, v) for k, v in items)
+
+
+def _setting(name: str, value) -> str:
+    """ "m = 45", never broken across lines."""
+    return f"{name}\u00a0=\u00a0{_word(value)}"
+
+
+def _word(value) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    return f"{value:,}" if isinstance(value, int) else f"{value:g}"
+
+
+def _and(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
 def table_html(rows: list[dict]) -> str:
-    """The points, best first, each linking its own report; every string escaped."""
+    """The points, best first, each linking its own report; numbers set right, point names
+    never broken; every string escaped."""
 
     def fmt(x, spec):
         return "" if x is None else format(x, spec)
@@ -383,32 +443,31 @@ def table_html(rows: list[dict]) -> str:
         name = html.escape(r["point"])
         link = f'<a href="{html.escape(r["report"])}">{name}</a>' if r.get("report") else name
         status = r["status"] + (f": {r['error']}" if r["error"] else "")
-        cells = [
+        numbers = [
             fmt(r.get("val_bits_per_char"), ".3f"),
             fmt(r.get("best_smooth_loss"), ".2f"),
             fmt(r.get("final_smooth_loss"), ".2f"),
             fmt(r.get("n_params"), ","),
             fmt(r.get("updates_per_sec"), ",.0f"),
             fmt(r.get("seconds"), ".1f"),
-            status,
         ]
         body.append(
-            f"<tr><td>{link}</td>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>"
+            f'<tr><td class="rnn-point">{link}</td>'
+            + "".join(f'<td class="num">{html.escape(c)}</td>' for c in numbers)
+            + f"<td>{html.escape(status)}</td></tr>"
         )
     head = (
-        "point",
         "validation bits/char",
         "best smooth loss",
         "final smooth loss",
         "parameters",
         "updates/s",
         "time (s)",
-        "status",
     )
     return (
-        '<table class="rnn-table"><thead><tr>'
-        + "".join(f"<th>{h}</th>" for h in head)
-        + "</tr></thead><tbody>"
+        '<table class="rnn-table"><thead><tr><th>point</th>'
+        + "".join(f'<th class="num">{h}</th>' for h in head)
+        + "<th>status</th></tr></thead><tbody>"
         + "".join(body)
         + "</tbody></table>"
     )

@@ -72,6 +72,7 @@ def test_every_parameter_is_checked_and_named_in_the_message():
         "checkpoint_every": 0,
         "title": ["x"],
         "author": None,
+        "layout": "short",
         "check_m": -1,
         "passage_length": -1,
         "temperatures": "hot",

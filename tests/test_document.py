@@ -5,13 +5,14 @@ import json
 import re
 import shutil
 import subprocess
+import types
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import rnn
-from rnn import build, compare, report
+from rnn import build, compare, report, sweep
 from rnn import run as driver
 
 CORPUS = Path(__file__).parent / "data" / "macbeth-act1.txt"
@@ -71,7 +72,32 @@ def test_run_header_shows_the_title_and_carries_it_in_the_output_metadata():
     assert meta == {"rnn": {"title": "A title"}}
     assert "<h1>A title</h1>" in data["text/html"]
     assert "A. Student · 2026-01-02 03:04 UTC · commit abc+dirty" in data["text/html"]
-    assert '<th scope="row">title</th>' not in data["text/html"]  # not again in the table
+    # page 1 has the run in one line; every row is the appendix's table
+    assert (
+        '<p class="rnn-runline">300 updates (2.50 epochs), η = 0.1 · corpus.txt'
+        in (data["text/html"])
+    )
+    assert "<table" not in data["text/html"]
+    table = shown.table_html()
+    assert '<th scope="row">n_updates</th><td class="num">300</td>' in table
+    assert '<th scope="row">title</th>' not in table  # the heading's, not again in the table
+
+
+def test_run_line_names_the_network_its_training_the_corpus_and_the_run():
+    config = {"cell": "lstm", "m": 45, "n_updates": 100_000, "seq_length": 25, "eta": 0.1}
+    assert report.run_line(rows(config=config)) == (
+        "LSTM cell, m = 45 · 100,000 updates of 25 characters (2.50 epochs), η = 0.1 · "
+        "corpus.txt (1,000 characters, K = 30) · trained in this build (1.5 s)"
+    )
+
+
+def test_the_cells_are_named_with_their_articles(small_problem):
+    assert "The LSTM cell: " in report.model_html("lstm")
+    assert "The GRU cell: " in report.model_html("gru")
+    for cell, name in [("vanilla", "a vanilla RNN"), ("lstm", "an LSTM"), ("gru", "a GRU")]:
+        params, *_ = small_problem(K=6, m=3, cell=cell)
+        errors = {key: 1e-9 for key, _ in params.items()}
+        assert f"BPTT gradients of {name} with m = 3" in report.gradcheck_html(errors, params, 5)
 
 
 def test_compact_table_puts_short_rows_in_column_pairs():
@@ -118,7 +144,7 @@ def test_git_commit_marks_a_dirty_tree(tmp_path):
 
 
 def test_every_user_string_is_escaped_by_the_display_functions():
-    header = report.run_header(
+    shown_header = report.run_header(
         rows(
             title=MARKUP,
             author=MARKUP,
@@ -128,7 +154,8 @@ def test_every_user_string_is_escaped_by_the_display_functions():
             run_date=MARKUP,
             commit=MARKUP,
         )
-    )._repr_html_()
+    )
+    header = shown_header._repr_html_()
     shown = [
         header,
         report.table([(MARKUP, MARKUP)], header=(MARKUP,)),
@@ -138,9 +165,33 @@ def test_every_user_string_is_escaped_by_the_display_functions():
         report.sampling_grid([(MARKUP, MARKUP, -1.0)]),
         report.gradcheck_table({MARKUP: 1e-9}),
     ]
+    numbering = report.Numbering()
+    shown += [
+        shown_header.table_html(),
+        numbering.table("t", MARKUP),
+        report.figure_html(_blank(), alt="", caption=numbering.figure("f", MARKUP)),
+        numbering.figure_line("g", MARKUP),
+        report.summary_html(
+            {
+                "best_val_bits_per_char": 3.0,
+                "best_val_perplexity": 8.0,
+                "best_step": 5,
+                "baselines": [[MARKUP, 6.0], [MARKUP, 4.0]],
+            },
+            10,
+            {"validation": MARKUP},
+        ),
+    ]
     for html in shown:
         assert MARKUP not in html and ESCAPED in html
-    assert header.count(ESCAPED) == 7
+    # heading: title, author, date, commit; run line: corpus, run; table: corpus, run, prime
+    assert header.count(ESCAPED) == 6 and shown[-5].count(ESCAPED) == 3
+
+
+def _blank():
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(1, 1))
 
 
 def test_figure_html_has_an_escaped_alt_text():
@@ -153,6 +204,234 @@ def test_figure_html_has_an_escaped_alt_text():
         got,
     )
     assert "a &quot;quoted&quot; " + ESCAPED in got
+
+
+def test_figures_and_tables_are_numbered_in_order_of_first_caption():
+    n = report.Numbering()
+    assert n.table("gradcheck", "Errors.") == ('<p class="rnn-caption"><b>Table 1.</b> Errors.</p>')
+    assert n.figure("loss", "Loss.") == "<b>Figure 1.</b> Loss."
+    assert n.number("Table", "baselines") == 2  # asked for early (the summary refers to it)
+    assert n.table("units", "Units.").startswith('<p class="rnn-caption"><b>Table 3.</b>')
+    assert n.table("baselines", "Baselines.").startswith('<p class="rnn-caption"><b>Table 2.</b>')
+    assert n.table("gradcheck", "Again.").startswith('<p class="rnn-caption"><b>Table 1.</b>')
+    assert n.figure_line("flow", "Flow.", above=False) == (
+        '<p class="rnn-caption rnn-below"><b>Figure 2.</b> Flow.</p>'
+    )
+    got = report.figure_html(_blank(), alt="a", caption=n.figure("loss", "Loss."))
+    assert got.endswith("<figcaption><b>Figure 1.</b> Loss.</figcaption></figure>")
+
+
+def test_loss_figure_marks_validation_where_it_was_measured():
+    result = types.SimpleNamespace(
+        smooth_loss=np.linspace(100, 50, 300),
+        val_steps=np.array([0, 100, 200, 300]),
+        val_loss=np.array([4.0, 3.0, 2.5, 2.4]),
+        epochs=2.5,
+        per_epoch=120,
+    )
+    lines = report.loss_figure(result, 25).axes[0].get_lines()
+    smooth, validation = lines[0], lines[1]
+    assert smooth.get_linestyle() == "-"
+    assert validation.get_linestyle() == "None" and validation.get_marker() == "o"
+    assert list(validation.get_xdata()) == [0, 100, 200, 300]
+    assert list(validation.get_ydata()) == [100.0, 75.0, 62.5, 60.0]
+
+
+# --- the summary and a failed run's box ----------------------------------------------------
+
+FACTS = {
+    "config": {"n_updates": 2000},
+    "best_step": 1500,
+    "best_smooth_loss": 60.0,
+    "epochs": 1.25,
+    "seconds": 3.25,
+    "updates_per_sec": 615.4,
+    "val_steps": [0, 500, 1000, 1500, 2000],
+    "best_val_bits_per_char": 2.8314,
+    "best_val_perplexity": 7.117,
+    "baselines": [
+        ["uniform (log2 K)", 6.07],
+        ["Kneser-Ney, order 2", 3.58],
+        ["Kneser-Ney, order 3", 2.90],
+        ["Kneser-Ney, order 4", 2.41],
+    ],
+    "gradient_check": {
+        "errors": {"W": 2.4e-08, "U": 5e-10},
+        "largest": 2.4e-08,
+        "largest_in": "W",
+        "pass_below": 1e-06,
+        "passed": True,
+    },
+    "verdict": {"failed": False, "findings": [], "advice": ""},
+}
+
+
+def test_summary_states_the_score_the_baselines_the_check_and_the_time():
+    got = report.summary_html(FACTS, 54714, {"gradient check": "Table 1", "baselines": "Table 2"})
+    text = re.sub(r"<[^>]+>", "", got)
+    assert "2.831 bits per character (perplexity 7.12) on the held-out last 54,714" in text
+    assert "after 1,500 updates" in text and "the lowest of 5 passes" in text
+    assert "scores it" in text  # the split that chose the model also scores it
+    assert (
+        "beats the Kneser-Ney, order 3 model (2.900) and is beaten by the Kneser-Ney, order 4 "
+        "model (2.410) (Table 2)."
+    ) in text
+    assert (
+        "passed: the largest error, 2.40e-08 (in W), is below 1e-06 for all of W, U (Table 1)."
+        in (text)
+    )
+    assert "2,000 updates (1.25 epochs) in 3.2 s, 615 updates per second" in text
+    assert "failed" not in text.lower() and report.warning_html(FACTS) == ""
+
+
+def test_summary_of_a_failed_check_and_a_failed_run():
+    facts = FACTS | {
+        "best_step": 0,
+        "gradient_check": {
+            "errors": {"W": 2e-3, "U": 1e-9},
+            "largest": 2e-3,
+            "largest_in": "W",
+            "pass_below": 1e-06,
+            "passed": False,
+        },
+        "verdict": {
+            "failed": True,
+            "findings": ["the smooth loss rose from 104.4 to 571.5 over 2,000 updates"],
+            "advice": "lower eta",
+        },
+    }
+    text = re.sub(r"<[^>]+>", "", report.summary_html(facts, 100))
+    assert text.startswith("SummaryTraining failed: see the box above.")
+    assert "FAILED: the error of W is not below 1e-06 (largest 2.00e-03, in W)" in text
+    assert "by the best model, the untrained one" in text
+    box = report.warning_html(facts, eta=5.0)
+    assert box.startswith('<div class="rnn-warning" role="alert">')
+    assert re.sub(r"<[^>]+>", "", box) == (
+        "Training failed. The smooth loss rose from 104.4 to 571.5 over 2,000 updates. "
+        "Try: lower eta (now 5). The parts below show this run as it is."
+    )
+
+
+def test_summary_without_validation_names_the_smooth_loss():
+    facts = {k: v for k, v in FACTS.items() if "val" not in k and k != "baselines"}
+    text = re.sub(r"<[^>]+>", "", report.summary_html(facts, 0))
+    assert (
+        "No validation split (val_fraction = 0): the best model is the one of the lowest " in text
+    )
+    assert "smooth loss, 60.00 nats per sequence, after 1,500 updates." in text
+    assert "n-gram" not in text
+
+
+def test_layouts_leave_out_tagged_cells():
+    assert report.dropped_tags(rnn.Config()) == set()
+    assert report.dropped_tags(rnn.Config(analysis=False)) == {"analysis"}
+    assert report.dropped_tags(rnn.Config(layout="assignment")) == {"analysis", "full"}
+    with pytest.raises(rnn.ConfigError, match="parameter layout must be one of full, assignment"):
+        rnn.Config(layout="short")
+
+
+def test_the_notebook_tags_what_the_assignment_layout_leaves_out():
+    nb = json.loads(build.NOTEBOOK.read_text(encoding="utf-8"))
+    kept = [
+        "".join(c["source"]).splitlines()[0]
+        for c in nb["cells"]
+        if c["cell_type"] == "markdown"
+        and not {"full", "analysis", "remove-cell"} & set(c["metadata"].get("tags", []))
+    ]
+    headings = [line for line in kept if line.startswith("## ")]
+    assert headings == [
+        "## I. Gradient check",
+        "## II. Training loss",
+        "## III. Evolution of synthesized text",
+        "## IV. A passage from the best model",
+    ]
+
+
+# --- the sweep's page ------------------------------------------------------------------------
+
+
+def sweep_summary(tmp_path, fixed, grid, listed, points):
+    (tmp_path / "sweep.json").write_text(
+        json.dumps(
+            {
+                "name": "cells",
+                "corpus": {"path": "/x/shakespeare.txt", "sha256": "ab" * 32},
+                "fixed": fixed,
+                "grid": grid,
+                "listed_points": listed,
+                "points": [{"point": n, "status": "done", "params": p} for n, p in points],
+            }
+        )
+    )
+    return json.loads((tmp_path / "sweep.json").read_text())
+
+
+def test_sweep_page_says_the_grid_in_words_and_only_the_shared_parameters(tmp_path):
+    base = {"m": 100, "check_m": 5, "eta": 0.1}
+    summary = sweep_summary(
+        tmp_path,
+        fixed={"m": 100, "check_m": 5},
+        grid={"cell": ["vanilla", "lstm", "gru"]},
+        listed=[{"cell": "lstm", "m": 45}, {"cell": "gru", "m": 54}],
+        points=[
+            ("cell-vanilla", base | {"cell": "vanilla"}),
+            ("cell-lstm", base | {"cell": "lstm"}),
+            ("cell-gru", base | {"cell": "gru"}),
+            ("cell-lstm_m-45", base | {"cell": "lstm", "m": 45}),
+            ("cell-gru_m-54", base | {"cell": "gru", "m": 54}),
+        ],
+    )
+    words = sweep.grid_words(summary)
+    assert "m\u00a0=\u00a045" in words  # a setting is never broken across lines
+    assert words.replace("\u00a0", " ") == (
+        "cell: vanilla, lstm, gru at m = 100; plus lstm with m = 45 and gru with m = 54"
+    )
+    assert sweep.shared_parameters(summary) == {"check_m": 5}
+    assert sweep.title(tmp_path) == "Sweep cells: cell and m compared"
+    page = sweep.summary_html(tmp_path)
+    assert "<td>check_m\u00a0=\u00a05</td>" in page and "m\u00a0=\u00a0100," not in page
+    assert '<table class="rnn-table rnn-keyvalue">' in page
+    assert "{" not in page and "[" not in page  # no Python reprs
+
+
+def test_sweep_grid_of_numbers_in_words(tmp_path):
+    summary = sweep_summary(
+        tmp_path,
+        fixed={"n_updates": 20000},
+        grid={"eta": [0.05, 0.1], "m": [50, 100]},
+        listed=[{"eta": 0.2, "m": 30}],
+        points=[(f"p{i}", {"n_updates": 20000, "eta": 0.1, "m": 50}) for i in range(5)],
+    )
+    assert sweep.grid_words(summary).replace("\u00a0", " ") == (
+        "eta: 0.05, 0.1; m: 50, 100 (every combination); plus eta = 0.2, m = 30"
+    )
+    assert sweep.shared_parameters(summary) == {"n_updates": 20000}
+    assert "n_updates\u00a0=\u00a020,000" in sweep.summary_html(tmp_path)
+    assert sweep.title(tmp_path) == "Sweep cells: eta and m compared"
+
+
+def test_sweep_table_sets_numbers_right_and_names_whole():
+    rows = [
+        {
+            "point": "cell-lstm_m-45",
+            "status": "done",
+            "error": "",
+            "report": "p/r.html",
+            "val_bits_per_char": 2.655,
+            "best_smooth_loss": 45.1,
+            "final_smooth_loss": 46.0,
+            "n_params": 23422,
+            "updates_per_sec": 5199.4,
+            "seconds": 20.25,
+        },
+        {"point": "eta-0.5", "status": "failed", "error": "<diverged>"},
+    ]
+    got = sweep.table_html(rows)
+    assert '<td class="rnn-point"><a href="p/r.html">cell-lstm_m-45</a></td>' in got
+    assert '<td class="num">2.655</td><td class="num">45.10</td>' in got
+    assert '<td class="num">23,422</td><td class="num">5,199</td><td class="num">20.2</td>' in got
+    assert '<th class="num">validation bits/char</th>' in got
+    assert "<td>failed: &lt;diverged&gt;</td>" in got
 
 
 def test_curves_figure_keeps_ten_points_apart():
@@ -275,12 +554,43 @@ def test_pdf_page_size(printed, paper, size):
 def test_pdf_first_page_and_where_the_parts_end(printed):
     out, _ = printed
     text = [page["text"] for page in pdf_pages(build.print_pdf(out))]
-    # Page 1: the heading, the run table and the start of part I.
-    assert "A report" in text[0] and "n_updates" in text[0]
+    # Page 1: the heading, the run in one line, the summary and the start of part I; every
+    # parameter in the appendix at the end.
+    assert "A report" in text[0] and "300 updates of 25 characters" in text[0]
+    assert "Summary" in text[0] and "bits per character (perplexity" in text[0]
     assert "I. Gradient check" in text[0]
+    assert "n_updates" not in text[0] and "n_updates" in text[-1]
+    assert "Appendix: the run" in "".join(text[-2:])
+    # numbered captions, in print too
+    assert re.search(r"Figure 1\. Smooth training loss", "".join(text))
+    assert re.search(r"Table 1\. The largest error", "".join(text))
     # Parts I to IV end by page 4: part V starts at the latest at the top of page 5.
     v = next(i for i, t in enumerate(text) if "V. Sampling controls" in t)
     assert v <= 3 or (v == 4 and text[4].lstrip().startswith("V. Sampling controls"))
+
+
+@pytest.fixture(scope="module")
+def assignment(tmp_path_factory):
+    """The report of the same small run in the assignment layout, as the build renders it."""
+    out = tmp_path_factory.mktemp("assignment")
+    params = SMALL | {"prime": "", "data_path": str(CORPUS), "out_dir": str(out)}
+    build.execute(build.NOTEBOOK, out / "report.ipynb", params | {"layout": "assignment"}, cwd=out)
+    drop = report.dropped_tags(rnn.Config(layout="assignment"))
+    build.render(out / "report.ipynb", out / "report.html", drop)
+    return out
+
+
+@pytest.mark.slow
+@needs_chromium
+def test_the_assignment_layout_fits_three_a4_pages(assignment):
+    pages = pdf_pages(build.print_pdf(assignment))
+    assert len(pages) <= 3
+    assert all(page["width"] == pytest.approx(595.3, abs=1) for page in pages)
+    text = "".join(page["text"] for page in pages)
+    assert "Summary" in pages[0]["text"]
+    for part in ("I. Gradient check", "II. Training loss", "III. Evolution", "IV. A passage"):
+        assert part in text
+    assert "V. Sampling controls" not in text and "Appendix" not in text
 
 
 @pytest.mark.slow

@@ -98,14 +98,131 @@ def test_samples_at_expected_steps_and_passage_length(built):
     steps = re.findall(r"<h4>step ([0-9,]+) \(", html)
     assert steps == [f"{s:,}" for s in sampled]
     pres = re.findall(r'<pre class="rnn-text">(.*?)</pre>', html, flags=re.S)
-    # the samples, the passage, then each temperature and nucleus sampling after the prime
+    # the samples, the passage (its priming character, the corpus's first, then
+    # passage_length more, as part V's), then each temperature and nucleus sampling after
+    # the prime
     compared = len(cfg.temperature_list()) + 1
     assert [len(html_lib.unescape(p)) for p in pres] == (
         [cfg.sample_length] * len(sampled)
-        + [cfg.passage_length]
+        + [1 + cfg.passage_length]
         + [len(cfg.prime) + cfg.compare_length] * compared
     )
+    assert html_lib.unescape(pres[len(sampled)]).startswith(CORPUS.read_text()[0])
     assert all(html_lib.unescape(p).startswith(cfg.prime) for p in pres[-compared:])
+
+
+def text_of(html: str) -> str:
+    return html_lib.unescape(re.sub(r"<[^>]+>", "", html))
+
+
+def summary_of(html: str) -> str:
+    return text_of(re.search(r'<section class="rnn-summary">(.*?)</section>', html, re.S)[1])
+
+
+def test_the_summary_comes_first_and_states_the_metrics(built):
+    out, html = built
+    m = json.loads((out / "metrics.json").read_text())
+    text = summary_of(html)
+    assert html.index("<h1>") < html.index('class="rnn-summary"') < html.index("I. Gradient check")
+    bits, perplexity = m["best_val_bits_per_char"], m["best_val_perplexity"]
+    assert f"{bits:.3f} bits per character (perplexity {perplexity:.2f})" in text
+    assert f"after {m['best_step']:,} updates (Figure 1)" in text
+    assert f"the lowest of {len(m['val_steps'])} passes) and scores it" in text
+    assert f"300 updates ({m['epochs']:.2f} epochs) in {m['seconds']:.1f} s" in text
+    # the gradient check: the largest error of part I's table
+    table = re.findall(r'<td>([WUbVc])</td><td class="num">([0-9.e+-]+)</td>', html)
+    worst = max(table, key=lambda row: float(row[1]))
+    assert m["gradient_check"]["passed"] and m["gradient_check"]["largest_in"] == worst[0]
+    assert f"passed: the largest error, {worst[1]} (in {worst[0]}), is below 1e-06" in text
+    # the baselines: part VI's table, and the same sentence placing the RNN among them
+    assert [name for name, _ in m["baselines"]][:2] == ["uniform (log2 K)", "add-one unigram"]
+    for name, value in m["baselines"]:
+        assert f'<td>{name}</td><td class="num">{value:.3f}</td>' in html
+    placed = re.search(r"Against n-gram models\. (At .*?) \(Table 2\)\.", text)[1]
+    assert text_of(html).count(placed) == 2
+    # a healthy run: no box
+    assert not m["verdict"]["failed"] and 'class="rnn-warning"' not in html
+
+
+def test_figures_and_tables_are_numbered_and_captioned(built):
+    _, html = built
+    numbers = {"Figure": [], "Table": []}
+    for kind, n in re.findall(r"<b>(Figure|Table) (\d+)\.</b>", html):
+        numbers[kind].append(int(n))
+    # loss, surprisal, unit passages, gradient flow; part I, baselines, units, the appendix
+    assert numbers == {"Figure": [1, 2, 3, 4], "Table": [1, 2, 3, 4]}
+    assert re.search(r"<figcaption><b>Figure 1\.</b> Smooth training loss", html)
+    assert re.search(r"<b>Table 1\.</b> The largest error of each parameter", html)
+    # every parameter in the appendix, after part VI
+    appendix = html[html.index("Appendix: the run") :]
+    assert html.index("VI. What the network learned") < html.index("Appendix: the run")
+    for name in ("cell", "n_updates", "eta", "layout", "ngram_order"):
+        assert f'<th scope="row">{name}</th>' in appendix
+
+
+def test_the_assignment_layout_has_parts_one_to_four(tmp_path):
+    params = dict(TINY, prime="", layout="assignment")
+    html = build.build(CORPUS, tmp_path / "out", params).read_text()
+    for part in ("I. Gradient check", "II. Training loss", "III. Evolution", "IV. A passage"):
+        assert part in html
+    for left_out in ("V. Sampling controls", "VI. What the network", "Appendix", "Model."):
+        assert left_out not in html
+    assert 'class="rnn-summary"' in html and "n-gram models" in summary_of(html)
+    assert re.findall(r"<b>(Figure|Table) (\d+)\.</b>", html) == [("Table", "1"), ("Figure", "1")]
+
+
+def failed_box(html: str) -> str:
+    box = re.search(r'<div class="rnn-warning" role="alert">(.*?)</div>', html, re.S)
+    assert box, "no warning box"
+    assert html.index('class="rnn-warning"') < html.index('class="rnn-summary"')
+    assert html.index('class="rnn-warning"') < html.index("I. Gradient check")
+    return text_of(box[1])
+
+
+def test_a_run_whose_loss_rose_says_so_at_the_top(tmp_path):
+    # eta = 5: the loss rises fivefold without passing rnn.train's divergence limit
+    params = dict(TINY, prime="", eta=5.0, n_updates=1000, analysis=False, layout="assignment")
+    out = tmp_path / "out"
+    html = build.build(CORPUS, out, params).read_text()
+    m = json.loads((out / "metrics.json").read_text())
+    first, last = m["smooth_loss_every_100"][0], m["final_smooth_loss"]
+    assert m["verdict"]["failed"] and last > 2 * first
+    box = failed_box(html)
+    assert box.startswith(
+        f"Training failed. The smooth loss rose from {first:,.1f} to {last:,.1f} over 1,000 "
+        f"updates; the validation loss never fell below its value before training"
+    )
+    assert "Try: lower eta (now 5)." in box
+    assert summary_of(html).startswith("SummaryTraining failed: see the box above.")
+    assert "(the untrained model: see the box at the top)" in text_of(html)
+
+
+def test_a_run_whose_validation_never_improved_says_so_at_the_top(tmp_path):
+    # The model learns a, b, c in turn; the held-out end of the text runs c, b, a.
+    corpus = tmp_path / "cycles.txt"
+    corpus.write_text("abc" * 3800 + "cba" * 200, encoding="utf-8")
+    params = dict(
+        TINY, prime="", m=8, n_updates=400, analysis=False, layout="assignment", passage_length=50
+    )
+    out = tmp_path / "out"
+    html = build.build(corpus, out, params).read_text()
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["final_smooth_loss"] < m["smooth_loss_every_100"][0]  # training went well
+    box = failed_box(html)
+    assert box.startswith("Training failed. The validation loss never fell below its value")
+    assert "Try: lower eta or train for more updates" in box
+    assert m["verdict"]["findings"][0].startswith("the validation loss never fell")
+
+
+def test_an_unchanged_build_keeps_the_pdf_of_its_run(tmp_path, capsys):
+    out, params = tmp_path / "out", dict(TINY, prime="", analysis=False)
+    build.build(CORPUS, out, params)
+    (out / "report.pdf").write_text("printed from this run's report")
+    build.build(CORPUS, out, params)  # the same run, parameters and corpus: rendered again
+    assert (out / "report.pdf").read_text() == "printed from this run's report"
+    build.build(CORPUS, out, params | {"title": "Another title"})
+    assert not (out / "report.pdf").exists()  # it described the previous report
+    assert "removed the previous report's report.pdf" in capsys.readouterr().out
 
 
 def test_sampling_comparison(built):

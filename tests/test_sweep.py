@@ -61,10 +61,11 @@ def test_four_points_one_failing_then_resume(tmp_path):
     html = page.read_text()
     for name in ("eta-0.05_m-8", "eta-0.05_m-12"):  # each point links its own report
         assert f'<a href="points/{name}/report.html">{name}</a>' in html
-    assert html.count("<tr><td>eta-") == 2 and "<tr><td>eta-1000000.0_m-8</td>" in html
+    failed = '<tr><td class="rnn-point">eta-'
+    assert html.count(failed) == 2 and f"{failed}1000000.0_m-8</td>" in html
     assert "data:image/png;base64," in html
     assert "training diverged" in html
-    assert "n_updates = 200" in html and "macbeth-act1.txt" in html  # fixed parameters, corpus
+    assert "n_updates\u00a0=\u00a0200" in html and "macbeth-act1.txt" in html  # fixed, corpus
 
     # Re-running: the two finished points are skipped, only the failed ones run again.
     log.clear()

@@ -1,0 +1,76 @@
+"""Whether a finished run did what training is for: the verdict that the report's warning box
+and the command line's exit status share.
+
+A run that diverged stops with TrainingDiverged and never gets here. This judges runs that
+made all their updates and are no better, or worse, than where they began. A run failed when
+
+1. its smooth loss ended above its first value (the loss rose over the run), or
+2. its validation loss never fell below the first validation pass's (made before any
+   update), or
+3. the best model is the initial one: by rnn.train's rule (lowest validation loss, else
+   lowest smooth loss) no update made the model better.
+
+With a validation split, 2 and 3 are one finding (the best model is chosen by validation).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .train import TrainResult
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What `verdict` found: failed, what happened (one clause each) and what to try."""
+
+    failed: bool
+    findings: tuple[str, ...] = ()
+    advice: str = ""
+
+    @property
+    def line(self) -> str:
+        """One line for a terminal or a log ("training failed: ...; lower eta"), or "" when
+        the run did not fail."""
+        if not self.failed:
+            return ""
+        return f"training failed: {'; '.join(self.findings)}: {self.advice}"
+
+
+def verdict(result: TrainResult) -> Verdict:
+    """The verdict on a finished run (an rnn.TrainResult; it reads loss, smooth_loss,
+    best_step, best_by, val_steps and val_loss). A run of no updates has not failed."""
+    n = len(result.loss)
+    if n == 0:
+        return Verdict(failed=False)
+    smooth = np.asarray(result.smooth_loss, dtype=float)
+    first, last = float(smooth[0]), float(smooth[-1])
+    findings, rose = [], not last <= first  # NaN counts as risen
+    if rose:
+        findings.append(f"the smooth loss rose from {first:,.1f} to {last:,.1f} over {n:,} updates")
+    val = np.asarray(result.val_loss, dtype=float)
+    never = len(val) >= 2 and not np.nanmin(val[1:]) < val[0]
+    if never:
+        findings.append(
+            f"the validation loss never fell below its value before training "
+            f"({val[0] / math.log(2):.3f} bits per character; the lowest after it "
+            f"{np.nanmin(val[1:]) / math.log(2):.3f}), so the best model is the untrained one"
+        )
+    elif result.best_step == 0:
+        findings.append(
+            f"the best model (by {result.best_by}) is the initial one: no update improved on it"
+        )
+    if not findings:
+        return Verdict(failed=False)
+    advice = (
+        "lower eta"
+        if rose
+        else "lower eta or train for more updates, and check that the validation text (the "
+        "corpus's last val_fraction) is like the rest"
+    )
+    return Verdict(failed=True, findings=tuple(findings), advice=advice)
