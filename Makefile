@@ -25,7 +25,7 @@ CORPUS := $(if $(filter $(DEFAULT_DATA),$(DATA)),$(DEFAULT_DATA))
 AS_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv data test test-fast lint lock report pdf notebook lab bench sweep clean
+.PHONY: help venv data test test-fast lint lock report pdf notebook lab explore bench sweep clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -79,6 +79,9 @@ notebook: $(STAMP) $(DEFAULT_DATA)  ## open the notebooks in Jupyter Notebook
 lab: $(STAMP) $(DEFAULT_DATA)  ## open the notebooks in JupyterLab
 	$(VENV)/bin/jupyter lab $(AS_ROOT) notebooks/
 
+explore: $(STAMP)  ## play with a finished run (make report's) in JupyterLab: sampling, surprisal, units
+	$(VENV)/bin/jupyter lab $(AS_ROOT) notebooks/explore.ipynb
+
 bench: $(STAMP) $(DEFAULT_DATA)  ## measure speed and memory; writes bench/results/*.json
 	$(PY) bench/bench.py --data $(DEFAULT_DATA) --json bench/results/bench.json
 	$(PY) bench/corpus.py --data $(DEFAULT_DATA) --mb 100 --json bench/results/corpus.json
@@ -86,5 +89,6 @@ bench: $(STAMP) $(DEFAULT_DATA)  ## measure speed and memory; writes bench/resul
 sweep: $(STAMP)  ## run a hyperparameter sweep (SWEEP=file.yaml, SCHEDULER=tcp://...)
 	$(PY) -m rnn.sweep "$$SWEEP" $(if $(SCHEDULER),--scheduler "$$SCHEDULER")
 
-clean:  ## remove .venv (reports/ and data/ are kept)
-	rm -rf $(VENV)
+clean:  ## remove .venv and the compiled caches, numba's included (reports/ and data/ are kept)
+	rm -rf $(VENV) rnn/kernels/__pycache__
+	find rnn tests bench tools -name __pycache__ -type d -prune -exec rm -rf {} +

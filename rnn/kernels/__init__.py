@@ -9,16 +9,20 @@ dtype, and nothing is copied to int64.
 One module per cell (vanilla, lstm, gru) holds its compiled forward and backward over a
 sequence; `blocks` holds what they share. The functions here pick the cell by its number of
 gate blocks (1, 4, 3) inside compiled code, so one compiled update loop serves all three.
-numba's cache notices edits only to the file that defines a function: after editing a cell's
-file, remove rnn/kernels/__pycache__ (a stale compiled caller would otherwise be reused).
+numba's cache notices edits only to the file that defines a function; `stale` keys it on
+every file here, so that a compiled caller of an edited kernel is compiled again.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from . import gru, lstm, vanilla
-from .blocks import AVAILABLE, adagrad, adagrad_columns, adagrad_keep, jit
+from . import stale
+
+stale.clear_if_stale()  # before any kernel is compiled or loaded from the cache
+
+from . import gru, lstm, vanilla  # noqa: E402
+from .blocks import AVAILABLE, adagrad, adagrad_columns, adagrad_keep, jit  # noqa: E402
 
 __all__ = ["AVAILABLE", "loss_and_grads_flat", "mean_loss_flat", "run_updates", "scratch"]
 
