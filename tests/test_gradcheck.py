@@ -1,7 +1,5 @@
 """The gradient check: float64 on every platform, the same verdict, sampled for large K."""
 
-import time
-
 import numpy as np
 import pytest
 
@@ -25,12 +23,14 @@ def float64_only(monkeypatch):
 
 
 @pytest.mark.parametrize("cell", CELLS)
-def test_default_corpus_like_case_passes_in_float64(float64_only, macbeth, cell):
-    """K = 67 (the default corpus's), m = 5, 25 characters, the report's initialisation."""
+def test_the_reports_check_passes_in_float64(float64_only, macbeth, cell):
+    """Part I of the report at the default parameters, on Macbeth: K its vocabulary, m =
+    check_m, seq_length characters, the report's initialisation."""
     vocab, ids = macbeth
-    K = 67  # Macbeth's 65 characters, in the default corpus's vocabulary size
-    params = rnn.init_params(K, m=5, sigma=0.01, seed=0, cell=cell)
-    errors = rnn.gradient_check(params, ids[:25], ids[1:26], rnn.model.zero_state(params))
+    cfg = rnn.Config(cell=cell)
+    params = rnn.init_params(len(vocab), m=cfg.check_m, sigma=cfg.sigma, seed=cfg.seed, cell=cell)
+    X, Y = ids[: cfg.seq_length], ids[1 : cfg.seq_length + 1]
+    errors = rnn.gradient_check(params, X, Y, rnn.model.zero_state(params))
     assert set(errors) == set(PARAM_NAMES)
     for name, err in errors.items():
         assert err < gradcheck.PASS_BELOW, (cell, name, err)
@@ -84,14 +84,11 @@ def test_large_vocabulary_is_checked_on_a_stated_sample():
     rng = np.random.default_rng(0)
     params = rnn.init_params(K, m=m, sigma=0.01, seed=0)
     ids = rng.integers(0, K, 26).astype(np.uint16)
-    t0 = time.perf_counter()
     errors = rnn.gradient_check(params, ids[:25], ids[1:], rnn.model.zero_state(params))
-    seconds = time.perf_counter() - t0
-    assert (errors["W"].checked, errors["W"].size) == (25, 25)  # small: every entry
+    assert (errors["W"].checked, errors["W"].size) == (m * m, m * m)  # small: every entry
     assert (errors["U"].checked, errors["U"].size) == (gradcheck.SAMPLE, m * K)
     assert (errors["c"].checked, errors["c"].size) == (gradcheck.SAMPLE, K)
     assert errors["U"].sampled and not errors["b"].sampled
     assert max(errors.values()) < gradcheck.PASS_BELOW
-    assert seconds < 30  # about 2 s on the project's machine; 733 s before sampling
     again = rnn.gradient_check(params, ids[:25], ids[1:], rnn.model.zero_state(params))
     assert {n: float(e) for n, e in again.items()} == {n: float(e) for n, e in errors.items()}
