@@ -42,6 +42,12 @@ class Explorer:
     def model(self):
         return self.run.result.best_params
 
+    @property
+    def prime(self) -> str:
+        """The priming text of the report's part V: its prime, else the corpus's first
+        character."""
+        return self.run.cfg.prime or self.vocab.decode(self.run.data.train_ids[:1])
+
 
 def open_run(run_dir, data_path: str = "") -> Explorer:
     """The finished run in run_dir (rnn.run.Run.load), ready to explore; one line saying

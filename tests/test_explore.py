@@ -117,3 +117,10 @@ def test_the_notebook_executes_headless_over_a_finished_run(finished_run, tmp_pa
     state = json.dumps(nb["metadata"]["widgets"])
     assert "characters at temperature 0.8, top-p 1" in state
     assert "bits per character over the" in state and "activation of the unit" in state
+
+
+def test_the_default_priming_text_is_the_reports(ex):
+    # part V's: the run's prime, else the corpus's first character
+    assert ex.run.cfg.prime == ""
+    first = (Path(__file__).parent / "data" / "macbeth-act1.txt").read_text(encoding="utf-8")[0]
+    assert ex.prime == first
