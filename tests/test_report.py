@@ -107,7 +107,7 @@ def test_samples_at_expected_steps_and_passage_length(built):
         + [1 + cfg.passage_length]
         + [len(cfg.prime) + cfg.compare_length] * compared
     )
-    assert html_lib.unescape(pres[len(sampled)]).startswith(CORPUS.read_text()[0])
+    assert html_lib.unescape(pres[len(sampled)]).startswith("<")  # the tricky corpus's first
     assert all(html_lib.unescape(p).startswith(cfg.prime) for p in pres[-compared:])
 
 
