@@ -45,8 +45,9 @@ SMOOTH_DECAY, SMOOTH_WEIGHT = 0.999, 0.001  # smooth = 0.999 smooth + 0.001 loss
 # Divergence: a non-finite loss, or a smooth loss above DIVERGED times its start (L ln K,
 # or ln K for the mean loss). Measured on the default corpus (m = 100, AdaGrad): merely bad
 # runs peak at 2.1, 27 and 205 times the start (vanilla, eta = 1, 2, 5, 60,000 updates),
-# 2.1, 4 and 10 (LSTM) and 4.4, 17 and 213 (GRU); at eta = 1e6 every cell is past 10 times the start at update 1 and peaks near
-# a million times it, and at eta = 1.7e308 the loss is NaN at update 1.
+# 2.1, 4 and 10 (LSTM) and 4.4, 17 and 213 (GRU); at eta = 1e6 every cell is past 10 times
+# the start at update 1 and peaks near a million times it, and at eta = 1.7e308 the loss is
+# NaN at update 1.
 DIVERGED = 1000.0
 CHUNK_UPDATES = 1000  # at most this many updates between checks of divergence and should_stop
 CHUNK_SECONDS = 0.5  # ... and about this much time
