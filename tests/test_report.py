@@ -266,7 +266,7 @@ def test_reuse_is_decided_by_the_training_parameters_and_the_corpus(built, tmp_p
     edited = tmp_path / "report.ipynb"
     nb = nbformat.read(str(build.NOTEBOOK), as_version=4)
     cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
-    cell.source = cell.source.replace("eta: float = 0.1 ", "eta: float = 0.05 ")
+    cell.source = cell.source.replace("eta: float = None ", "eta: float = 0.05 ")
     nbformat.write(nb, str(edited))
     params.pop("eta", None)
     html_file = build.build(CORPUS, out, params, notebook=edited)
