@@ -9,18 +9,24 @@ STAMP  := $(VENV)/.installed
 DEV    := $(VENV)/.installed-dev
 
 DEFAULT_DATA := data/shakespeare.txt
-DATA   ?= $(DEFAULT_DATA)
+DATA   ?= data/shakespeare.txt
 OUT    ?= reports
 PARAMS ?=
 PAPER  ?= a4
 SWEEP  ?= sweeps/example.yaml
 SCHEDULER ?=
 PYTEST_ARGS ?=
-# Paths reach the recipes through the environment ("$$DATA"), never pasted into the shell's
-# text, so that spaces, quotes and backticks in them stay part of the name.
-export DATA OUT PAPER SWEEP SCHEDULER
+# What was typed for each variable, character for character: make would expand a '$' in it
+# ($(value) expands nothing), and the environment carries quotes, backslashes and newlines
+# untouched. rnn.make reads them from there and refuses what cannot be meant (OUT=).
+export RNN_DATA = $(value DATA)
+export RNN_OUT = $(value OUT)
+export RNN_PARAMS = $(value PARAMS)
+export RNN_PAPER = $(value PAPER)
+export RNN_SWEEP = $(value SWEEP)
+export RNN_SCHEDULER = $(value SCHEDULER)
 # The default corpus is downloaded only when it is the one asked for.
-CORPUS := $(if $(filter $(DEFAULT_DATA),$(DATA)),$(DEFAULT_DATA))
+CORPUS := $(if $(filter $(DEFAULT_DATA),$(value DATA)),$(DEFAULT_DATA))
 # Jupyter refuses to run as root (containers) unless told.
 AS_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
@@ -29,7 +35,7 @@ AS_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
-	@echo "  variables: DATA=$(DATA) OUT=$(OUT) PARAMS='-p eta 0.05 -p m 200' PAPER=a4|letter SWEEP=$(SWEEP) SCHEDULER=tcp://host:8786"
+	@echo "  variables: DATA=$(DEFAULT_DATA) OUT=reports PARAMS='-p eta 0.05 -p m 200' PAPER=a4|letter SWEEP=sweeps/example.yaml SCHEDULER=tcp://host:8786"
 
 venv: $(STAMP)  ## create .venv and install the pinned dependencies
 
@@ -68,10 +74,10 @@ lock:  ## regenerate constraints.txt from requirements*.txt in a scratch venv
 	rm -rf .venv-lock
 
 report: $(STAMP) $(CORPUS)  ## train and render $(OUT)/report.html (DATA=, OUT=, PARAMS=, RETRAIN=1)
-	$(PY) -m rnn.build --data "$$DATA" --out "$$OUT" $(if $(RETRAIN),--retrain) $(PARAMS)
+	$(PY) -m rnn.make report $(if $(value RETRAIN),--retrain)
 
 pdf: $(STAMP)  ## print the report in $(OUT) to $(OUT)/report.pdf (PAPER=a4|letter), headless Chromium
-	$(PY) -m rnn.build --pdf-only --out "$$OUT" --paper "$$PAPER"
+	$(PY) -m rnn.make pdf
 
 notebook: $(STAMP) $(DEFAULT_DATA)  ## open the notebooks in Jupyter Notebook
 	$(VENV)/bin/jupyter notebook $(AS_ROOT) notebooks/
@@ -84,7 +90,7 @@ bench: $(STAMP) $(DEFAULT_DATA)  ## measure speed and memory; writes bench/resul
 	$(PY) bench/corpus.py --data $(DEFAULT_DATA) --mb 100 --json bench/results/corpus.json
 
 sweep: $(STAMP)  ## run a hyperparameter sweep (SWEEP=file.yaml, SCHEDULER=tcp://...)
-	$(PY) -m rnn.sweep "$$SWEEP" $(if $(SCHEDULER),--scheduler "$$SCHEDULER")
+	$(PY) -m rnn.make sweep
 
 clean:  ## remove .venv (reports/ and data/ are kept)
 	rm -rf $(VENV)

@@ -32,7 +32,7 @@ import yaml
 from . import lock
 from . import run as driver
 from .config import Config, names
-from .errors import Interrupted, RNNError
+from .errors import Cancelled, Interrupted, RNNError
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -65,6 +65,19 @@ def parse_value(raw: str):
     return {"True": True, "False": False, "None": None}.get(raw, raw)
 
 
+def text_parameters() -> set[str]:
+    """The parameters whose values are text: a -p value for one is kept as typed."""
+    from .config import PATH_PARAMETERS, describe
+
+    return {p["name"] for p in (*describe(), *PATH_PARAMETERS) if p["type"] is str}
+
+
+def typed_value(name: str, raw: str):
+    """A -p value: exactly what was typed for a text parameter (a title "007" stays "007",
+    "1e400" stays text), otherwise as papermill's command line reads it (parse_value)."""
+    return raw if name in text_parameters() else parse_value(raw)
+
+
 def collect_parameters(args) -> dict:
     params = {}
     for f in args.parameters_file or []:
@@ -78,7 +91,7 @@ def collect_parameters(args) -> dict:
     for y in args.parameters_yaml or []:
         params |= _yaml_mapping(y, "-y")
     for name, raw in args.parameters or []:
-        params[name] = parse_value(raw)
+        params[name] = typed_value(name, raw)
     for name, raw in args.parameters_raw or []:
         params[name] = raw
     return params
@@ -96,8 +109,18 @@ def _yaml_mapping(text: str, where: str) -> dict:
 
 def notebook_defaults(notebook: Path) -> dict:
     """The values of the notebook's `parameters` cell as it is on disk: literals only."""
-    nb = json.loads(Path(notebook).read_text(encoding="utf-8"))
-    cells = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
+    try:
+        nb = json.loads(Path(notebook).read_text(encoding="utf-8"))
+        cells = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
+    except FileNotFoundError:
+        raise RNNError(f"{notebook}: the report notebook is missing (git checkout it)") from None
+    except OSError as err:
+        raise RNNError(f"{notebook}: cannot be read ({err.strerror})") from None
+    except (ValueError, KeyError, TypeError, AttributeError):  # truncated or not a notebook
+        raise RNNError(
+            f"{notebook}: not a readable notebook (truncated or edited?); restore it with "
+            f"git checkout"
+        ) from None
     if len(cells) != 1:
         raise RNNError(f"{notebook}: needs exactly one cell tagged 'parameters'")
     try:
@@ -237,10 +260,13 @@ def build(
 ) -> Path:
     """Train (or reuse) and render the report into `out`; returns the HTML's path.
     notebook: the report notebook to execute (default: the package's)."""
-    data, out = Path(data).resolve(), Path(out).resolve()
+    data, out = resolved(data), resolved(out)
     notebook = Path(notebook or NOTEBOOK)
     cfg, values = effective_parameters(notebook, params)
-    prepared = driver.prepare(cfg, data)
+    try:
+        prepared = driver.prepare(cfg, data)
+    except KeyboardInterrupt:
+        raise Cancelled("interrupted while reading the corpus; nothing was trained or written")
     with lock.hold(out, f"make report into {out}"):
         build_id = uuid.uuid4().hex
         with driver.stop_requests() as should_stop:
@@ -288,6 +314,14 @@ def build(
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return out / "report.html"
+
+
+def resolved(path) -> Path:
+    """The absolute path, or one line naming it if it cannot be resolved (a symlink loop)."""
+    try:
+        return Path(path).resolve()
+    except (OSError, RuntimeError) as err:  # RuntimeError: a symlink loop (Python < 3.13)
+        raise RNNError(f"{path}: cannot be resolved ({getattr(err, 'strerror', err)})") from None
 
 
 def keep_failed(executed: Path, out: Path) -> Path | None:
@@ -408,6 +442,9 @@ def main(argv=None) -> int:
         return 1
     except Interrupted as stop:
         print(interrupted_line(stop), file=sys.stderr)
+        return 130
+    except Cancelled as stop:
+        print(stop, file=sys.stderr)
         return 130
     except KeyboardInterrupt:
         print(

@@ -292,6 +292,8 @@ def terminate_like_interrupt() -> None:
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, interrupt)
+        if getattr(signal.getsignal(signal.SIGINT), "starting", False):  # start-up is over
+            signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def resolve_data_path(path: str) -> Path:
