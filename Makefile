@@ -88,6 +88,7 @@ lab: $(STAMP) $(DEFAULT_DATA)  ## open the notebooks in JupyterLab
 bench: $(STAMP) $(DEFAULT_DATA)  ## measure speed and memory; writes bench/results/*.json
 	$(PY) bench/bench.py --data $(DEFAULT_DATA) --json bench/results/bench.json
 	$(PY) bench/corpus.py --data $(DEFAULT_DATA) --mb 100 --json bench/results/corpus.json
+	$(PY) bench/report_memory.py --data $(DEFAULT_DATA) --mb 100 --json bench/results/report_memory.json
 
 sweep: $(STAMP)  ## run a hyperparameter sweep (SWEEP=file.yaml, SCHEDULER=tcp://...)
 	$(PY) -m rnn.make sweep

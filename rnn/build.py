@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import hashlib
 import json
 import os
 import shutil
@@ -36,7 +37,8 @@ from .errors import Cancelled, Interrupted, RNNError
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-PRODUCTS = ("report.ipynb", "metrics.json", "report.html")  # the HTML last, as the seal
+# The HTML and its seal last: a report is there only once everything of it is
+PRODUCTS = ("report.ipynb", "metrics.json", "report.html", "report.run.json")
 # The notebook's path parameters (rnn.config.PATH_PARAMETERS) are the build's to set.
 SET_BY_BUILD = {
     "data_path": "give the corpus as DATA=... (--data)",
@@ -266,9 +268,11 @@ def build(
     try:
         prepared = driver.prepare(cfg, data)
     except KeyboardInterrupt:
-        raise Cancelled("interrupted while reading the corpus; nothing was trained or written")
-    with lock.hold(out, f"make report into {out}"):
-        build_id = uuid.uuid4().hex
+        raise Cancelled(
+            "interrupted while reading the corpus; nothing was trained or written"
+        ) from None
+    build_id = uuid.uuid4().hex
+    with lock.hold(out, f"make report into {out} {lock.build_note(build_id)}"):
         with driver.stop_requests() as should_stop:
             trained = driver.run(
                 cfg,
@@ -281,6 +285,8 @@ def build(
                 promote=False,  # below, with the report: they are always of one run
             )
         log(f"{trained.provenance}; rendering the report")
+        made_from = trained.checkpoint
+        del prepared, trained  # the kernel reads the corpus itself: not two copies at once
         staging = Path(tempfile.mkdtemp(dir=out, prefix=lock.transient_prefix("staging")))
         try:
             values |= {
@@ -298,6 +304,7 @@ def build(
                 # Part VI turned off is left out of the report, headings and prose included.
                 drop = () if cfg.analysis else ("analysis",)
                 render(executed, staging / "report.html", drop)
+                write_seal(staging, made_from, build_id)
                 for name in PRODUCTS:  # each rename is atomic
                     os.replace(staging / name, out / name)
                 driver.promote_run(out)
@@ -314,6 +321,61 @@ def build(
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return out / "report.html"
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+SEAL = "report.run.json"
+
+
+def write_seal(staging: Path, checkpoint_file: Path, build_id: str) -> None:
+    """staging/report.run.json: which run the report is of (its checkpoint's SHA-256), and
+    the SHA-256 of the report and metrics as written, so that a later reader (make pdf, a
+    sweep) can tell that report, metrics and checkpoint are still of one run."""
+    from . import checkpoint
+
+    _, meta = checkpoint.load(checkpoint_file)
+    last = meta["sessions"][-1] if meta["sessions"] else {}
+    seal = {
+        "build_id": build_id,
+        "run_finished": last.get("finished", ""),
+        "checkpoint_sha256": file_sha256(checkpoint_file),
+        "report_sha256": file_sha256(staging / "report.html"),
+        "metrics_sha256": file_sha256(staging / "metrics.json"),
+    }
+    (staging / SEAL).write_text(json.dumps(seal, indent=1) + "\n", encoding="utf-8")
+
+
+def check_seal(out: Path) -> dict:
+    """The seal of out's report, if report, metrics and checkpoint are the ones it names;
+    otherwise RNNError saying what differs."""
+    try:
+        seal = json.loads((out / SEAL).read_text(encoding="utf-8"))
+        files = {
+            "report_sha256": out / "report.html",
+            "metrics_sha256": out / "metrics.json",
+            "checkpoint_sha256": out / driver.FINAL,
+        }
+        differ = [f.name for key, f in files.items() if file_sha256(f) != seal[key]]
+    except FileNotFoundError as err:
+        raise RNNError(
+            f"{out}: no finished report there ({Path(err.filename).name} is missing); "
+            f"run make report first"
+        ) from None
+    except (OSError, ValueError, KeyError, TypeError):
+        raise RNNError(f"{out / SEAL}: not readable; run make report again") from None
+    if differ:
+        raise RNNError(
+            f"{out}: {', '.join(differ)} changed since the report was built (not of one run); "
+            f"run make report again"
+        )
+    return seal
 
 
 def resolved(path) -> Path:
@@ -356,9 +418,16 @@ def print_pdf(out: Path, paper: str = "a4") -> Path:
     sizes = {"a4": "A4", "letter": "letter"}  # CSS @page size of each
     if paper not in sizes:
         raise RNNError(f"paper must be one of {', '.join(sizes)}, got {paper!r}")
-    html_file = (out / "report.html").resolve()
+    out = resolved(out)
+    html_file = out / "report.html"
     if not html_file.exists():
         raise RNNError(f"{html_file}: no report to print; run 'make report' first")
+    with lock.hold(out, f"make pdf in {out}"):
+        check_seal(out)  # only a report whose run is named, beside that run's checkpoint
+        return _print(out, html_file, sizes[paper])
+
+
+def _print(out: Path, html_file: Path, size: str) -> Path:
     chromium = (
         shutil.which("chromium")
         or shutil.which("chromium-browser")
@@ -370,7 +439,7 @@ def print_pdf(out: Path, paper: str = "a4") -> Path:
             "(apt-get install chromium), or print report.html from a browser"
         )
     pdf = out / "report.pdf"
-    sized = f"<style>@page {{ size: {sizes[paper]}; }}</style></head>"
+    sized = f"<style>@page {{ size: {size}; }}</style></head>"
     fd, name = tempfile.mkstemp(dir=out, prefix=lock.transient_prefix("print"), suffix=".html")
     page, tmp = Path(name), Path(name).with_suffix(".pdf")
     with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -429,7 +498,9 @@ def main(argv=None) -> int:
     driver.terminate_like_interrupt()
     try:
         if args.pdf_only:
-            print(f"wrote {print_pdf(args.out, args.paper)}")
+            pdf = print_pdf(args.out, args.paper)
+            seal = json.loads((pdf.parent / SEAL).read_text(encoding="utf-8"))
+            print(f"wrote {pdf}: the report of the run finished {seal['run_finished'][:16]}")
             return 0
         html_file = build(args.data, args.out, collect_parameters(args), args.retrain)
     except RNNError as err:

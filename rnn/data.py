@@ -201,9 +201,9 @@ def load_corpus(path: str | os.PathLike) -> Corpus:
     rank = np.empty(len(first_seen), dtype=np.int64)
     rank[np.argsort(first_seen)] = np.arange(len(first_seen))
     rank = rank.astype(ids.dtype)
+    ids.resize(at, refcheck=False)  # the buffer was the size in bytes; characters may be fewer
     for start in range(0, at, CHUNK):  # in place, a chunk at a time
         ids[start : start + CHUNK] = rank[ids[start : start + CHUNK]]
-    ids.resize(at, refcheck=False)  # the buffer was the size in bytes; characters may be fewer
     vocab = Vocab("".join(map(chr, np.sort(first_seen))))
     return Corpus(path=path, ids=ids, vocab=vocab, sha256=digest.hexdigest())
 
