@@ -128,6 +128,7 @@ def test_text_parameters_keep_what_was_typed(tmp_path):
 def test_ngram_baselines_count_a_bounded_part_and_score_in_chunks(macbeth, monkeypatch):
     vocab, ids = macbeth
     train_ids, val_ids = rnn.split_train_val(ids, 0.1)
+
     def bits(train):
         return [b for _, b in ngram.baselines(train, val_ids, len(vocab), 4)]
 
