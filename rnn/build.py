@@ -33,6 +33,7 @@ import yaml
 from . import lock
 from . import run as driver
 from .config import Config, names
+from .data import release_free_memory
 from .errors import Cancelled, Interrupted, RNNError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -287,6 +288,7 @@ def build(
         log(f"{trained.provenance}; rendering the report")
         made_from = trained.checkpoint
         del prepared, trained  # the kernel reads the corpus itself: not two copies at once
+        release_free_memory()
         staging = Path(tempfile.mkdtemp(dir=out, prefix=lock.transient_prefix("staging")))
         try:
             values |= {

@@ -26,11 +26,11 @@ from dataclasses import dataclass
 import numpy as np
 
 D_RANGE = (0.05, 0.95)  # each discount n1 / (n1 + 2 n2) is clipped into this range
-# Counting takes about 40 bytes per training character and order, scoring as much per scored
+# Counting takes about 60 bytes per training character at order 5, scoring as much per scored
 # character: on a large corpus the models are counted on the training split's last
 # MAX_TRAIN characters (those just before the validation split) and score it SCORE_CHUNK
 # characters at a time, so that their memory and time stay bounded whatever the corpus.
-MAX_TRAIN = 2_000_000
+MAX_TRAIN = 1 << 20  # 1,048,576: more than the default corpus's training split (1,039,575)
 SCORE_CHUNK = 1 << 18
 
 
@@ -79,9 +79,9 @@ def fit(ids, K: int, max_order: int) -> NGramCounts:
         prev = ends[-1]
         if len(keys_by_level[-1]) * K >= 2**62:
             raise ValueError(f"too many distinct {j - 1}-grams to index with K = {K}")
-        g = np.full(n, -1, dtype=np.int64)
+        g = np.full(n, -1, dtype=np.int32)  # ids of j-grams: fewer than the text's length
         ok = np.flatnonzero(prev[:-1] >= 0) + 1  # positions i whose (j-1)-gram at i-1 exists
-        key = prev[ok - 1] * K + x[ok]
+        key = prev[ok - 1].astype(np.int64) * K + x[ok]  # int32 * K could overflow
         keys, first, inverse = np.unique(key, return_index=True, return_inverse=True)
         g[ok] = inverse
         ends.append(g)
