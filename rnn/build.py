@@ -367,8 +367,8 @@ def check_seal(out: Path) -> dict:
         differ = [f.name for key, f in files.items() if file_sha256(f) != seal[key]]
     except FileNotFoundError as err:
         raise RNNError(
-            f"{out}: no finished report there ({Path(err.filename).name} is missing); "
-            f"run make report first"
+            f"{out}: {Path(err.filename).name} is missing, so the report's run cannot be "
+            f"named; run make report (it reuses a finished run) and then make pdf"
         ) from None
     except (OSError, ValueError, KeyError, TypeError):
         raise RNNError(f"{out / SEAL}: not readable; run make report again") from None

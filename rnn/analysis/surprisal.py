@@ -12,8 +12,8 @@ from ..model import Params, step_forward
 
 # Part VI reads at most this much of the validation split: the hidden states it keeps take
 # 4 m bytes per character (float32), and reading is one Python step per character.
-MAX_READ = 200_000
-MAX_STATE_BYTES = 64 << 20
+MAX_READ = 100_000
+MAX_STATE_BYTES = 32 << 20
 
 
 def read_length(n_val: int, m: int) -> int:
