@@ -424,12 +424,6 @@ def print_pdf(out: Path, paper: str = "a4") -> Path:
     html_file = out / "report.html"
     if not html_file.exists():
         raise RNNError(f"{html_file}: no report to print; run 'make report' first")
-    with lock.hold(out, f"make pdf in {out}"):
-        check_seal(out)  # only a report whose run is named, beside that run's checkpoint
-        return _print(out, html_file, sizes[paper])
-
-
-def _print(out: Path, html_file: Path, size: str) -> Path:
     chromium = (
         shutil.which("chromium")
         or shutil.which("chromium-browser")
@@ -440,6 +434,12 @@ def _print(out: Path, html_file: Path, size: str) -> Path:
             "no Chromium found for the PDF: install Debian's 'chromium' package "
             "(apt-get install chromium), or print report.html from a browser"
         )
+    with lock.hold(out, f"make pdf in {out}"):
+        check_seal(out)  # only a report whose run is named, beside that run's checkpoint
+        return _print(out, html_file, sizes[paper], chromium)
+
+
+def _print(out: Path, html_file: Path, size: str, chromium: str) -> Path:
     pdf = out / "report.pdf"
     sized = f"<style>@page {{ size: {size}; }}</style></head>"
     fd, name = tempfile.mkstemp(dir=out, prefix=lock.transient_prefix("print"), suffix=".html")
