@@ -10,18 +10,24 @@ DEV    := $(VENV)/.installed-dev
 TORCHED := $(VENV)/.installed-torch
 
 DEFAULT_DATA := data/shakespeare.txt
-DATA   ?= $(DEFAULT_DATA)
+DATA   ?= data/shakespeare.txt
 OUT    ?= reports
 PARAMS ?=
 PAPER  ?= a4
 SWEEP  ?= sweeps/example.yaml
 SCHEDULER ?=
 PYTEST_ARGS ?=
-# Paths reach the recipes through the environment ("$$DATA"), never pasted into the shell's
-# text, so that spaces, quotes and backticks in them stay part of the name.
-export DATA OUT PAPER SWEEP SCHEDULER
+# What was typed for each variable, character for character: make would expand a '$' in it
+# ($(value) expands nothing), and the environment carries quotes, backslashes and newlines
+# untouched. rnn.make reads them from there and refuses what cannot be meant (OUT=).
+export RNN_DATA = $(value DATA)
+export RNN_OUT = $(value OUT)
+export RNN_PARAMS = $(value PARAMS)
+export RNN_PAPER = $(value PAPER)
+export RNN_SWEEP = $(value SWEEP)
+export RNN_SCHEDULER = $(value SCHEDULER)
 # The default corpus is downloaded only when it is the one asked for.
-CORPUS := $(if $(filter $(DEFAULT_DATA),$(DATA)),$(DEFAULT_DATA))
+CORPUS := $(if $(filter $(DEFAULT_DATA),$(value DATA)),$(DEFAULT_DATA))
 # Jupyter refuses to run as root (containers) unless told.
 AS_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
@@ -30,7 +36,7 @@ AS_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
-	@echo "  variables: DATA=$(DATA) OUT=$(OUT) PARAMS='-p eta 0.05 -p m 200' PAPER=a4|letter SWEEP=$(SWEEP) SCHEDULER=tcp://host:8786"
+	@echo "  variables: DATA=$(DEFAULT_DATA) OUT=reports PARAMS='-p eta 0.05 -p m 200' PAPER=a4|letter SWEEP=sweeps/example.yaml SCHEDULER=tcp://host:8786"
 
 venv: $(STAMP)  ## create .venv and install the pinned dependencies
 
@@ -77,10 +83,10 @@ lock:  ## regenerate constraints.txt from requirements*.txt in a scratch venv
 	rm -rf .venv-lock
 
 report: $(STAMP) $(CORPUS)  ## train and render $(OUT)/report.html (DATA=, OUT=, PARAMS=, RETRAIN=1)
-	$(PY) -m rnn.build --data "$$DATA" --out "$$OUT" $(if $(RETRAIN),--retrain) $(PARAMS)
+	$(PY) -m rnn.make report $(if $(value RETRAIN),--retrain)
 
 pdf: $(STAMP)  ## print the report (or a sweep's page) in $(OUT) to PDF (PAPER=a4|letter), headless Chromium
-	$(PY) -m rnn.build --pdf-only --out "$$OUT" --paper "$$PAPER"
+	$(PY) -m rnn.make pdf
 
 notebook: $(STAMP) $(DEFAULT_DATA)  ## open the notebooks in Jupyter Notebook
 	$(VENV)/bin/jupyter notebook $(AS_ROOT) notebooks/
@@ -94,9 +100,10 @@ explore: $(STAMP)  ## play with a finished run (make report's) in JupyterLab: sa
 bench: $(STAMP) $(DEFAULT_DATA)  ## measure speed and memory; writes bench/results/*.json
 	$(PY) bench/bench.py --data $(DEFAULT_DATA) --json bench/results/bench.json
 	$(PY) bench/corpus.py --data $(DEFAULT_DATA) --mb 100 --json bench/results/corpus.json
+	$(PY) bench/report_memory.py --data $(DEFAULT_DATA) --mb 100 --json bench/results/report_memory.json
 
 sweep: $(STAMP)  ## run a hyperparameter sweep (SWEEP=file.yaml, SCHEDULER=tcp://...)
-	$(PY) -m rnn.sweep "$$SWEEP" $(if $(SCHEDULER),--scheduler "$$SCHEDULER")
+	$(PY) -m rnn.make sweep
 
 clean:  ## remove .venv and the compiled caches, numba's included (reports/ and data/ are kept)
 	rm -rf $(VENV) rnn/kernels/__pycache__

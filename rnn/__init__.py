@@ -5,6 +5,13 @@ state_t, h_t = cell(state_{t-1}, x_t),  o = V h + c,  p = softmax(o),  loss = su
 (or its mean over the sequence)
 """
 
+import sys as _sys
+
+if _sys.argv[:1] == ["-m"]:  # python -m rnn... is starting: see quiet_interrupt_while_starting
+    from .errors import quiet_interrupt_while_starting
+
+    quiet_interrupt_while_starting()
+
 from .config import Config
 from .data import Vocab, load_text, split_train_val
 from .errors import (

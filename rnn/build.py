@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import hashlib
 import json
 import os
 import shutil
@@ -33,11 +34,13 @@ import yaml
 from . import lock, report
 from . import run as driver
 from .config import Config
-from .errors import Interrupted, RNNError
+from .data import release_free_memory
+from .errors import Cancelled, Interrupted, RNNError
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-PRODUCTS = ("report.ipynb", "metrics.json", "report.html")  # the HTML last, as the seal
+# The HTML and its seal last: a report is there only once everything of it is
+PRODUCTS = ("report.ipynb", "metrics.json", "report.html", "report.run.json")
 # The notebook's path parameters (rnn.config.PATH_PARAMETERS) are the build's to set.
 SET_BY_BUILD = {
     "data_path": "give the corpus as DATA=... (--data)",
@@ -68,6 +71,19 @@ def parse_value(raw: str):
     return {"True": True, "False": False, "None": None}.get(raw, raw)
 
 
+def text_parameters() -> set[str]:
+    """The parameters whose values are text: a -p value for one is kept as typed."""
+    from .config import PATH_PARAMETERS, describe
+
+    return {p["name"] for p in (*describe(), *PATH_PARAMETERS) if p["type"] is str}
+
+
+def typed_value(name: str, raw: str):
+    """A -p value: exactly what was typed for a text parameter (a title "007" stays "007",
+    "1e400" stays text), otherwise as papermill's command line reads it (parse_value)."""
+    return raw if name in text_parameters() else parse_value(raw)
+
+
 def collect_parameters(args) -> dict:
     params = {}
     for f in args.parameters_file or []:
@@ -81,7 +97,7 @@ def collect_parameters(args) -> dict:
     for y in args.parameters_yaml or []:
         params |= _yaml_mapping(y, "-y")
     for name, raw in args.parameters or []:
-        params[name] = parse_value(raw)
+        params[name] = typed_value(name, raw)
     for name, raw in args.parameters_raw or []:
         params[name] = raw
     return params
@@ -99,8 +115,18 @@ def _yaml_mapping(text: str, where: str) -> dict:
 
 def notebook_defaults(notebook: Path) -> dict:
     """The values of the notebook's `parameters` cell as it is on disk: literals only."""
-    nb = json.loads(Path(notebook).read_text(encoding="utf-8"))
-    cells = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
+    try:
+        nb = json.loads(Path(notebook).read_text(encoding="utf-8"))
+        cells = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
+    except FileNotFoundError:
+        raise RNNError(f"{notebook}: the report notebook is missing (git checkout it)") from None
+    except OSError as err:
+        raise RNNError(f"{notebook}: cannot be read ({err.strerror})") from None
+    except (ValueError, KeyError, TypeError, AttributeError):  # truncated or not a notebook
+        raise RNNError(
+            f"{notebook}: not a readable notebook (truncated or edited?); restore it with "
+            f"git checkout"
+        ) from None
     if len(cells) != 1:
         raise RNNError(f"{notebook}: needs exactly one cell tagged 'parameters'")
     try:
@@ -241,13 +267,18 @@ def build(
 ) -> Path:
     """Train (or reuse) and render the report into `out`; returns the HTML's path.
     notebook: the report notebook to execute (default: the package's)."""
-    data, out = Path(data).resolve(), Path(out).resolve()
+    data, out = resolved(data), resolved(out)
     notebook = Path(notebook or NOTEBOOK)
     cfg, values = effective_parameters(notebook, params)
-    prepared = driver.prepare(cfg, data)
-    with lock.hold(out, f"make report into {out}"):
+    try:
+        prepared = driver.prepare(cfg, data)
+    except KeyboardInterrupt:
+        raise Cancelled(
+            "interrupted while reading the corpus; nothing was trained or written"
+        ) from None
+    build_id = uuid.uuid4().hex
+    with lock.hold(out, f"make report into {out} {lock.build_note(build_id)}"):
         before = printed_from(out)
-        build_id = uuid.uuid4().hex
         with driver.stop_requests() as should_stop:
             trained = driver.run(
                 cfg,
@@ -260,6 +291,9 @@ def build(
                 promote=False,  # below, with the report: they are always of one run
             )
         log(f"{trained.provenance}; rendering the report")
+        made_from = trained.checkpoint
+        del prepared, trained  # the kernel reads the corpus itself: not two copies at once
+        release_free_memory()
         staging = Path(tempfile.mkdtemp(dir=out, prefix=lock.transient_prefix("staging")))
         try:
             values |= {
@@ -280,6 +314,7 @@ def build(
                 # Parts turned off (or outside the layout) are left out, headings and prose
                 # included.
                 render(executed, staging / "report.html", report.dropped_tags(cfg))
+                write_seal(staging, made_from, build_id)
                 for name in PRODUCTS:  # each rename is atomic
                     os.replace(staging / name, out / name)
                 driver.promote_run(out)
@@ -316,6 +351,69 @@ def printed_from(out: Path) -> tuple | None:
     )
 
 
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+SEAL = "report.run.json"
+
+
+def write_seal(staging: Path, checkpoint_file: Path, build_id: str) -> None:
+    """staging/report.run.json: which run the report is of (its checkpoint's SHA-256), and
+    the SHA-256 of the report and metrics as written, so that a later reader (make pdf, a
+    sweep) can tell that report, metrics and checkpoint are still of one run."""
+    from . import checkpoint
+
+    _, meta = checkpoint.load(checkpoint_file)
+    last = meta["sessions"][-1] if meta["sessions"] else {}
+    seal = {
+        "build_id": build_id,
+        "run_finished": last.get("finished", ""),
+        "checkpoint_sha256": file_sha256(checkpoint_file),
+        "report_sha256": file_sha256(staging / "report.html"),
+        "metrics_sha256": file_sha256(staging / "metrics.json"),
+    }
+    (staging / SEAL).write_text(json.dumps(seal, indent=1) + "\n", encoding="utf-8")
+
+
+def check_seal(out: Path) -> dict:
+    """The seal of out's report, if report, metrics and checkpoint are the ones it names;
+    otherwise RNNError saying what differs."""
+    try:
+        seal = json.loads((out / SEAL).read_text(encoding="utf-8"))
+        files = {
+            "report_sha256": out / "report.html",
+            "metrics_sha256": out / "metrics.json",
+            "checkpoint_sha256": out / driver.FINAL,
+        }
+        differ = [f.name for key, f in files.items() if file_sha256(f) != seal[key]]
+    except FileNotFoundError as err:
+        raise RNNError(
+            f"{out}: {Path(err.filename).name} is missing, so the report's run cannot be "
+            f"named; run make report (it reuses a finished run) and then make pdf"
+        ) from None
+    except (OSError, ValueError, KeyError, TypeError):
+        raise RNNError(f"{out / SEAL}: not readable; run make report again") from None
+    if differ:
+        raise RNNError(
+            f"{out}: {', '.join(differ)} changed since the report was built (not of one run); "
+            f"run make report again"
+        )
+    return seal
+
+
+def resolved(path) -> Path:
+    """The absolute path, or one line naming it if it cannot be resolved (a symlink loop)."""
+    try:
+        return Path(path).resolve()
+    except (OSError, RuntimeError) as err:  # RuntimeError: a symlink loop (Python < 3.13)
+        raise RNNError(f"{path}: cannot be resolved ({getattr(err, 'strerror', err)})") from None
+
+
 def keep_failed(executed: Path, out: Path) -> Path | None:
     """The executed notebook of a failed build, kept as out/report.failed.ipynb."""
     failed = out / "report.failed.ipynb"
@@ -349,9 +447,10 @@ def print_pdf(out: Path, paper: str = "a4") -> Path:
     sizes = {"a4": "A4", "letter": "letter"}  # CSS @page size of each
     if paper not in sizes:
         raise RNNError(f"paper must be one of {', '.join(sizes)}, got {paper!r}")
-    html_file = (out / "report.html").resolve()
+    out = resolved(out)
+    html_file = out / "report.html"
     if not html_file.exists() and (out / "index.html").exists():
-        html_file = (out / "index.html").resolve()  # a sweep's page, printed to index.pdf
+        html_file = out / "index.html"  # a sweep's page, printed to index.pdf
     if not html_file.exists():
         raise RNNError(f"{html_file}: no report to print; run 'make report' first")
     chromium = (
@@ -364,8 +463,15 @@ def print_pdf(out: Path, paper: str = "a4") -> Path:
             "no Chromium found for the PDF: install Debian's 'chromium' package "
             "(apt-get install chromium), or print report.html from a browser"
         )
+    with lock.hold(out, f"make pdf in {out}"):
+        if html_file.name == "report.html":
+            check_seal(out)  # only a report whose run is named, beside that run's checkpoint
+        return _print(out, html_file, sizes[paper], chromium)
+
+
+def _print(out: Path, html_file: Path, size: str, chromium: str) -> Path:
     pdf = html_file.with_suffix(".pdf")
-    sized = f"<style>@page {{ size: {sizes[paper]}; }}</style></head>"
+    sized = f"<style>@page {{ size: {size}; }}</style></head>"
     fd, name = tempfile.mkstemp(dir=out, prefix=lock.transient_prefix("print"), suffix=".html")
     page, tmp = Path(name), Path(name).with_suffix(".pdf")
     with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -424,7 +530,9 @@ def main(argv=None) -> int:
     driver.terminate_like_interrupt()
     try:
         if args.pdf_only:
-            print(f"wrote {print_pdf(args.out, args.paper)}")
+            pdf = print_pdf(args.out, args.paper)
+            seal = json.loads((pdf.parent / SEAL).read_text(encoding="utf-8"))
+            print(f"wrote {pdf}: the report of the run finished {seal['run_finished'][:16]}")
             return 0
         html_file = build(args.data, args.out, collect_parameters(args), args.retrain)
     except RNNError as err:
@@ -437,6 +545,9 @@ def main(argv=None) -> int:
         return 1
     except Interrupted as stop:
         print(interrupted_line(stop), file=sys.stderr)
+        return 130
+    except Cancelled as stop:
+        print(stop, file=sys.stderr)
         return 130
     except KeyboardInterrupt:
         print(

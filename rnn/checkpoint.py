@@ -12,6 +12,7 @@ at any moment leaves the previous checkpoint whole.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import math
@@ -41,19 +42,71 @@ REQUIRED = (
 )
 
 
-# The code a trained model depends on: the network, its kernels, the training loop, the
-# optimiser and how text becomes indices. A checkpoint made by other code is another run.
-TRAINING_CODE = ("model.py", "cells", "kernels", "train.py", "optim.py", "data.py")
+# The code a trained run depends on: what these modules compute is what a checkpoint stores
+# (the network's parameters, the samples drawn while training, the indices of the text), and
+# with them every module of the package they import, found by reading their imports. A
+# checkpoint made by other code is another run.
+TRAINING_ROOTS = ("train.py", "data.py")
+PACKAGE = Path(__file__).resolve().parent
 
 
-def code_digest() -> str:
-    """SHA-256 over the source of TRAINING_CODE, as it is now."""
-    package = Path(__file__).resolve().parent
+def _module_file(package: Path, dotted: str) -> Path | None:
+    """The file of module `dotted` (relative to the package, "" being the package), if any."""
+    base = package.joinpath(*dotted.split(".")) if dotted else package
+    for candidate in (base / "__init__.py", base.with_suffix(".py")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _imported(package: Path, file: Path) -> set[Path]:
+    """The package's files that `file` imports (relative imports and `rnn.` absolute ones)."""
+    here = file.parent.relative_to(package).parts
+    found = set()
+    for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
+        targets = []
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = here[: len(here) - (node.level - 1)] if node.level > 1 else here
+                module = ".".join([*base, *(node.module.split(".") if node.module else [])])
+            elif node.module and node.module.split(".")[0] == package.name:
+                module = ".".join(node.module.split(".")[1:])
+            else:
+                continue
+            targets = [module] + [f"{module}.{a.name}".strip(".") for a in node.names]
+        elif isinstance(node, ast.Import):
+            targets = [
+                ".".join(a.name.split(".")[1:])
+                for a in node.names
+                if a.name.split(".")[0] == package.name
+            ]
+        for dotted in filter(None, targets):  # not the package itself: its __init__ only
+            parts = dotted.split(".")  # gathers names for users
+            for i in range(1, len(parts) + 1):  # a submodule's packages run their __init__
+                path = _module_file(package, ".".join(parts[:i]))
+                if path is not None:
+                    found.add(path)
+    return found
+
+
+def training_code(package: Path = PACKAGE) -> list[Path]:
+    """Every file of the package that TRAINING_ROOTS import, directly or not, with them."""
+    todo = [package / name for name in TRAINING_ROOTS]
+    seen: set[Path] = set()
+    while todo:
+        file = todo.pop()
+        if file in seen:
+            continue
+        seen.add(file)
+        todo += sorted(_imported(package, file) - seen)
+    return sorted(seen)
+
+
+def code_digest(package: Path = PACKAGE) -> str:
+    """SHA-256 over the source of `training_code`, as it is now."""
     h = hashlib.sha256()
-    for name in TRAINING_CODE:
-        path = package / name
-        for file in sorted(path.glob("*.py")) if path.is_dir() else [path]:
-            h.update(file.relative_to(package).as_posix().encode() + b"\0" + file.read_bytes())
+    for file in training_code(package):
+        h.update(file.relative_to(package).as_posix().encode() + b"\0" + file.read_bytes())
     return h.hexdigest()
 
 

@@ -86,6 +86,12 @@ def check_float(
 def check_str(name: str, value, choices: tuple[str, ...] | None = None) -> str:
     if not isinstance(value, str):
         raise ConfigError(f"parameter {name} must be a string, got {value!r}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as err:  # bytes that are not UTF-8, as Python reads them from argv
+        raise ConfigError(
+            f"parameter {name} is not UTF-8 text (character {err.start} of it)"
+        ) from None
     if choices is not None and value not in choices:
         raise ConfigError(f"parameter {name} must be one of {', '.join(choices)}, got {value!r}")
     return value

@@ -1,8 +1,8 @@
 """Text in, integer sequences out: reading a corpus and mapping characters to indices.
 
-A corpus may be large (hundreds of megabytes): `load_corpus` reads it in chunks, twice (once
-for the vocabulary and the checksum, once to encode), and keeps only the indices, in the
-smallest unsigned integer type that holds K.
+A corpus may be large (hundreds of megabytes): `load_corpus` reads it once, in chunks, hashing
+the bytes it encodes, and keeps only the indices, in the smallest unsigned integer type that
+holds K.
 """
 
 from __future__ import annotations
@@ -119,57 +119,112 @@ class Corpus:
         return self.vocab.decode(self.ids[start:stop])
 
 
-def _decoded_chunks(path: Path, digest=None):
-    """The file's text, chunk by chunk, as arrays of code points; DataError names the file
-    and the byte offset of any invalid UTF-8."""
+def _decoded_chunks(f, path: Path, digest):
+    """The file's text, chunk by chunk, as arrays of code points, each chunk's bytes added to
+    `digest` as they are read; DataError names the file and the byte offset of any invalid
+    UTF-8."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     offset, first = 0, True
-    with open(path, "rb") as f:
-        while True:
-            raw = f.read(CHUNK)
-            if digest is not None:
-                digest.update(raw)
-            try:
-                text = decoder.decode(raw, final=not raw)
-            except UnicodeDecodeError as err:
-                # err.start counts from the bytes the decoder still held from the last chunk
-                pending = len(err.object) - len(raw)
-                at = offset - pending + err.start
-                raise DataError(f"{path}: not UTF-8 text (invalid byte at offset {at})") from None
-            offset += len(raw)
-            if first and text:
-                text, first = text.removeprefix("\ufeff"), False  # a byte-order mark is not text
-            if text:
-                yield _code_points(text)
-            if not raw:
-                return
+    while True:
+        raw = f.read(CHUNK)
+        digest.update(raw)
+        try:
+            text = decoder.decode(raw, final=not raw)
+        except UnicodeDecodeError as err:
+            # err.start counts from the bytes the decoder still held from the last chunk
+            pending = len(err.object) - len(raw)
+            at = offset - pending + err.start
+            raise DataError(f"{path}: not UTF-8 text (invalid byte at offset {at})") from None
+        offset += len(raw)
+        if first and text:
+            text, first = text.removeprefix("\ufeff"), False  # a byte-order mark is not text
+        if text:
+            yield _code_points(text)
+        if not raw:
+            return
+
+
+def check_name(path: Path) -> None:
+    """A file name must be text: bytes that are not UTF-8 cannot be shown in the report."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError as err:
+        shown = str(path).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        raise DataError(
+            f"{shown}: the name is not UTF-8 (byte {err.start} of it); rename the file"
+        ) from None
 
 
 def load_corpus(path: str | os.PathLike) -> Corpus:
-    """Read and encode a UTF-8 text file; every way it can fail raises DataError naming it."""
+    """Read and encode a UTF-8 text file; every way it can fail raises DataError naming it.
+
+    The file is read once: its SHA-256 is of the very bytes encoded, and a file whose size
+    or modification time changes while it is read is refused (the indices would not be the
+    file the checksum names). Indices are given in order of first appearance while reading
+    (into a buffer of the file's size, in the smallest type that holds them so far), then
+    renumbered in place into the sorted vocabulary's order: memory is about the file's size.
+    """
     path = Path(path)
+    check_name(path)
     check_regular_file(path)
     try:
-        counts = np.zeros(N_CODE_POINTS, dtype=np.int64)
-        digest = hashlib.sha256()
-        for codes in _decoded_chunks(path, digest):
-            counts += np.bincount(codes, minlength=N_CODE_POINTS)
-        if not counts.any():
-            raise DataError(f"{path}: file is empty")
-        if counts[0]:
-            raise DataError(f"{path}: not a text file (contains NUL bytes)")
-        present = np.flatnonzero(counts)
-        vocab = Vocab("".join(map(chr, present)))
-        lookup = np.zeros(N_CODE_POINTS, dtype=vocab.dtype)
-        lookup[present] = np.arange(len(present))
-        ids = np.empty(int(counts.sum()), dtype=vocab.dtype)
-        at = 0
-        for codes in _decoded_chunks(path):
-            ids[at : at + len(codes)] = lookup[codes]
-            at += len(codes)
+        with open(path, "rb") as f:
+            before = os.fstat(f.fileno())
+            digest = hashlib.sha256()
+            index = np.full(N_CODE_POINTS, -1, dtype=np.int32)  # code point -> first-seen order
+            seen: list[np.ndarray] = []
+            ids = np.empty(before.st_size, dtype=np.uint8)
+            at = 0
+            for codes in _decoded_chunks(f, path, digest):
+                new = np.unique(codes[index[codes] < 0])
+                index[new] = np.arange(len(new)) + sum(map(len, seen))
+                seen.append(new)
+                dtype = index_dtype(sum(map(len, seen)))
+                if dtype != ids.dtype:
+                    ids = ids.astype(dtype)
+                if at + len(codes) > len(ids):
+                    raise _changed(path)
+                ids[at : at + len(codes)] = index[codes]
+                at += len(codes)
+            after, n_read = os.fstat(f.fileno()), f.tell()
     except OSError as err:
         raise DataError(f"{path}: cannot be read ({err.strerror})") from None
+    if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns) or (
+        n_read != before.st_size
+    ):
+        raise _changed(path)
+    if at == 0:
+        raise DataError(f"{path}: file is empty")
+    if index[0] >= 0:
+        raise DataError(f"{path}: not a text file (contains NUL bytes)")
+    first_seen = np.concatenate(seen)
+    rank = np.empty(len(first_seen), dtype=np.int64)
+    rank[np.argsort(first_seen)] = np.arange(len(first_seen))
+    rank = rank.astype(ids.dtype)
+    ids.resize(at, refcheck=False)  # the buffer was the size in bytes; characters may be fewer
+    for start in range(0, at, CHUNK):  # in place, a chunk at a time
+        ids[start : start + CHUNK] = rank[ids[start : start + CHUNK]]
+    vocab = Vocab("".join(map(chr, np.sort(first_seen))))
+    release_free_memory()
     return Corpus(path=path, ids=ids, vocab=vocab, sha256=digest.hexdigest())
+
+
+def release_free_memory() -> None:
+    """Hand memory freed by large temporary arrays back to the system (glibc keeps freed
+    blocks of up to 32 MB for reuse, which on a large corpus is a hundred megabytes and more
+    that no one uses). Elsewhere a no-op."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _changed(path: Path) -> DataError:
+    return DataError(
+        f"{path}: the file changed while it was read; run again once nothing writes to it"
+    )
 
 
 def split_train_val(ids: np.ndarray, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:

@@ -14,6 +14,7 @@ import datetime
 import os
 import shutil
 import socket
+import stat
 import sys
 import tempfile
 from pathlib import Path
@@ -31,6 +32,10 @@ LOCK_NAME = ".lock"
 def prepare_folder(folder: Path) -> Path:
     """Create `folder` if needed; an error naming it if it is a file or cannot be written."""
     folder = Path(folder)
+    try:
+        str(folder).encode("utf-8")
+    except UnicodeEncodeError:
+        raise RNNError(f"{folder!r}: the folder's name is not UTF-8; choose another") from None
     if folder.exists() and not folder.is_dir():
         raise RNNError(f"{folder}: exists and is not a folder")
     try:
@@ -48,11 +53,15 @@ def hold(folder, what: str):
     folder = prepare_folder(Path(folder))
     path = folder / LOCK_NAME
     try:
-        # O_NOFOLLOW: a .lock that is a symbolic link is refused, not written through.
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        # O_NOFOLLOW: a .lock that is a symbolic link is refused, not written through;
+        # O_NONBLOCK: one that is a FIFO does not wait for a reader.
+        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK
+        fd = os.open(path, flags, 0o644)
     except OSError as err:
         raise RNNError(f"{folder}: cannot write there ({err.strerror})") from None
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise RNNError(f"{path}: is not a regular file; remove it and run again")
         if fcntl is not None:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -73,6 +82,28 @@ def hold(folder, what: str):
             os.ftruncate(fd, 0)
     finally:
         os.close(fd)  # closing drops the flock
+
+
+def build_note(build_id: str) -> str:
+    """How a build's lock note names it, so the notebook it runs can tell its own build."""
+    return f"(build {build_id})"
+
+
+def is_held(folder: Path) -> bool:
+    """True if some live process holds `folder` (its lock cannot be taken now)."""
+    if fcntl is None:
+        return False
+    try:
+        fd = os.open(Path(folder) / LOCK_NAME, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
 
 
 def transient_prefix(kind: str) -> str:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import math
 import os
 import signal
 import threading
@@ -35,7 +36,7 @@ from . import checkpoint, lock
 from .analysis.gradflow import MAX_K, PER_STRETCH, SPACING, WARMUP
 from .config import TRAINING, Config, names
 from .data import Corpus, load_corpus, split_train_val
-from .errors import CheckpointError, ConfigError, DataError, RNNError
+from .errors import CheckpointError, ConfigError, DataError, RNNError, TrainingDiverged
 from .model import param_shapes
 from .optim import state_names
 from .train import Controls, TrainResult, train
@@ -284,6 +285,7 @@ def run(
     with its report)."""
     run_dir = Path(run_dir)
     final, partial = run_dir / FINAL, run_dir / PARTIAL
+    check_run_files(run_dir)
     p = plan(run_dir, cfg, data.corpus.sha256, fresh)
     if p.action == "train" and p.other and not replace_other:
         raise RNNError(
@@ -312,20 +314,71 @@ def run(
 
     def save(s) -> None:
         session.update(finished=_now(), to=s.step, seconds=s.seconds - seconds_before)
-        checkpoint.save(
-            partial,
-            s,
-            vocab_chars=data.vocab.chars,
-            config=cfg.to_dict(),  # resolved: what the run was trained with
-            corpus_sha256=data.corpus.sha256,
-            sessions=sessions + [session],
-        )
+        try:
+            checkpoint.save(
+                partial,
+                s,
+                vocab_chars=data.vocab.chars,
+                config=cfg.to_dict(),  # resolved: what the run was trained with
+                corpus_sha256=data.corpus.sha256,
+                sessions=sessions + [session],
+            )
+        except OSError as err:  # a full disk, a folder in the checkpoint's place...
+            raise RNNError(
+                f"{partial}: could not save the checkpoint of update {s.step:,} "
+                f"({err.strerror or err}); the one before it, if any, is unchanged"
+            ) from None
 
     controls = Controls(backend, progress, save, cfg.checkpoint_every, should_stop)
-    result = train(params0, data.train_ids, spec, val_ids=val_ids, resume=state, controls=controls)
+    try:
+        result = train(
+            params0, data.train_ids, spec, val_ids=val_ids, resume=state, controls=controls
+        )
+    except TrainingDiverged as err:
+        raise TrainingDiverged(diverged_advice(str(err), cfg, params0, data)) from None
     where = promote_run(run_dir) if promote else partial
     sessions = sessions + [session]
     return Run(cfg, data, result, sessions, _provenance(sessions, build_id, session), where)
+
+
+# The loss before any update, above this many times that of uniform guessing, says the
+# initial weights are too large (sigma), whatever the rate.
+INITIAL_LOSS_TOO_HIGH = 10.0
+
+
+def diverged_advice(message: str, cfg: Config, params0, data: Data) -> str:
+    """The divergence message, ending in what the run's numbers point to: the initial scale
+    (the loss is far above uniform guessing before any update), the rate, or both."""
+    from .train import mean_loss
+
+    where = message.split("; lower eta")[0]
+    uniform = math.log(len(data.vocab))
+    first = data.train_ids[: cfg.seq_length + 1]
+    with np.errstate(all="ignore"):
+        start = mean_loss(params0, first)
+    scale = not (start <= INITIAL_LOSS_TOO_HIGH * uniform)  # NaN counts as too high
+    eta_default = Config().eta
+    if not scale:
+        return f"{where}; lower eta (now {cfg.eta:g})"
+    numbers = (
+        f"before any update the loss is {start:.4g} per character, against {uniform:.3g} for "
+        f"uniform guessing"
+    )
+    if cfg.eta > eta_default:
+        return (
+            f"{where}; {numbers}: lower sigma (now {cfg.sigma:g}) and eta (now {cfg.eta:g}, "
+            f"default {eta_default:g})"
+        )
+    return f"{where}; {numbers}: the initial weights are too large; lower sigma (now {cfg.sigma:g})"
+
+
+def check_run_files(run_dir: Path) -> None:
+    """The run's checkpoints must be files (or absent): a folder in their place would stop
+    the run only when it saves, or a build once it had replaced the report."""
+    for name in (FINAL, PARTIAL):
+        path = Path(run_dir) / name
+        if path.is_symlink() or (path.exists() and not path.is_file()):
+            raise RNNError(f"{path}: is not a file; move it away and run again")
 
 
 def promote_run(run_dir: Path) -> Path:
@@ -383,6 +436,8 @@ def terminate_like_interrupt() -> None:
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, interrupt)
+        if getattr(signal.getsignal(signal.SIGINT), "starting", False):  # start-up is over
+            signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def resolve_path(path, name: str) -> Path:

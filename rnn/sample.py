@@ -7,10 +7,12 @@ that column.
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .errors import ConfigError
+from .errors import ConfigError, RNNError
 from .model import Params, log_softmax, step_forward, zero_state
 
 
@@ -37,7 +39,11 @@ def next_distribution(logp: np.ndarray, temperature: float, top_p: float) -> np.
         p = np.zeros_like(logp)
         p[np.argmax(logp)] = 1.0
         return p
-    p = np.exp(log_softmax(logp[:, None] / temperature)[:, 0])
+    # In log space, from the largest: (ln p - max) / T <= 0 whatever T, so a tiny T (1e-310)
+    # gives -inf for all but the most likely characters, never inf - inf = NaN.
+    with np.errstate(over="ignore"):
+        z = (logp - np.max(logp)) / temperature
+    p = np.exp(log_softmax(z[:, None])[:, 0])
     if top_p < 1.0:
         order = np.argsort(-p, kind="stable")
         cum = np.cumsum(p[order])
@@ -57,6 +63,16 @@ def _check(temperature: float, top_p: float, n: int) -> None:
         raise ConfigError(f"the sample length must be an integer >= 0, got {n!r}")
 
 
+def check_finite(params: Params) -> None:
+    """A model with a NaN or infinite weight has no distribution to draw from: refused."""
+    for f in fields(params):
+        if not np.all(np.isfinite(getattr(params, f.name))):
+            raise RNNError(
+                f"the model's parameter {f.name} is not finite (NaN or infinite): the run "
+                f"diverged or its checkpoint is damaged; train it again"
+            )
+
+
 def sample(
     params: Params,
     h0: np.ndarray,
@@ -70,6 +86,7 @@ def sample(
     character x0. Each step uses exactly one rng.random() draw, whatever the temperature and
     top_p, so settings can be compared on the same random numbers."""
     _check(temperature, top_p, n)
+    check_finite(params)
     state = as_state(params, h0)
     x = int(x0)
     out = np.empty(n, dtype=np.int64)

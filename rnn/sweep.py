@@ -25,6 +25,8 @@ recorded as failed; the others go on.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import hashlib
 import html
 import itertools
 import json
@@ -60,7 +62,10 @@ SINGLE_THREADED = {
         "VECLIB_MAXIMUM_THREADS",
     )
 }
-POINT_FILES = ("report.html", "report.ipynb", "metrics.json", "checkpoint.npz")
+POINT_FILES = ("report.html", "report.ipynb", "metrics.json", "checkpoint.npz", build.SEAL)
+# Points are counted before the grid is expanded: each is a build, and the sweep holds every
+# point's folder while it runs (one open file each).
+MAX_POINTS = 200
 
 
 def load_spec(path) -> dict:
@@ -93,6 +98,12 @@ def load_spec(path) -> dict:
     for point in points:
         if not isinstance(point, dict) or not point:
             raise RNNError(f"{path}: each of 'points' must map parameter names to values")
+    n_points = math.prod(len(values) for values in grid.values()) * bool(grid) + len(points)
+    if n_points > MAX_POINTS:
+        raise RNNError(
+            f"{path}: the sweep has {n_points:,} points, more than {MAX_POINTS}; "
+            f"split it into smaller sweeps"
+        )
     name = spec.setdefault("name", path.stem)
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
         raise RNNError(
@@ -104,7 +115,7 @@ def load_spec(path) -> dict:
     if "data" in spec and not isinstance(spec["data"], str):
         raise RNNError(f"{path}: 'data' must be the path of a text file (or be left out)")
     data = Path(spec.get("data", DEFAULT_DATA))
-    spec["data"] = str(data if data.is_absolute() else (ROOT / data).resolve())
+    spec["data"] = str(build.resolved(data if data.is_absolute() else ROOT / data))
     return spec
 
 
@@ -158,13 +169,34 @@ def identity(params: dict, corpus_sha256: str) -> dict:
     }
 
 
-def is_done(out: Path, ident: dict) -> bool:
-    """A point is done when its folder has a report of these very parameters and corpus."""
+def files_sha256(out: Path) -> str | None:
+    """One SHA-256 over the point's files (names and contents); None if one is missing."""
+    h = hashlib.sha256()
+    try:
+        for name in POINT_FILES:
+            h.update(name.encode() + b"\0" + build.file_sha256(out / name).encode())
+    except OSError:
+        return None
+    return h.hexdigest()
+
+
+def point_record(out: Path) -> dict | None:
+    """The point's record if its files are still the ones the sweep wrote (checkpoint,
+    metrics, report and seal under one digest); None otherwise."""
     try:
         stored = json.loads((out / "point.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return False
-    return stored == ident and (out / "report.html").exists()
+        return None
+    if not isinstance(stored, dict) or stored.get("files_sha256") != files_sha256(out):
+        return None
+    return stored
+
+
+def is_done(out: Path, ident: dict) -> bool:
+    """A point is done when its folder holds the files the sweep wrote for these very
+    parameters, corpus and code, unchanged since (a report built there by hand is not)."""
+    stored = point_record(out)
+    return stored is not None and {k: stored.get(k) for k in ident} == ident
 
 
 def run_point(
@@ -237,10 +269,12 @@ def run_sweep(
     if scheduler:
         check_address(scheduler)
     points, corpus_sha256 = check(spec)
-    with lock.hold(sweep_dir, f"sweep {spec['name']}"):
+    with lock.hold(sweep_dir, f"sweep {spec['name']}"), contextlib.ExitStack() as held:
         records, todo = {}, []
         for name, params in points:
             out = sweep_dir / "points" / name
+            # every point's folder is the sweep's while it runs, as OUT is make report's
+            held.enter_context(lock.hold(out, f"sweep {spec['name']}, point {name}"))
             if is_done(out, identity(params, corpus_sha256)):
                 records[name] = {"point": name, "status": "done (earlier)"}
             else:
@@ -294,9 +328,8 @@ def _run_points(spec, todo, corpus_sha256, scheduler, workers, log) -> dict:
                 result = fut.result()
                 for file, content in result["files"].items():
                     write_atomic(out / file, content)
-                write_atomic(
-                    out / "point.json", json.dumps(identity(params, corpus_sha256), indent=1) + "\n"
-                )
+                record = identity(params, corpus_sha256) | {"files_sha256": files_sha256(out)}
+                write_atomic(out / "point.json", json.dumps(record, indent=1) + "\n")
                 done += 1
                 records[name] = {"point": name, "status": "done", "seconds": result["seconds"]}
                 detail = f" in {result['seconds']:.1f} s"
@@ -331,7 +364,9 @@ def table(sweep_dir: Path) -> list[dict]:
             "error": rec.get("error", ""),
         }
         metrics_file = out / "metrics.json"
-        if rec["status"] != "failed" and metrics_file.exists():
+        if rec["status"] != "failed" and point_record(out) is None:
+            row |= {"status": "changed", "error": "its folder was rewritten since the sweep"}
+        elif rec["status"] != "failed" and metrics_file.exists():
             m = json.loads(metrics_file.read_text(encoding="utf-8"))
             row |= {
                 "best_smooth_loss": m["best_smooth_loss"],
@@ -347,7 +382,7 @@ def table(sweep_dir: Path) -> list[dict]:
         rows.append(row)
 
     def quality(row):
-        if row["status"] == "failed":
+        if row["status"] in ("failed", "changed"):
             return (2, math.inf)
         v = row.get("val_bits_per_char")
         return (0, v) if v is not None else (1, row.get("best_smooth_loss") or math.inf)

@@ -497,6 +497,7 @@ def printed(tmp_path_factory):
     params = SMALL | {"run_dir": str(out), "out_dir": str(out)}
     build.execute(build.NOTEBOOK, out / "report.ipynb", params, cwd=out)
     build.render(out / "report.ipynb", out / "report.html")
+    build.write_seal(out, out / "checkpoint.npz", "")  # as a build seals what it writes
     return out, (out / "report.html").read_text(encoding="utf-8")
 
 

@@ -3,6 +3,7 @@
 import json
 import os
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -239,36 +240,34 @@ def test_command_line_gaps(tmp_path, capsys, args, message):
 # --- the Makefile -------------------------------------------------------------------------
 
 
+def make_arguments(*args) -> list[str]:
+    """The command line rnn.make hands on for `make args...`: the recipes run with a stand-in
+    for Python that prints it rather than running the command."""
+    show = (
+        f"{sys.executable} -c 'import json, sys; from rnn import make; "
+        f'print(json.dumps(make.arguments(sys.argv[3], "--retrain" in sys.argv)))\''
+    )
+    done = subprocess.run(
+        ["make", "-s", "-o", ".venv/.installed", f"PY={show}", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, MAKEFLAGS=""),
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
 def test_make_passes_paths_as_they_are_and_fetches_the_default_corpus_only_for_itself(
     tmp_path,
 ):
-    """The recipes run with a stand-in for Python that prints the arguments it is given."""
-    show = "python3 -c 'import json, sys; print(json.dumps(sys.argv[1:]))'"
-
-    def make(*args):
-        env = dict(os.environ, MAKEFLAGS="")
-        done = subprocess.run(
-            ["make", "-s", "-o", ".venv/.installed", f"PY={show}", *args],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            env=env,
-        )
-        return done.stdout
-
     planted = tmp_path / "planted"
-    data = f"my `touch {planted}` book's.txt"  # ($ is make's own: a path writes it $$)
+    data = f"my `touch {planted}` book's.txt"
     out = 'my "reports"'
-    assert json.loads(make("report", f"DATA={data}", f"OUT={out}", "PARAMS=-p m 8")) == [
-        "-m",
-        "rnn.build",
-        "--data",
-        data,
-        "--out",
-        out,
-        "-p",
-        "m",
-        "8",
+    assert make_arguments("report", f"DATA={data}", f"OUT={out}", "PARAMS=-p m 8") == [
+        f"--data={data}",
+        f"--out={out}",
+        '--parameters_yaml={"m": 8}',
     ]
     assert not planted.exists()
     assert (
@@ -280,15 +279,7 @@ def test_make_passes_paths_as_they_are_and_fetches_the_default_corpus_only_for_i
             text=True,
         ).stdout
     )
-    assert json.loads(make("pdf", f"OUT={out}")) == [
-        "-m",
-        "rnn.build",
-        "--pdf-only",
-        "--out",
-        out,
-        "--paper",
-        "a4",
-    ]
+    assert make_arguments("pdf", f"OUT={out}") == ["--pdf-only", f"--out={out}", "--paper=a4"]
 
 
 # --- sweep files --------------------------------------------------------------------------

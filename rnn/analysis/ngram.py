@@ -26,6 +26,12 @@ from dataclasses import dataclass
 import numpy as np
 
 D_RANGE = (0.05, 0.95)  # each discount n1 / (n1 + 2 n2) is clipped into this range
+# Counting takes about 60 bytes per training character at order 5, scoring as much per scored
+# character: on a large corpus the models are counted on the training split's last
+# MAX_TRAIN characters (those just before the validation split) and score it SCORE_CHUNK
+# characters at a time, so that their memory and time stay bounded whatever the corpus.
+MAX_TRAIN = 1 << 20  # 1,048,576: more than the default corpus's training split (1,039,575)
+SCORE_CHUNK = 1 << 18
 
 
 @dataclass(frozen=True)
@@ -73,9 +79,9 @@ def fit(ids, K: int, max_order: int) -> NGramCounts:
         prev = ends[-1]
         if len(keys_by_level[-1]) * K >= 2**62:
             raise ValueError(f"too many distinct {j - 1}-grams to index with K = {K}")
-        g = np.full(n, -1, dtype=np.int64)
+        g = np.full(n, -1, dtype=np.int32)  # ids of j-grams: fewer than the text's length
         ok = np.flatnonzero(prev[:-1] >= 0) + 1  # positions i whose (j-1)-gram at i-1 exists
-        key = prev[ok - 1] * K + x[ok]
+        key = prev[ok - 1].astype(np.int64) * K + x[ok]  # int32 * K could overflow
         keys, first, inverse = np.unique(key, return_index=True, return_inverse=True)
         g[ok] = inverse
         ends.append(g)
@@ -193,23 +199,29 @@ def distribution(counts: NGramCounts, order: int, context) -> np.ndarray:
 def bits_per_char(counts: NGramCounts, order: int, history, ids) -> float:
     """Mean -log2 P of each character of `ids` given the characters before it: the end of
     `history` and then `ids` itself (the model reads its last order - 1 of them)."""
-    ids = np.asarray(ids).astype(np.int64)
+    ids = np.asarray(ids)
     c = max(order - 1, 0)
     hist = np.asarray(history)[len(history) - c :].astype(np.int64) if c else np.empty(0, int)
-    padded = np.concatenate([np.full(c - len(hist), -1), hist, ids])
-    if c:
-        contexts = np.lib.stride_tricks.sliding_window_view(padded, c)[: len(ids)]
-    else:
-        contexts = np.empty((len(ids), 0), dtype=np.int64)
-    return float(-log2_prob(counts, order, contexts, ids).mean())
+    total = 0.0
+    for start in range(0, len(ids), SCORE_CHUNK):  # bounded memory on a long text
+        part = ids[start : start + SCORE_CHUNK].astype(np.int64)
+        padded = np.concatenate([np.full(c - len(hist), -1), hist, part])
+        if c:
+            contexts = np.lib.stride_tricks.sliding_window_view(padded, c)[: len(part)]
+        else:
+            contexts = np.empty((len(part), 0), dtype=np.int64)
+        total += float(-log2_prob(counts, order, contexts, part).sum())
+        hist = padded[len(padded) - c :] if c else hist
+    return total / len(ids) if len(ids) else math.nan
 
 
 def baselines(train_ids, val_ids, K: int, max_order: int) -> list[tuple[str, float]]:
     """(model, bits per character) on val_ids[1:], the characters the RNN's validation loss
     scores: the uniform model, the add-one unigram, and Kneser-Ney of orders 2..max_order,
-    all fitted on train_ids. Their contexts are the characters before each one in the corpus
-    (the end of the training split, then the validation split)."""
-    counts = fit(train_ids, K, max_order)
+    all fitted on train_ids (its last MAX_TRAIN characters: see `counted`). Their contexts are
+    the characters before each one in the corpus (the end of the training split, then the
+    validation split)."""
+    counts = fit(np.asarray(train_ids)[-MAX_TRAIN:], K, max_order)
     tail = np.asarray(train_ids)[max(len(train_ids) - max_order, 0) :]
     history = np.concatenate([tail.astype(np.int64), np.asarray(val_ids[:1]).astype(np.int64)])
     rows = [("uniform (log2 K)", math.log2(K))]
@@ -217,3 +229,15 @@ def baselines(train_ids, val_ids, K: int, max_order: int) -> list[tuple[str, flo
         name = "add-one unigram" if order == 1 else f"Kneser-Ney, order {order}"
         rows.append((name, bits_per_char(counts, order, history, val_ids[1:])))
     return rows
+
+
+def counted(n_train: int) -> str:
+    """What the baselines were counted on, for the report: empty when it is the whole
+    training split, else a sentence saying which part."""
+    if n_train <= MAX_TRAIN:
+        return ""
+    return (
+        f"The n-gram models are counted on the last {MAX_TRAIN:,} characters of the training "
+        f"split (of {n_train:,}), the ones just before the validation split, which keeps "
+        f"their memory and time bounded on a large corpus."
+    )

@@ -10,6 +10,16 @@ import numpy as np
 
 from ..model import Params, step_forward
 
+# Part VI reads at most this much of the validation split: the hidden states it keeps take
+# 4 m bytes per character (float32), and reading is one Python step per character.
+MAX_READ = 100_000
+MAX_STATE_BYTES = 32 << 20
+
+
+def read_length(n_val: int, m: int) -> int:
+    """How many characters of a validation split of n_val part VI reads, for m hidden units."""
+    return min(n_val, MAX_READ, max(1000, MAX_STATE_BYTES // (4 * m)))
+
 
 @dataclass
 class Reading:
