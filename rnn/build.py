@@ -301,7 +301,7 @@ def build(
                 "out_dir": str(staging),
                 "run_dir": str(out),
                 # not yet promoted (below, with the report): the partial file, when trained
-                "run_checkpoint": trained.checkpoint.name,
+                "run_checkpoint": made_from.name,
                 "build_id": build_id,
                 "train_if_missing": False,
             }
