@@ -35,11 +35,13 @@ venv: $(STAMP)  ## create .venv and install the pinned dependencies
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "installing the pinned packages into .venv (first run only, 1-2 min)"
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
 $(DEV): $(STAMP) requirements-dev.txt
+	@echo "installing the test tools into .venv (first run only, under a minute)"
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	touch $@
 
@@ -67,11 +69,11 @@ lock:  ## regenerate constraints.txt from requirements*.txt in a scratch venv
 	  .venv-lock/bin/pip freeze --all | grep -v -E '^(pip|setuptools|wheel)=='; } > constraints.txt
 	rm -rf .venv-lock
 
-report: $(STAMP) $(CORPUS)  ## train and render $(OUT)/report.html (DATA=, OUT=, PARAMS=, RETRAIN=1)
-	$(PY) -m rnn.build --data "$$DATA" --out "$$OUT" $(if $(RETRAIN),--retrain) $(PARAMS)
+report: $(STAMP) $(CORPUS)  ## train and render $(OUT)/report.html (DATA=, OUT=, PARAMS=, RETRAIN=1, ACCEPT_FAILURE=1)
+	$(PY) -m rnn report --data "$$DATA" --out "$$OUT" $(if $(RETRAIN),--retrain) $(if $(ACCEPT_FAILURE),--accept-failure) $(PARAMS)
 
 pdf: $(STAMP)  ## print the report in $(OUT) to $(OUT)/report.pdf (PAPER=a4|letter), headless Chromium
-	$(PY) -m rnn.build --pdf-only --out "$$OUT" --paper "$$PAPER"
+	$(PY) -m rnn pdf --out "$$OUT" --paper "$$PAPER"
 
 notebook: $(STAMP) $(DEFAULT_DATA)  ## open the notebooks in Jupyter Notebook
 	$(VENV)/bin/jupyter notebook $(AS_ROOT) notebooks/
@@ -84,7 +86,7 @@ bench: $(STAMP) $(DEFAULT_DATA)  ## measure speed and memory; writes bench/resul
 	$(PY) bench/corpus.py --data $(DEFAULT_DATA) --mb 100 --json bench/results/corpus.json
 
 sweep: $(STAMP)  ## run a hyperparameter sweep (SWEEP=file.yaml, SCHEDULER=tcp://...)
-	$(PY) -m rnn.sweep "$$SWEEP" $(if $(SCHEDULER),--scheduler "$$SCHEDULER")
+	$(PY) -m rnn sweep "$$SWEEP" $(if $(SCHEDULER),--scheduler "$$SCHEDULER")
 
 clean:  ## remove .venv (reports/ and data/ are kept)
 	rm -rf $(VENV)

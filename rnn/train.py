@@ -32,6 +32,7 @@ from .config import check_float, check_int
 from .errors import DataError, Interrupted, TrainingDiverged
 from .model import Params, loss_and_grads, sequence_losses, zero_state
 from .optim import CLIP, EPS, AdaGrad, clip
+from .progress import Progress, cold_cache, progress_bar, verdict  # noqa: F401 (rnn.train.verdict)
 from .sample import as_state, sample
 
 BACKENDS = ("auto", "numba", "reference")
@@ -246,7 +247,7 @@ def train(
     sample_every: int | None = 10_000,
     sample_length: int = 200,
     seed: int = 0,
-    progress: bool = False,
+    progress: bool | Progress = False,
     val_ids: ArrayLike | None = None,
     eval_every: int | None = None,
     checkpoint: Callable[[TrainState], None] | None = None,
@@ -269,6 +270,7 @@ def train(
     times its start, checked at least every CHUNK_UPDATES updates (or CHUNK_SECONDS).
     should_stop: a callable checked as often; when it returns True the checkpoint callable
     (if any) gets the current state and Interrupted(step, checkpoint_step) is raised.
+    progress: True (a bar on a terminal, plain lines elsewhere) or a Progress saying how.
     """
     check_int("n_updates", n_updates, 0)
     check_int("seq_length", seq_length, 1)
@@ -314,11 +316,11 @@ def train(
 
     # Zero updates compile the fast path (once per machine; cached after), so that the
     # compiler's seconds are not counted as training time.
+    bar = progress_bar(progress, n_updates, s.step, compiling=compiled and cold_cache())
     run(s, 0, **loop)
     if val_ids is not None:
         mean_loss(params, val_ids[:2], backend)
-    bar = _progress_bar(n_updates, s.step) if progress else None
-    tick = max(1, min(1000, n_updates // 100)) if progress else None
+    tick = bar.start() if bar is not None else None
     chunk = 10  # updates per call, grown to about CHUNK_SECONDS' worth
     last_checkpoint = None
     t0 = time.perf_counter() - s.seconds
@@ -350,8 +352,7 @@ def train(
         rate = (stop - step) / max(seconds, 1e-9)
         chunk = int(min(CHUNK_UPDATES, max(1, rate * CHUNK_SECONDS)))
         if bar is not None:
-            bar.update(stop - step)
-            bar.set_postfix(smooth_loss=f"{s.smooth:.3f}", refresh=False)
+            bar.update(s)
     if val_ids is not None:
         evaluate(n_updates)
     s.seconds = time.perf_counter() - t0
@@ -404,19 +405,4 @@ def _result(s: TrainState, cell: str, m: int, K: int, per_epoch: int, n_updates:
         per_epoch=per_epoch,
         seconds=s.seconds,
         state=s,
-    )
-
-
-def _progress_bar(total: int, initial: int):
-    from tqdm import tqdm  # plain text bar: readable in a notebook, a terminal and papermill's log
-
-    return tqdm(
-        total=total,
-        initial=initial,
-        unit="upd",
-        mininterval=1.0,
-        ascii=True,
-        dynamic_ncols=False,
-        ncols=90,
-        desc="training",
     )

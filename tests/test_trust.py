@@ -261,7 +261,8 @@ def test_make_passes_paths_as_they_are_and_fetches_the_default_corpus_only_for_i
     out = 'my "reports"'
     assert json.loads(make("report", f"DATA={data}", f"OUT={out}", "PARAMS=-p m 8")) == [
         "-m",
-        "rnn.build",
+        "rnn",
+        "report",
         "--data",
         data,
         "--out",
@@ -282,8 +283,8 @@ def test_make_passes_paths_as_they_are_and_fetches_the_default_corpus_only_for_i
     )
     assert json.loads(make("pdf", f"OUT={out}")) == [
         "-m",
-        "rnn.build",
-        "--pdf-only",
+        "rnn",
+        "pdf",
         "--out",
         out,
         "--paper",
