@@ -34,9 +34,9 @@ help:  ## list the targets
 venv: $(STAMP)  ## create .venv and install the pinned dependencies
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
+	@echo "creating .venv and installing the pinned packages into it (first run only, 1-2 min)"
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@echo "installing the pinned packages into .venv (first run only, 1-2 min)"
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
+	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt & pip=$$!; n=0; while kill -0 $$pip 2>/dev/null; do sleep 1; n=$$((n + 1)); [ $$((n % 15)) -ne 0 ] || echo "  still installing ($$n s)"; done; wait $$pip
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
