@@ -33,16 +33,16 @@ help:  ## list the targets
 
 venv: $(STAMP)  ## create .venv and install the pinned dependencies
 
+# pip is silent while it installs (a minute or two): a line every 15 s says it is still at it.
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	@echo "creating .venv and installing the pinned packages into it (first run only, 1-2 min)"
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt & pip=$$!; n=0; while kill -0 $$pip 2>/dev/null; do sleep 1; n=$$((n + 1)); [ $$((n % 15)) -ne 0 ] || echo "  still installing ($$n s)"; done; wait $$pip
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@{ n=0; while sleep 15; do n=$$((n + 15)); echo "  still installing ($$n s)"; done; } & t=$$!; trap 'kill $$t 2>/dev/null' EXIT INT TERM HUP; $(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt && $(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
 $(DEV): $(STAMP) requirements-dev.txt
 	@echo "installing the test tools into .venv (first run only, under a minute)"
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	@{ n=0; while sleep 15; do n=$$((n + 15)); echo "  still installing ($$n s)"; done; } & t=$$!; trap 'kill $$t 2>/dev/null' EXIT INT TERM HUP; $(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	touch $@
 
 data: $(DEFAULT_DATA)  ## get the default corpus (Shakespeare's tragedies, public domain)

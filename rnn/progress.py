@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from .train import TrainResult, TrainState
 
 COMPILE_SECONDS = 30  # about what the first compile of the kernels takes (rnn.kernels)
+STILL_EVERY = 15.0  # seconds between "still compiling" lines
 LINES = 20  # loss lines in a run written to a log, when no interval is asked for
 IMPROVED = 1e-3  # validation must fall this fraction below its start to count as learning
 
@@ -72,12 +74,20 @@ class _Shown:
         self.shown_samples: set = set()
         self.bar = None
         self.t0 = time.perf_counter()
+        self.compiling = compiling
         if compiling:
             self.emit(f"compiling the kernels (first run only, about {COMPILE_SECONDS} s)")
-        self.compiling = compiling
+            self.compiled = threading.Event()
+            threading.Thread(target=self._still_compiling, daemon=True).start()
+
+    def _still_compiling(self) -> None:
+        # The compiler says nothing for half a minute or more (minutes on a busy machine).
+        while not self.compiled.wait(STILL_EVERY):
+            self.emit(f"  still compiling ({time.perf_counter() - self.t0:.0f} s)")
 
     def start(self) -> int | None:
         if self.compiling:
+            self.compiled.set()
             self.emit(f"compiled the kernels in {time.perf_counter() - self.t0:.1f} s")
         every = self.how.every
         if every is None and not self.tty:

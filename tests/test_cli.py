@@ -361,3 +361,24 @@ def test_a_report_of_a_run_that_did_not_learn_is_written_and_exits_1(tmp_path, c
         assert stage in captured.out
     assert main(args + ["--accept-failure"]) == 0  # rendered again from the same run
     assert "warning: training failed" in capsys.readouterr().err
+
+
+def test_a_first_compile_is_announced_and_a_warm_cache_says_nothing(tmp_path, capsys, monkeypatch):
+    import importlib
+
+    from rnn import progress
+
+    train_module = importlib.import_module("rnn.train")  # rnn.train is the function
+
+    args = train_args(tmp_path, "--n_updates", "100", "--print-every", "100")
+    args.remove("--quiet")
+    assert main(args) == 0  # compiles the kernels if this machine has not yet
+    capsys.readouterr()
+    assert not progress.cold_cache()
+    assert main(args + ["--seed", "1", "--force"]) == 0
+    assert "compil" not in capsys.readouterr().err
+    monkeypatch.setattr(train_module, "cold_cache", lambda: True)
+    assert main(args + ["--seed", "2", "--force"]) == 0
+    err = capsys.readouterr().err
+    assert "compiling the kernels (first run only, about 30 s)" in err
+    assert "compiled the kernels in" in err
