@@ -153,6 +153,7 @@ def cmd_train(args) -> int:
     from .progress import Progress, verdict
 
     cfg = Config.from_dict({name: getattr(args, name) for name in driver_names()})
+    check_int("print_every", args.print_every, 1, allow_none=True)
     data = driver.prepare(cfg, args.data)
     with lock.hold(args.out, f"python -m rnn train into {args.out}"):
         p = driver.plan(args.out, cfg, data.corpus.sha256, extend=True)

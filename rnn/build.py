@@ -35,12 +35,14 @@ from . import lock
 from . import run as driver
 from .config import Config, names
 from .errors import RNNError
+from .progress import cold_cache
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 PRODUCTS = ("report.ipynb", "metrics.json", "report.html")  # the HTML last, as the seal
-# What executing the report notebook takes, measured on the 2-core machine (python -m rnn
-# report): the kernel's start, the gradient check, the samples and part VI.
+# What executing the report notebook takes (the kernel's start, the gradient check, the samples,
+# part VI): measured 23.7 s at the defaults on the 2-core machine under a load average of 11,
+# and 85.1 s on a fresh clone's first run, whose kernel compiles what the report uses.
 EXECUTE_SECONDS = "about 15 s, more with a large vocabulary"
 # The notebook's path parameters (rnn.config.PATH_PARAMETERS) are the build's to set.
 SET_BY_BUILD = {
@@ -222,6 +224,7 @@ def build_report(
     notebook = Path(notebook or NOTEBOOK)
     cfg, values = effective_parameters(notebook, params)
     prepared = driver.prepare(cfg, data)
+    first_run = cold_cache()  # then the notebook's kernel compiles what the report uses, too
     with lock.hold(out, f"make report into {out}"):
         build_id = uuid.uuid4().hex
         with driver.stop_requests() as should_stop:
@@ -246,7 +249,8 @@ def build_report(
                 "build_id": build_id,
             }
             executed = staging / "report.ipynb"
-            log(f"executing the notebook (a Python kernel of its own; {EXECUTE_SECONDS})")
+            first = "; a minute more on a first run, for compiling" if first_run else ""
+            log(f"executing the notebook (a Python kernel of its own; {EXECUTE_SECONDS}{first})")
             try:
                 execute(notebook, executed, values, cwd=staging, progress=bool(progress))
             except Exception as err:

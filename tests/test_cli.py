@@ -109,6 +109,7 @@ def test_gradcheck_command(capsys):
         (["train", "--data", "missing.txt"], "missing.txt: no such file"),
         (["train", "--data", str(CORPUS), "--eta", "-1"], "parameter eta must be > 0.0"),
         (["sample", "--checkpoint", "nope.npz"], "nope.npz: no such checkpoint"),
+        (["train", "--data", str(CORPUS), "--print-every", "0"], "print_every must be >= 1"),
     ],
 )
 def test_errors_are_one_line(tmp_path, capsys, args, message):
