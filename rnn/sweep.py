@@ -330,7 +330,10 @@ def _run_points(spec, todo, corpus_sha256, scheduler, workers, log) -> dict:
         done = failed = 0
         started, pending = time.perf_counter(), set(futures)
         while pending:
-            finished, pending = wait(pending, timeout=HEARTBEAT, return_when="FIRST_COMPLETED")
+            try:
+                finished, pending = wait(pending, HEARTBEAT, return_when="FIRST_COMPLETED")
+            except TimeoutError:  # nothing finished in HEARTBEAT seconds
+                finished = set()
             if not finished and time.perf_counter() - said[0] >= HEARTBEAT:
                 running = ", ".join(sorted(futures[f][0] for f in pending))
                 say(
