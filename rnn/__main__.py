@@ -132,7 +132,7 @@ def cmd_sweep(args) -> int:
     t0 = time.perf_counter()
     records = sweep.run_sweep(spec, sweep_dir, args.scheduler, args.workers)
     wall = time.perf_counter() - t0
-    print("rendering the sweep's page (about 10 s)")
+    print("rendering the sweep's page (about 15 s)")
     page = sweep.render_report(sweep_dir)
     ran = [r for r in records if r["status"] == "done"]
     lost = [r for r in records if r["status"] == "failed"]

@@ -179,7 +179,7 @@ def run_point(
 ) -> dict:
     """One point, in a Dask worker: build its report in a folder of the worker's own from
     the corpus and notebook sent along; returns the point's files as bytes. Its training
-    progress goes to the client as Dask events (PROGRESS_TOPIC), a line every tenth."""
+    progress (a line every tenth) and its stages go to the client as Dask events."""
     os.environ.update(SINGLE_THREADED)  # for the kernel this starts
     lock.clear_dead_temp_folders()
     with tempfile.TemporaryDirectory(prefix=lock.temp_prefix(lock.POINT_PREFIX)) as tmp:
@@ -191,14 +191,15 @@ def run_point(
         if checkpoint is not None:
             (out / "checkpoint.npz").write_bytes(checkpoint)
         t0 = time.perf_counter()
+        progress = _progress_to_client(name, params)
         try:
             build.build(
                 tmp / corpus_name,
                 out,
                 params,
                 notebook=tmp / "report.ipynb",
-                progress=_progress_to_client(name, params),
-                log=lambda line: None,
+                progress=progress,
+                log=progress.emit if progress else lambda line: None,  # the build's stages
             )
         except (build.BuildError, RNNError) as err:
             raise RuntimeError(str(err)) from None  # a plain error pickles back to the client
@@ -331,8 +332,8 @@ def _run_points(spec, todo, corpus_sha256, scheduler, workers, log) -> dict:
         started, pending = time.perf_counter(), set(futures)
         while pending:
             try:
-                finished, pending = wait(pending, HEARTBEAT, return_when="FIRST_COMPLETED")
-            except TimeoutError:  # nothing finished in HEARTBEAT seconds
+                finished, pending = wait(pending, 1.0, return_when="FIRST_COMPLETED")
+            except TimeoutError:  # nothing finished in that second
                 finished = set()
             if not finished and time.perf_counter() - said[0] >= HEARTBEAT:
                 running = ", ".join(sorted(futures[f][0] for f in pending))
