@@ -36,8 +36,7 @@ venv: $(STAMP)  ## create .venv and install the pinned dependencies
 # pip is silent while it installs (a minute or two): a line every 15 s says it is still at it.
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	@echo "creating .venv and installing the pinned packages into it (first run only, 1-2 min)"
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@{ n=0; while sleep 15; do n=$$((n + 15)); echo "  still installing ($$n s)"; done; } & t=$$!; trap 'kill $$t 2>/dev/null' EXIT INT TERM HUP; $(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt && $(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@{ n=0; while sleep 15; do n=$$((n + 15)); echo "  still installing ($$n s)"; done; } & t=$$!; trap 'kill $$t 2>/dev/null' EXIT INT TERM HUP; { test -x $(PY) || $(PYTHON) -m venv $(VENV); } && $(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt && $(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
 $(DEV): $(STAMP) requirements-dev.txt
