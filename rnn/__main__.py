@@ -312,7 +312,8 @@ def option(parser, *flags, **kw):
         if flag.startswith("--") and "_" in flag:
             spelled.append(flag.replace("_", "-"))
     default = kw.get("default")
-    if default not in (None, False) and "%(default)" not in kw.get("help", ""):
+    shows = default is not None and default is not False  # 0 == False, and 0 is shown
+    if shows and "%(default)" not in kw.get("help", ""):
         shown = "%(default)r" if isinstance(default, str) else "%(default)s"
         kw["help"] = f"{kw.get('help', '')} (default: {shown})"
     return parser.add_argument(*spelled, **kw)

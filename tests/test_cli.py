@@ -175,7 +175,7 @@ def test_every_option_of_every_command_has_help_and_shows_its_default():
                 continue
             where = f"{name} {action.option_strings or action.dest}"
             assert action.help and action.help.strip(), f"{where}: no help"
-            if action.default not in (None, False, [], argparse.SUPPRESS):
+            if not any(action.default is nothing for nothing in (None, False, argparse.SUPPRESS)):
                 assert "%(default)" in action.help, f"{where}: default not shown"
         parser.format_help()  # every help string formats (no stray %)
 
