@@ -82,6 +82,14 @@ def interrupted_line(stop: Interrupted) -> str:
     return f"interrupted at update {stop.step:,}; {kept}; run the same command again to continue"
 
 
+def say(line: str) -> None:
+    """A line on stdout that leaves a progress bar on the terminal whole (tqdm's write clears
+    the bar, prints, and redraws it)."""
+    from tqdm import tqdm
+
+    tqdm.write(line, file=sys.stdout)
+
+
 def failed(message: str, accept: bool) -> int:
     """A result that is not what was asked for: one line, and FAILED unless accepted."""
     if accept:
@@ -98,11 +106,13 @@ def cmd_report(args) -> int:
     from . import build
     from .progress import verdict
 
+    started = time.perf_counter()
+    # Reading the notebook's parameters loads papermill: seconds before anything else shows.
+    say(f"checking the parameters and the corpus for {args.out}")
     params = cli_values.collect(
         build.NOTEBOOK, args.parameters, args.parameters_raw, args.parameters_file, args.yaml
     )
-    started = time.perf_counter()
-    built = build.build_report(args.data, args.out, params, args.retrain)
+    built = build.build_report(args.data, args.out, params, args.retrain, log=say)
     print(f"wrote {built.html} ({time.perf_counter() - started:.1f} s in all)")
     problem = verdict(built.run.result)
     return failed(f"{problem}; the report says so", args.accept_failure) if problem else OK

@@ -20,12 +20,14 @@ as OUT/report.failed.ipynb, names the cell that failed, and exits 1.
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -35,7 +37,7 @@ from . import lock
 from . import run as driver
 from .config import Config, names
 from .errors import RNNError
-from .progress import cold_cache
+from .progress import STILL_EVERY, cold_cache
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -252,7 +254,8 @@ def build_report(
             first = "; a minute more on a first run, for compiling" if first_run else ""
             log(f"executing the notebook (a Python kernel of its own; {EXECUTE_SECONDS}{first})")
             try:
-                execute(notebook, executed, values, cwd=staging, progress=bool(progress))
+                with still("executing the notebook", log):
+                    execute(notebook, executed, values, cwd=staging, progress=bool(progress))
             except Exception as err:
                 raise BuildError(describe_failure(err), keep_failed(executed, out)) from None
             log(f"executed the notebook in {time.perf_counter() - started:.1f} s; rendering HTML")
@@ -278,6 +281,23 @@ def build_report(
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return Built(out / "report.html", trained)
+
+
+@contextlib.contextmanager
+def still(doing: str, log, every: float = STILL_EVERY):
+    """While the block runs, a line every `every` seconds saying it is still `doing`: a cell
+    that computes (or, on a first run, compiles) for half a minute shows nothing else."""
+    done, t0 = threading.Event(), time.perf_counter()
+
+    def tick():
+        while not done.wait(every):
+            log(f"  still {doing} ({time.perf_counter() - t0:.0f} s)")
+
+    threading.Thread(target=tick, daemon=True).start()
+    try:
+        yield
+    finally:
+        done.set()
 
 
 def keep_failed(executed: Path, out: Path) -> Path | None:

@@ -383,3 +383,16 @@ def test_a_first_compile_is_announced_and_a_warm_cache_says_nothing(tmp_path, ca
     err = capsys.readouterr().err
     assert "compiling the kernels (first run only, about 30 s)" in err
     assert "compiled the kernels in" in err
+
+
+def test_a_long_stage_keeps_saying_it_is_still_at_it():
+    import time
+
+    from rnn import build
+
+    lines = []
+    with build.still("executing the notebook", lines.append, every=0.05):
+        time.sleep(0.22)
+    assert len(lines) >= 2 and lines[0].startswith("  still executing the notebook (")
+    time.sleep(0.15)
+    assert len(lines) <= 5  # and it stops with the stage
