@@ -40,14 +40,15 @@ help:  ## list the targets
 
 venv: $(STAMP)  ## create .venv and install the pinned dependencies
 
+# pip is silent while it installs (a minute or two): a line every 15 s says it is still at it.
 $(STAMP): requirements.txt constraints.txt pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@echo "creating .venv and installing the pinned packages into it (first run only, 1-2 min)"
+	@{ n=0; while sleep 15; do n=$$((n + 15)); echo "  still installing ($$n s)"; done; } & t=$$!; trap 'kill $$t 2>/dev/null' EXIT INT TERM HUP; { test -x $(PY) || $(PYTHON) -m venv $(VENV); } && $(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt && $(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
 $(DEV): $(STAMP) requirements-dev.txt
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	@echo "installing the test tools into .venv (first run only, under a minute)"
+	@{ n=0; while sleep 15; do n=$$((n + 15)); echo "  still installing ($$n s)"; done; } & t=$$!; trap 'kill $$t 2>/dev/null' EXIT INT TERM HUP; $(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	touch $@
 
 # The optional extra pyproject.toml names (torch==2.13.0, a CPU build here): part I's column
@@ -82,8 +83,8 @@ lock:  ## regenerate constraints.txt from requirements*.txt in a scratch venv
 	  .venv-lock/bin/pip freeze --all --exclude rnn | grep -v -E '^(pip|setuptools|wheel)==' | sed -E 's/^(torch==[^+]*)\+.*/\1/'; } > constraints.txt
 	rm -rf .venv-lock
 
-report: $(STAMP) $(CORPUS)  ## train and render $(OUT)/report.html (DATA=, OUT=, PARAMS=, RETRAIN=1)
-	$(PY) -m rnn.make report $(if $(value RETRAIN),--retrain)
+report: $(STAMP) $(CORPUS)  ## train and render $(OUT)/report.html (DATA=, OUT=, PARAMS=, RETRAIN=1, ACCEPT_FAILURE=1)
+	$(PY) -m rnn.make report $(if $(value RETRAIN),--retrain) $(if $(value ACCEPT_FAILURE),--accept-failure)
 
 pdf: $(STAMP)  ## print the report (or a sweep's page) in $(OUT) to PDF (PAPER=a4|letter), headless Chromium
 	$(PY) -m rnn.make pdf

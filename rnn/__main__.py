@@ -1,8 +1,17 @@
-"""Command line: python -m rnn train | sample | gradcheck (the notebooks' parameter names).
+"""The command line: python -m rnn (or `rnn`) report | pdf | sweep | train | sample | gradcheck
+| parameters. Options take the notebook's parameter names (--n_updates, or --n-updates).
 
+python -m rnn report --data data/shakespeare.txt --out reports -p eta 0.05
+python -m rnn pdf --out reports
+python -m rnn sweep sweeps/example.yaml
 python -m rnn train --data data/shakespeare.txt --out runs/default --n_updates 100000
 python -m rnn sample --checkpoint runs/default/checkpoint.npz --temperature 0.8 --prime "ROMEO"
 python -m rnn gradcheck --data data/shakespeare.txt --m 5
+
+Exit status, the same for every command (`run_command`): 0 done; 1 a result that failed
+(training that did not learn, a gradient check above its threshold, a notebook cell that
+raised, a sweep point that failed); 2 bad input (one line naming the file or parameter);
+130 interrupted.
 """
 
 from __future__ import annotations
@@ -10,13 +19,14 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+import time
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
 
-from . import checkpoint, lock
+from . import checkpoint, cli_values, lock
 from . import run as driver
-from .build import OUT_OF_MEMORY, interrupted_line
 from .config import (
     RUN,
     TEXT_MAX,
@@ -24,57 +34,168 @@ from .config import (
     Config,
     check_float,
     check_int,
-    describe,
     markdown_table,
     notebook_parameters_source,
     write_generated,
 )
-from .data import Vocab, load_corpus
-from .errors import Interrupted, RNNError
-from .gradcheck import DELTA, PASS_BELOW, REL_FLOOR, gradient_check
-from .model import Params, init_params
-from .sample import sample_primed
+from .errors import Cancelled, Interrupted, RNNError
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA = ROOT / "data" / "shakespeare.txt"
+OK, FAILED, BAD_INPUT, INTERRUPTED = 0, 1, 2, 130
+OUT_OF_MEMORY = "error: out of memory; lower m, n_updates or the lengths of what is sampled"
+ACCEPT = "--accept-failure keeps it as a result"
 
 
-def add_config_arguments(parser: argparse.ArgumentParser, kinds=(TRAINING, RUN)) -> None:
-    """One --name option for every Config parameter of these kinds, typed, defaulted and
-    explained as in Config."""
-    for p in describe():
-        if p["kind"] in kinds:
-            flag = argparse.BooleanOptionalAction if p["type"] is bool else None
-            parser.add_argument(
-                f"--{p['name']}",
-                type=None if flag else p["type"],
-                action=flag,
-                default=p["default"],
-                help=f"{p['help']} (default: {p['default']!r})",
-            )
+# --- the one mapping from what went wrong to a line and an exit status ----------------------
+
+
+def run_command(args) -> int:
+    """Run the chosen command; every error becomes one line on stderr and an exit status."""
+    from .build import BuildError  # papermill and nbconvert load only when a report is built
+
+    driver.terminate_like_interrupt()
+    try:
+        return args.run(args)
+    except RNNError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return BAD_INPUT
+    except BuildError as err:
+        print(f"error: {err}", file=sys.stderr)
+        if err.notebook:
+            print(f"the partly executed notebook is {err.notebook}", file=sys.stderr)
+        return FAILED
+    except Interrupted as stop:
+        print(interrupted_line(stop), file=sys.stderr)
+        return INTERRUPTED
+    except Cancelled as stop:  # before anything was trained or written: it says so
+        print(stop, file=sys.stderr)
+        return INTERRUPTED
+    except KeyboardInterrupt:
+        print(args.interrupted, file=sys.stderr)
+        return INTERRUPTED
+    except MemoryError:
+        print(OUT_OF_MEMORY, file=sys.stderr)
+        return BAD_INPUT
+
+
+def interrupted_line(stop: Interrupted) -> str:
+    at = stop.checkpoint_step
+    kept = f"checkpoint at update {at:,}" if at is not None else "no checkpoint was written"
+    return f"interrupted at update {stop.step:,}; {kept}; run the same command again to continue"
+
+
+def say(line: str) -> None:
+    """A line on stdout that leaves a progress bar on the terminal whole (tqdm's write clears
+    the bar, prints, and redraws it)."""
+    from tqdm import tqdm
+
+    tqdm.write(line, file=sys.stdout)
+
+
+def failed(message: str, accept: bool) -> int:
+    """A result that is not what was asked for: one line, and FAILED unless accepted."""
+    if accept:
+        print(f"warning: {message}", file=sys.stderr)
+        return OK
+    print(f"error: {message}; {ACCEPT}", file=sys.stderr)
+    return FAILED
+
+
+# --- report, pdf, sweep --------------------------------------------------------------------
+
+
+def cmd_report(args) -> int:
+    from . import build
+
+    started = time.perf_counter()
+    # Reading the notebook's parameters loads papermill: seconds before anything else shows.
+    say(f"checking the parameters and the corpus for {args.out}")
+    params = cli_values.collect(
+        build.NOTEBOOK, args.parameters, args.parameters_raw, args.parameters_file, args.yaml
+    )
+    built = build.build_report(args.data, args.out, params, args.retrain, log=say)
+    print(f"wrote {built.html} ({time.perf_counter() - started:.1f} s in all)")
+    problem = built.verdict.line
+    return failed(f"{problem}; the report says so", args.accept_failure) if problem else OK
+
+
+def cmd_pdf(args) -> int:
+    from . import build
+
+    print("printing the PDF with headless Chromium (a few seconds)")
+    started = time.perf_counter()
+    pdf = build.print_pdf(args.out, args.paper)
+    print(f"wrote {pdf} in {time.perf_counter() - started:.1f} s")
+    return OK
+
+
+def cmd_sweep(args) -> int:
+    from . import corpus, sweep
+
+    spec = sweep.load_spec(args.sweep)
+    if Path(spec["data"]) == sweep.DEFAULT_DATA.resolve() and not sweep.DEFAULT_DATA.exists():
+        print(f"getting the default corpus into {sweep.DEFAULT_DATA}")
+        try:
+            corpus.fetch(sweep.DEFAULT_DATA)
+        except RuntimeError as err:
+            raise RNNError(str(err)) from None
+    sweep_dir = (args.out / spec["name"]).resolve()
+    t0 = time.perf_counter()
+    records = sweep.run_sweep(spec, sweep_dir, args.scheduler, args.workers)
+    wall = time.perf_counter() - t0
+    print("rendering the sweep's page (about 15 s)")
+    page = sweep.render_report(sweep_dir)
+    ran = [r for r in records if r["status"] == "done"]
+    lost = [r for r in records if r["status"] == "failed"]
+    if ran:
+        total = sum(r["seconds"] for r in ran)
+        print(
+            f"{len(ran)} points ran in {wall:.1f} s of wall time; their own times add up to "
+            f"{total:.1f} s (parallel speed-up {total / wall:.2f}x)"
+        )
+    print(f"wrote {page}" + (f"; {len(lost)} point(s) failed" if lost else ""))
+    return FAILED if lost else OK
+
+
+# --- train, sample, gradcheck, parameters --------------------------------------------------
 
 
 def cmd_train(args) -> int:
+    from .outcome import verdict
+    from .progress import Progress
+
     cfg = Config.from_dict({name: getattr(args, name) for name in driver_names()})
+    check_int("print_every", args.print_every, 1, allow_none=True)
     data = driver.prepare(cfg, args.data)
     with lock.hold(args.out, f"python -m rnn train into {args.out}"):
-        p = driver.plan(args.out, cfg, data.corpus.sha256)
+        p = driver.plan(args.out, cfg, data.corpus.sha256, extend=True)
+        if p.action == "train" and not args.force:
+            check_extension(args.out, cfg, p)
         if args.resume and p.action == "train":
             differs = f" (it differs: {'; '.join(p.other[:3])})" if p.other else ""
             raise RNNError(f"{args.out}: no checkpoint of this run to continue from{differs}")
+        show = not args.quiet and Progress(
+            every=args.print_every, decode=data.vocab.decode if args.print_samples else None
+        )
         with driver.stop_requests() as should_stop:
             trained = driver.run(
                 cfg,
                 data,
                 args.out,
                 replace_other=args.force,
-                progress=not args.quiet,
+                progress=show,
                 should_stop=should_stop,
                 backend=args.backend,
+                extend=True,
             )
     result = trained.result
-    print(trained.provenance)
+    print(what_train_did(p, trained, args.out))
     if len(result.loss):
         print(
-            f"{cfg.n_updates:,} updates ({result.epochs:.2f} epochs); smooth loss final "
-            f"{result.smooth_loss[-1]:.3f}, best {result.best_smooth_loss:.3f}"
+            f"{cfg.n_updates:,} updates ({result.epochs:.2f} epochs); smooth loss first "
+            f"{result.smooth_loss[0]:.3f}, final {result.smooth_loss[-1]:.3f}, "
+            f"best {result.best_smooth_loss:.3f}"
         )
     if len(result.val_steps):
         best = float(np.min(result.val_loss))
@@ -83,23 +204,56 @@ def cmd_train(args) -> int:
             f"(perplexity {math.exp(best):.2f}) at update {result.best_step:,}"
         )
     print(f"checkpoint: {trained.checkpoint}")
-    return 0
+    problem = verdict(result).line
+    return failed(problem, args.accept_failure) if problem else OK
 
 
-def cmd_parameters(args) -> int:
-    if args.form == "write":
-        for path in write_generated():
-            print(f"wrote {path}")
-    else:
-        print(notebook_parameters_source() if args.form == "notebook" else markdown_table())
-    return 0
+def check_extension(out: Path, cfg: Config, p: driver.Plan) -> None:
+    """A finished run that differs only in having fewer updates, and that cannot be extended
+    exactly (rnn.run.extends), is refused with the reason rather than as another run."""
+    if len(p.other) != 1 or not p.other[0].startswith("n_updates:"):
+        return
+    final = Path(out) / driver.FINAL
+    n = checkpoint.load(final)[1]["config"]["n_updates"]
+    if n < cfg.n_updates:
+        raise RNNError(
+            f"{final}: its run of {n:,} updates cannot be extended to {cfg.n_updates:,} "
+            f"exactly: its closing validation, at update {n:,}, is not one a "
+            f"{cfg.n_updates:,}-update run makes (eval_every {cfg.eval_every:,}); use --force "
+            f"to train afresh"
+        )
+
+
+def what_train_did(p: driver.Plan, trained: driver.Run, out: Path) -> str:
+    """One line in the command line's words: trained, continued, extended or reused."""
+    sessions = trained.sessions
+    total = sum(s["seconds"] for s in sessions)
+    if p.action == "reuse":
+        when = trained.finished_at.replace("T", " ")[:16]
+        return (
+            f"{out} already holds this finished run (of {when}, trained in {total:.1f} s): "
+            f"nothing to train"
+        )
+    last = sessions[-1]
+    if last["from"] == 0:
+        return f"trained in {last['seconds']:.1f} s"
+    what = (
+        f"extended the finished run of {last['from']:,} updates"
+        if p.path is not None and p.path.name == driver.FINAL
+        else f"continued from update {last['from']:,} of an interrupted run"
+    )
+    return f"{what} ({last['seconds']:.1f} s now, {total:.1f} s in all)"
 
 
 def driver_names() -> list[str]:
-    return [p["name"] for p in describe() if p["kind"] in (TRAINING, RUN)]
+    return [f.name for f in fields(Config) if f.metadata["kind"] in (TRAINING, RUN)]
 
 
 def cmd_sample(args) -> int:
+    from .data import Vocab
+    from .model import Params
+    from .sample import sample_primed
+
     check_int("length", args.length, 0, TEXT_MAX)
     check_float("temperature", args.temperature, low=0.0)
     check_float("top_p", args.top_p, low=0.0, high=1.0, low_open=True)
@@ -114,20 +268,17 @@ def cmd_sample(args) -> int:
         theta, h = state.best_smooth_theta, state.best_smooth_h
     params = Params.unflatten(theta, m, K, meta["config"]["cell"])
     prime = vocab.encode(args.prime) if args.prime else vocab.encode(vocab.chars[:1])
-    ids = sample_primed(
-        params,
-        prime,
-        args.length,
-        np.random.default_rng(args.seed),
-        args.temperature,
-        args.top_p,
-        h0=h,
-    )
+    rng = np.random.default_rng(args.seed)
+    ids = sample_primed(params, prime, args.length, rng, args.temperature, args.top_p, h0=h)
     sys.stdout.write(vocab.decode(prime) + vocab.decode(ids) + "\n")
-    return 0
+    return OK
 
 
 def cmd_gradcheck(args) -> int:
+    from .data import load_corpus
+    from .gradcheck import DELTA, PASS_BELOW, REL_FLOOR, gradient_check
+    from .model import init_params
+
     check_int("m", args.m, 1, 100)
     Config(cell=args.cell, seq_length=args.seq_length, sigma=args.sigma, seed=args.seed)
     corpus = load_corpus(args.data)
@@ -146,82 +297,265 @@ def cmd_gradcheck(args) -> int:
     for name, err in errors.items():
         sampled = f" ({err.checked:,} of {err.size:,} entries, at random)" if err.sampled else ""
         print(f"  {name}: {err:.2e}{sampled}")
-    return 0 if max(errors.values()) < PASS_BELOW else 1
+    worst = max(errors, key=lambda name: errors[name])
+    if errors[worst] < PASS_BELOW:
+        print(f"passed: every error is below {PASS_BELOW:g} (largest {errors[worst]:.2e}, {worst})")
+        return OK
+    print(f"failed: the error of {worst}, {errors[worst]:.2e}, is not below {PASS_BELOW:g}")
+    return FAILED
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m rnn", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+def cmd_parameters(args) -> int:
+    if args.form == "write":
+        for path in write_generated():
+            print(f"wrote {path}")
+    else:
+        print(notebook_parameters_source() if args.form == "notebook" else markdown_table())
+    return OK
 
-    p = sub.add_parser("train", help="train, writing OUT/checkpoint.npz")
-    p.add_argument("--data", type=Path, required=True, help="UTF-8 text to train on")
-    p.add_argument("--out", type=Path, default=Path("runs"), help="folder for the checkpoint")
-    p.add_argument(
+
+# --- the parsers ---------------------------------------------------------------------------
+
+
+def option(parser, *flags, **kw):
+    """add_argument, with each --snake_case flag also spelled --kebab-case, and the default
+    shown in the help wherever there is one."""
+    spelled = list(flags)
+    for flag in flags:
+        if flag.startswith("--") and "_" in flag:
+            spelled.append(flag.replace("_", "-"))
+    default = kw.get("default")
+    shows = default is not None and default is not False  # 0 == False, and 0 is shown
+    if shows and "%(default)" not in kw.get("help", ""):
+        shown = "%(default)r" if isinstance(default, str) else "%(default)s"
+        kw["help"] = f"{kw.get('help', '')} (default: {shown})"
+    return parser.add_argument(*spelled, **kw)
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, kinds=(TRAINING, RUN)) -> None:
+    """One --name option for every Config parameter of these kinds, typed, defaulted,
+    limited to its choices and explained as in Config."""
+    kinds_of = {"int": int, "float": float, "str": str, "bool": bool}
+    for f in fields(Config):
+        if f.metadata["kind"] not in kinds:
+            continue
+        kind = kinds_of[f.type if isinstance(f.type, str) else f.type.__name__]
+        flag = argparse.BooleanOptionalAction if kind is bool else None
+        option(
+            parser,
+            f"--{f.name}",
+            type=None if flag else kind,
+            action=flag,
+            default=f.default,
+            choices=f.metadata["rule"].get("choices"),
+            help=f.metadata["help"],
+        )
+
+
+def subcommand(sub, name: str, run, help: str, interrupted: str = "interrupted"):
+    p = sub.add_parser(
+        name,
+        help=help,
+        description=help,
+        allow_abbrev=False,  # a mistyped option is an error, never another option
+    )
+    p.set_defaults(run=run, interrupted=interrupted)
+    return p
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m rnn",
+        description=__doc__.split("\n\n")[0],
+        epilog="python -m rnn COMMAND --help explains each command's options",
+        allow_abbrev=False,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = subcommand(
+        sub,
+        "report",
+        cmd_report,
+        "train (or reuse the trained run) and render OUT/report.html",
+        "interrupted while rendering; the trained run is kept in OUT; run the same command "
+        "again to render the report",
+    )
+    option(p, "--data", type=Path, default=DEFAULT_DATA, help="UTF-8 text to train on")
+    option(p, "--out", type=Path, default=ROOT / "reports", help="folder of the report")
+    # -p and -r are taken out of the arguments before parsing (cli_values.take_pairs), so
+    # that a value may start with a dash; these two are for the help.
+    option(
+        p,
+        "-p",
+        "--parameters",
+        nargs=2,
+        action="append",
+        metavar=("NAME", "VALUE"),
+        help="a notebook parameter; the value read as papermill reads it (a number, True, "
+        "False, None), but kept as typed for a text parameter (-p title 007)",
+    )
+    option(
+        p,
+        "-r",
+        "--parameters_raw",
+        nargs=2,
+        action="append",
+        metavar=("NAME", "VALUE"),
+        help="a notebook parameter, its value kept as text",
+    )
+    option(
+        p,
+        "-f",
+        "--parameters_file",
+        action="append",
+        metavar="YAML_FILE",
+        help="a YAML file of parameters (-p and -r override it)",
+    )
+    option(
+        p,
+        "-y",
+        "--parameters_yaml",
+        dest="yaml",
+        action="append",
+        metavar="YAML",
+        help="parameters as a YAML string",
+    )
+    option(p, "--retrain", action="store_true", help="train afresh even if OUT holds this run")
+    option(
+        p,
+        "--accept_failure",
+        action="store_true",
+        help="exit 0 even when training failed (the report still says so)",
+    )
+
+    p = subcommand(sub, "pdf", cmd_pdf, "print OUT/report.html to OUT/report.pdf")
+    option(p, "--out", type=Path, default=ROOT / "reports", help="folder of the report")
+    option(p, "--paper", choices=("a4", "letter"), default="a4", help="page size")
+
+    p = subcommand(
+        sub,
+        "sweep",
+        cmd_sweep,
+        "run a hyperparameter sweep on Dask and render its page",
+        "interrupted; finished points are kept; run the same command again to run the others",
+    )
+    option(p, "sweep", type=Path, help="the sweep's YAML file (see sweeps/example.yaml)")
+    option(
+        p,
+        "--scheduler",
+        help="address of a running Dask scheduler, tcp://host:8786 (default: a local cluster)",
+    )
+    option(p, "--workers", type=int, help="local worker processes (default: one per core)")
+    option(p, "--out", type=Path, default=ROOT / "reports", help="parent of the sweep's folder")
+
+    p = subcommand(sub, "train", cmd_train, "train, writing OUT/checkpoint.npz")
+    option(p, "--data", type=Path, required=True, help="UTF-8 text to train on")
+    option(p, "--out", type=Path, default=Path("runs"), help="folder for the checkpoint")
+    option(
+        p,
         "--resume",
         action="store_true",
-        help="insist on continuing this run's checkpoint in OUT (by default a run "
-        "continues one when there is one, and starts afresh otherwise)",
+        help="insist on continuing this run's checkpoint in OUT: an interrupted run, or a "
+        "finished one of fewer updates (by default a run continues one when there is one, "
+        "and starts afresh otherwise)",
     )
-    p.add_argument(
-        "--force", action="store_true", help="replace a finished run of other parameters in OUT"
+    option(p, "--force", action="store_true", help="replace a finished run of other parameters")
+    option(
+        p,
+        "--backend",
+        default="auto",
+        choices=["auto", "numba", "reference"],
+        help="the compiled kernels (numba), the numpy reference loop, or numba when installed",
     )
-    p.add_argument("--backend", default="auto", choices=["auto", "numba", "reference"])
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    option(
+        p,
+        "--print_every",
+        type=int,
+        metavar="N",
+        help="a loss line every N updates (default: none on a terminal, which shows a bar; "
+        "20 lines in all in a log)",
+    )
+    option(
+        p,
+        "--print_samples",
+        action="store_true",
+        help="print each sample training draws (every --sample_every updates) as it is drawn",
+    )
+    option(p, "--quiet", action="store_true", help="no progress bar and no loss lines")
+    option(
+        p,
+        "--accept_failure",
+        action="store_true",
+        help="exit 0 even when training failed to learn",
+    )
     add_config_arguments(p)
-    p.set_defaults(run=cmd_train)
 
-    p = sub.add_parser("sample", help="sample text from a checkpoint's best model")
-    p.add_argument("--checkpoint", type=Path, required=True)
-    p.add_argument("--length", type=int, default=500)
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--top_p", type=float, default=1.0)
-    p.add_argument("--prime", default="", help="text to continue (default: the first character)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--final", action="store_true", help="the last model, not the best")
-    p.set_defaults(run=cmd_sample)
+    p = subcommand(sub, "sample", cmd_sample, "sample text from a checkpoint's best model")
+    option(p, "--checkpoint", type=Path, required=True, help="a checkpoint.npz")
+    option(p, "--length", type=int, default=500, help="characters to sample")
+    option(p, "--temperature", type=float, default=1.0, help="softmax temperature")
+    option(p, "--top_p", type=float, default=1.0, help="probability mass kept (nucleus sampling)")
+    option(p, "--prime", default="", help="text to continue (empty: the first character)")
+    option(p, "--seed", type=int, default=0, help="seeds the sampling")
+    option(p, "--final", action="store_true", help="the last model, not the best")
 
-    p = sub.add_parser("gradcheck", help="BPTT against centered differences")
-    p.add_argument("--data", type=Path, required=True)
-    p.add_argument("--cell", default="vanilla", help="vanilla, lstm or gru")
-    p.add_argument("--m", type=int, default=5)
-    p.add_argument("--seq_length", type=int, default=25)
-    p.add_argument("--sigma", type=float, default=0.01)
-    p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(run=cmd_gradcheck)
+    p = subcommand(sub, "gradcheck", cmd_gradcheck, "BPTT against centered differences")
+    option(p, "--data", type=Path, required=True, help="UTF-8 text; its first characters are used")
+    cells = next(f for f in fields(Config) if f.name == "cell").metadata["rule"]["choices"]
+    option(p, "--cell", default="vanilla", choices=cells, help="recurrent cell")
+    option(p, "--m", type=int, default=5, help="hidden units")
+    option(p, "--seq_length", type=int, default=25, help="characters in the checked sequence")
+    option(p, "--sigma", type=float, default=0.01, help="standard deviation of the weights")
+    option(p, "--seed", type=int, default=0, help="seeds the weights")
 
-    p = sub.add_parser(
+    p = subcommand(
+        sub,
         "parameters",
-        help="print the parameter list as the notebook's "
-        "parameters cell (--notebook) or the README's table (--markdown)",
+        cmd_parameters,
+        "print the parameter list as the notebook's parameters cell (--notebook) or the "
+        "README's table (--markdown)",
     )
     form = p.add_mutually_exclusive_group(required=True)
-    form.add_argument("--notebook", dest="form", action="store_const", const="notebook")
-    form.add_argument("--markdown", dest="form", action="store_const", const="markdown")
-    form.add_argument(
+    option(
+        form,
+        "--notebook",
+        dest="form",
+        action="store_const",
+        const="notebook",
+        help="as the notebook's parameters cell",
+    )
+    option(
+        form,
+        "--markdown",
+        dest="form",
+        action="store_const",
+        const="markdown",
+        help="as the README's table",
+    )
+    option(
+        form,
         "--write",
         dest="form",
         action="store_const",
         const="write",
         help="rewrite the notebook's parameters cell and the README's table",
     )
-    p.set_defaults(run=cmd_parameters)
+    return parser
 
-    args = parser.parse_args(argv)
-    driver.terminate_like_interrupt()
-    try:
-        return args.run(args)
-    except RNNError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except Interrupted as stop:
-        print(interrupted_line(stop), file=sys.stderr)
-        return 130
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except MemoryError:
-        print(OUT_OF_MEMORY, file=sys.stderr)
-        return 2
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    pairs: dict = {"parameters": [], "parameters_raw": []}
+    if argv[:1] == ["report"]:
+        try:
+            pairs, argv = cli_values.take_pairs(argv)
+        except RNNError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return BAD_INPUT
+    args = make_parser().parse_args(argv)
+    if args.command == "report":
+        args.parameters, args.parameters_raw = pairs["parameters"], pairs["parameters_raw"]
+    return run_command(args)
 
 
 if __name__ == "__main__":

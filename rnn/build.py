@@ -1,6 +1,9 @@
 """Build the report: train, then papermill executes the notebook and nbconvert renders it.
 
-    python -m rnn.build --data data/shakespeare.txt --out reports -p eta 0.05 -f params.yaml
+    python -m rnn report --data data/shakespeare.txt --out reports -p eta 0.05 -f params.yaml
+
+(the command line is rnn/__main__.py; `python -m rnn.build` is the same as `python -m rnn
+report`, and `python -m rnn.build --pdf-only` as `python -m rnn pdf`).
 
 1. The effective parameters are the notebook's own defaults (its `parameters` cell, as it
    is on disk) with the given ones over them; all are validated, with the corpus, before
@@ -17,8 +20,8 @@ as OUT/report.failed.ipynb, names the cell that failed, and exits 1.
 
 from __future__ import annotations
 
-import argparse
 import ast
+import contextlib
 import hashlib
 import json
 import os
@@ -26,21 +29,28 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 import uuid
 from pathlib import Path
-
-import yaml
+from typing import NamedTuple
 
 from . import lock, report
 from . import run as driver
 from .config import Config
 from .data import release_free_memory
-from .errors import Cancelled, Interrupted, RNNError
+from .errors import Cancelled, RNNError
+from .outcome import Verdict, verdict
+from .progress import STILL_EVERY, cold_cache
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 # The HTML and its seal last: a report is there only once everything of it is
 PRODUCTS = ("report.ipynb", "metrics.json", "report.html", "report.run.json")
+# What executing the report notebook takes (the kernel's start, the gradient check, the samples,
+# part VI): measured 23.7 s at the defaults on the 2-core machine under a load average of 11,
+# and 85.1 s on a fresh clone's first run, whose kernel compiles what the report uses.
+EXECUTE_SECONDS = "about 15 s, more with a large vocabulary"
 # The notebook's path parameters (rnn.config.PATH_PARAMETERS) are the build's to set.
 SET_BY_BUILD = {
     "data_path": "give the corpus as DATA=... (--data)",
@@ -59,58 +69,6 @@ def notebook_path(name: str) -> Path:
 
 
 NOTEBOOK = notebook_path("report.ipynb")
-
-
-def parse_value(raw: str):
-    """A -p value as papermill's command line reads it: int, float, bool, None, else str."""
-    for cast in (int, float):
-        try:
-            return cast(raw)
-        except ValueError:
-            pass
-    return {"True": True, "False": False, "None": None}.get(raw, raw)
-
-
-def text_parameters() -> set[str]:
-    """The parameters whose values are text: a -p value for one is kept as typed."""
-    from .config import PATH_PARAMETERS, describe
-
-    return {p["name"] for p in (*describe(), *PATH_PARAMETERS) if p["type"] is str}
-
-
-def typed_value(name: str, raw: str):
-    """A -p value: exactly what was typed for a text parameter (a title "007" stays "007",
-    "1e400" stays text), otherwise as papermill's command line reads it (parse_value)."""
-    return raw if name in text_parameters() else parse_value(raw)
-
-
-def collect_parameters(args) -> dict:
-    params = {}
-    for f in args.parameters_file or []:
-        if not Path(f).is_file():
-            raise RNNError(f"{f}: no such parameters file")
-        try:
-            text = Path(f).read_text(encoding="utf-8")
-        except UnicodeDecodeError as err:
-            raise RNNError(f"{f}: not UTF-8 text (invalid byte at offset {err.start})") from None
-        params |= _yaml_mapping(text, f)
-    for y in args.parameters_yaml or []:
-        params |= _yaml_mapping(y, "-y")
-    for name, raw in args.parameters or []:
-        params[name] = typed_value(name, raw)
-    for name, raw in args.parameters_raw or []:
-        params[name] = raw
-    return params
-
-
-def _yaml_mapping(text: str, where: str) -> dict:
-    try:
-        loaded = yaml.safe_load(text) or {}
-    except yaml.YAMLError as err:
-        raise RNNError(f"{where}: not valid YAML ({str(err).splitlines()[0]})") from None
-    if not isinstance(loaded, dict):
-        raise RNNError(f"{where}: parameters must map names to values")
-    return loaded
 
 
 def notebook_defaults(notebook: Path) -> dict:
@@ -218,9 +176,12 @@ def project_kernel_spec():
     )
 
 
-def execute(notebook: Path, output: Path, params: dict, cwd: Path) -> None:
+def execute(notebook: Path, output: Path, params: dict, cwd: Path, progress: bool = False) -> None:
+    """papermill executes `notebook` into `output`; progress: its bar of cells, on stderr, when
+    that is a terminal (in a log, the stage lines say enough)."""
     import papermill as pm
 
+    bar = progress and sys.stderr.isatty()
     pm.execute_notebook(
         str(notebook),
         str(output),
@@ -228,7 +189,7 @@ def execute(notebook: Path, output: Path, params: dict, cwd: Path) -> None:
         kernel_name="python3",  # the kernel manager runs this interpreter whatever the name
         cwd=str(cwd),
         log_output=False,
-        progress_bar=False,
+        progress_bar={"dynamic_ncols": True, "ascii": True, "leave": False} if bar else False,
         kernel_manager_class=kernel_manager_class(),
     )
 
@@ -255,18 +216,30 @@ def render(executed: Path, html_out: Path, drop=()) -> None:
     html_out.write_text(body, encoding="utf-8")
 
 
-def build(
+class Built(NamedTuple):
+    html: Path  # out/report.html
+    verdict: Verdict  # on the run it reports (rnn.outcome)
+
+
+def build(data: Path, out: Path, params: dict, retrain: bool = False, **options) -> Path:
+    """Train (or reuse) and render the report into `out`; returns the HTML's path. The
+    options are build_report's."""
+    return build_report(data, out, params, retrain, **options).html
+
+
+def build_report(
     data: Path,
     out: Path,
     params: dict,
     retrain: bool = False,
     *,
     notebook: Path | None = None,
-    progress: bool = True,
+    progress=True,
     log=print,
-) -> Path:
-    """Train (or reuse) and render the report into `out`; returns the HTML's path.
-    notebook: the report notebook to execute (default: the package's)."""
+) -> Built:
+    """Train (or reuse) and render the report into `out`, saying each stage through `log`.
+    notebook: the report notebook to execute (default: the package's); progress: training's
+    (rnn.train.Progress, or True)."""
     data, out = resolved(data), resolved(out)
     notebook = Path(notebook or NOTEBOOK)
     cfg, values = effective_parameters(notebook, params)
@@ -276,6 +249,7 @@ def build(
         raise Cancelled(
             "interrupted while reading the corpus; nothing was trained or written"
         ) from None
+    first_run = cold_cache()  # then the notebook's kernel compiles what the report uses, too
     build_id = uuid.uuid4().hex
     with lock.hold(out, f"make report into {out} {lock.build_note(build_id)}"):
         before = printed_from(out)
@@ -291,9 +265,10 @@ def build(
                 promote=False,  # below, with the report: they are always of one run
             )
         log(f"{trained.provenance}; rendering the report")
-        made_from = trained.checkpoint
+        made_from, judged = trained.checkpoint, verdict(trained.result)
         del prepared, trained  # the kernel reads the corpus itself: not two copies at once
         release_free_memory()
+        started = time.perf_counter()
         staging = Path(tempfile.mkdtemp(dir=out, prefix=lock.transient_prefix("staging")))
         try:
             values |= {
@@ -306,15 +281,21 @@ def build(
                 "train_if_missing": False,
             }
             executed = staging / "report.ipynb"
+            first = "; a minute more on a first run, for compiling" if first_run else ""
+            log(f"executing the notebook (a Python kernel of its own; {EXECUTE_SECONDS}{first})")
             try:
-                execute(notebook, executed, values, cwd=staging)
+                with still("executing the notebook", log):
+                    execute(notebook, executed, values, cwd=staging, progress=bool(progress))
             except Exception as err:
                 raise BuildError(describe_failure(err), keep_failed(executed, out)) from None
+            log(f"executed the notebook in {time.perf_counter() - started:.1f} s; rendering HTML")
+            started = time.perf_counter()
             try:
                 # Parts turned off (or outside the layout) are left out, headings and prose
                 # included.
                 render(executed, staging / "report.html", report.dropped_tags(cfg))
                 write_seal(staging, made_from, build_id)
+                log(f"rendered HTML in {time.perf_counter() - started:.1f} s")
                 for name in PRODUCTS:  # each rename is atomic
                     os.replace(staging / name, out / name)
                 driver.promote_run(out)
@@ -331,7 +312,24 @@ def build(
             (out / "report.failed.ipynb").unlink(missing_ok=True)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-    return out / "report.html"
+    return Built(out / "report.html", judged)
+
+
+@contextlib.contextmanager
+def still(doing: str, log, every: float = STILL_EVERY):
+    """While the block runs, a line every `every` seconds saying it is still `doing`: a cell
+    that computes (or, on a first run, compiles) for half a minute shows nothing else."""
+    done, t0 = threading.Event(), time.perf_counter()
+
+    def tick():
+        while not done.wait(every):
+            log(f"  still {doing} ({time.perf_counter() - t0:.0f} s)")
+
+    threading.Thread(target=tick, daemon=True).start()
+    try:
+        yield
+    finally:
+        done.set()
 
 
 def printed_from(out: Path) -> tuple | None:
@@ -505,71 +503,13 @@ def _print(out: Path, html_file: Path, size: str, chromium: str) -> Path:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--data",
-        type=Path,
-        default=ROOT / "data" / "shakespeare.txt",
-        help="UTF-8 text to train on",
-    )
-    parser.add_argument("--out", type=Path, default=ROOT / "reports", help="output folder")
-    parser.add_argument("-p", "--parameters", nargs=2, action="append", metavar=("NAME", "VALUE"))
-    parser.add_argument(
-        "-r", "--parameters_raw", nargs=2, action="append", metavar=("NAME", "VALUE")
-    )
-    parser.add_argument("-f", "--parameters_file", action="append", metavar="YAML_FILE")
-    parser.add_argument("-y", "--parameters_yaml", action="append", metavar="YAML")
-    parser.add_argument(
-        "--retrain", action="store_true", help="train afresh even if OUT holds this very run"
-    )
-    parser.add_argument("--pdf-only", action="store_true", help="print OUT/report.html to PDF")
-    parser.add_argument(
-        "--paper", choices=("a4", "letter"), default="a4", help="page size of the PDF (default a4)"
-    )
-    args = parser.parse_args(argv)
-    driver.terminate_like_interrupt()
-    try:
-        if args.pdf_only:
-            pdf = print_pdf(args.out, args.paper)
-            seal = json.loads((pdf.parent / SEAL).read_text(encoding="utf-8"))
-            print(f"wrote {pdf}: the report of the run finished {seal['run_finished'][:16]}")
-            return 0
-        html_file = build(args.data, args.out, collect_parameters(args), args.retrain)
-    except RNNError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except BuildError as err:
-        print(f"error: {err}", file=sys.stderr)
-        if err.notebook:
-            print(f"the partly executed notebook is {err.notebook}", file=sys.stderr)
-        return 1
-    except Interrupted as stop:
-        print(interrupted_line(stop), file=sys.stderr)
-        return 130
-    except Cancelled as stop:
-        print(stop, file=sys.stderr)
-        return 130
-    except KeyboardInterrupt:
-        print(
-            "interrupted while rendering; the trained run is kept in OUT; run the same "
-            "command again to render the report",
-            file=sys.stderr,
-        )
-        return 130
-    except MemoryError:
-        print(OUT_OF_MEMORY, file=sys.stderr)
-        return 2
-    print(f"wrote {html_file}")
-    return 0
+    """`python -m rnn.build ...`: `python -m rnn report ...` (`pdf` with --pdf-only)."""
+    from .__main__ import main as rnn_main
 
-
-OUT_OF_MEMORY = "error: out of memory; lower m, n_updates or the lengths of what is sampled"
-
-
-def interrupted_line(stop: Interrupted) -> str:
-    at = stop.checkpoint_step
-    kept = f"checkpoint at update {at:,}" if at is not None else "no checkpoint was written"
-    return f"interrupted at update {stop.step:,}; {kept}; run the same command again to continue"
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--pdf-only" in argv:
+        return rnn_main(["pdf"] + [a for a in argv if a != "--pdf-only"])
+    return rnn_main(["report", *argv])
 
 
 if __name__ == "__main__":

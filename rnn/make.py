@@ -6,16 +6,16 @@ was typed (`$(value VAR)`, which expands nothing) as RNN_DATA, RNN_OUT, RNN_PARA
 RNN_SWEEP and RNN_SCHEDULER; this module reads them from the environment, refuses in one line
 what cannot be meant (an empty OUT, unbalanced quotes in PARAMS), and calls the command:
 
-    python -m rnn.make report [--retrain] | pdf | sweep
+    python -m rnn.make report [--retrain] [--accept-failure] | pdf | sweep
 
 PARAMS is split as a POSIX shell splits words (quotes and backslashes), with nothing
-expanded. A -p value is handed on as data (YAML), so that a value beginning with '-' is a
-value, not an option, and a text parameter keeps exactly what was typed ("007", "1e400").
+expanded, and handed on word for word: the command line takes each -p NAME VALUE as a pair
+(a value beginning with '-' is a value) and keeps a text parameter's value as typed ("007",
+"1e400").
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import sys
@@ -35,70 +35,67 @@ def variable(name: str, *, required: bool = True) -> str:
 
 
 def parameters_arguments(params: str) -> list[str]:
-    """PARAMS as the build's arguments: each -p/-r pair as a one-entry YAML mapping."""
-    from .build import typed_value
-
+    """PARAMS as the command line's words, split as a shell splits them (nothing expanded),
+    each -p/-r with its name and value and each -f/-y with its value; the command line
+    (rnn.cli_values) reads the values, a text parameter's exactly as typed."""
     try:
         words = shlex.split(params)
     except ValueError as err:
         raise RNNError(f"PARAMS: {err} in {params!r}") from None
-    args, i = [], 0
-    pairs = {"-p": typed_value, "--parameters": typed_value}
-    pairs |= {"-r": lambda _, raw: raw, "--parameters_raw": lambda _, raw: raw}
-    singles = {"-f": "--parameters_file", "--parameters_file": "--parameters_file"}
-    singles |= {"-y": "--parameters_yaml", "--parameters_yaml": "--parameters_yaml"}
+    takes = dict.fromkeys(("-p", "--parameters", "-r", "--parameters_raw"), 2)
+    takes |= dict.fromkeys(("-f", "--parameters_file", "-y", "--parameters_yaml"), 1)
+    i = 0
     while i < len(words):
-        word = words[i]
-        if word in pairs:
-            if i + 2 >= len(words):
-                raise RNNError(f"PARAMS: {word} needs a name and a value ({params!r})")
-            name, raw = words[i + 1], words[i + 2]
-            value = pairs[word](name, raw)
-            args.append("--parameters_yaml=" + json.dumps({name: value}, ensure_ascii=False))
-            i += 3
-        elif word in singles:
-            if i + 1 >= len(words):
-                raise RNNError(f"PARAMS: {word} needs a value ({params!r})")
-            args.append(f"{singles[word]}={words[i + 1]}")
-            i += 2
-        else:
+        n = takes.get(words[i])
+        if n is None:
             raise RNNError(
-                f"PARAMS: unexpected {word!r}; give -p NAME VALUE, -r NAME VALUE, -f FILE "
+                f"PARAMS: unexpected {words[i]!r}; give -p NAME VALUE, -r NAME VALUE, -f FILE "
                 f"or -y YAML"
             )
-    return args
+        if i + n >= len(words):
+            what = "a name and a value" if n == 2 else "a value"
+            raise RNNError(f"PARAMS: {words[i]} needs {what} ({params!r})")
+        i += n + 1
+    return words
 
 
-def arguments(command: str, retrain: bool = False) -> list[str]:
-    """The command line of `command` from make's variables; RNNError if one is unusable."""
+def arguments(command: str, flags: set[str]) -> list[str]:
+    """The command line (python -m rnn ...) of `command` from make's variables; RNNError if
+    one is unusable."""
     if command == "report":
         data, out = variable("DATA"), variable("OUT")
-        args = [f"--data={data}", f"--out={out}"] + (["--retrain"] if retrain else [])
+        args = ["report", f"--data={data}", f"--out={out}"]
+        args += ["--retrain"] * ("--retrain" in flags)
+        args += ["--accept-failure"] * ("--accept-failure" in flags)
         return args + parameters_arguments(variable("PARAMS", required=False))
     if command == "pdf":
         paper = variable("PAPER")
         if paper not in PAPERS:
             raise RNNError(f"PAPER must be one of {', '.join(PAPERS)}, got {paper!r}")
-        return ["--pdf-only", f"--out={variable('OUT')}", f"--paper={paper}"]
+        return ["pdf", f"--out={variable('OUT')}", f"--paper={paper}"]
     scheduler = variable("SCHEDULER", required=False)
-    return ([f"--scheduler={scheduler}"] if scheduler else []) + ["--", variable("SWEEP")]
+    return (
+        ["sweep"] + ([f"--scheduler={scheduler}"] if scheduler else []) + ["--", variable("SWEEP")]
+    )
+
+
+FLAGS = {"--retrain", "--accept-failure"}
 
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] not in COMMANDS or set(argv[1:]) - {"--retrain"}:
-        print(f"usage: python -m rnn.make {{{','.join(COMMANDS)}}} [--retrain]", file=sys.stderr)
+    if not argv or argv[0] not in COMMANDS or set(argv[1:]) - FLAGS:
+        usage = f"usage: python -m rnn.make {{{','.join(COMMANDS)}}} [--retrain] [--accept-failure]"
+        print(usage, file=sys.stderr)
         return 2
     try:
-        args = arguments(argv[0], "--retrain" in argv[1:])
+        args = arguments(argv[0], set(argv[1:]))
     except RNNError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    if argv[0] == "sweep":
-        from .sweep import main as command
-    else:
-        from .build import main as command
-    return command(args)
+    from .__main__ import main as rnn_main
+
+    return rnn_main(args)
 
 
 if __name__ == "__main__":

@@ -4,9 +4,10 @@ and the command line's exit status share.
 A run that diverged stops with TrainingDiverged and never gets here. This judges runs that
 made all their updates and are no better, or worse, than where they began. A run failed when
 
-1. its smooth loss ended above its first value (the loss rose over the run), or
-2. its validation loss never fell below the first validation pass's (made before any
-   update), or
+1. its smooth loss ended above its first value (the loss rose over the run), or fell by
+   less than IMPROVED of it (it did not move), or
+2. its validation loss never fell IMPROVED below the first validation pass's (made before
+   any update), or
 3. the best model is the initial one: by rnn.train's rule (lowest validation loss, else
    lowest smooth loss) no update made the model better.
 
@@ -23,6 +24,9 @@ import numpy as np
 
 if TYPE_CHECKING:
     from .train import TrainResult
+
+
+IMPROVED = 1e-3  # a fall of less than this fraction of the start is no fall
 
 
 @dataclass(frozen=True)
@@ -53,8 +57,13 @@ def verdict(result: TrainResult) -> Verdict:
     findings, rose = [], not last <= first  # NaN counts as risen
     if rose:
         findings.append(f"the smooth loss rose from {first:,.1f} to {last:,.1f} over {n:,} updates")
+    elif not last < first * (1 - IMPROVED):
+        findings.append(
+            f"the smooth loss did not fall ({first:,.3f} at the first update, {last:,.3f} at "
+            f"the last of {n:,})"
+        )
     val = np.asarray(result.val_loss, dtype=float)
-    never = len(val) >= 2 and not np.nanmin(val[1:]) < val[0]
+    never = len(val) >= 2 and not np.nanmin(val[1:]) < val[0] * (1 - IMPROVED)
     if never:
         findings.append(
             f"the validation loss never fell below its value before training "

@@ -132,10 +132,12 @@ def _meta(path: Path) -> dict | None:
         return None  # unreadable: as good as absent, and replaced when this run finishes
 
 
-def plan(run_dir: Path, cfg: Config, corpus_sha256: str, fresh: bool = False) -> Plan:
+def plan(
+    run_dir: Path, cfg: Config, corpus_sha256: str, fresh: bool = False, extend: bool = False
+) -> Plan:
     """What a run of `cfg` on that corpus does with the checkpoints in run_dir. fresh: do
     not reuse the finished run (a partial one of this run, the interrupted retraining, is
-    still continued)."""
+    still continued). extend: continue a finished run that `extends` allows."""
     key = cfg.training_key()
     final, partial = _meta(run_dir / FINAL), _meta(run_dir / PARTIAL)
     other = checkpoint.differences(final, key, corpus_sha256) if final else []
@@ -146,7 +148,21 @@ def plan(run_dir: Path, cfg: Config, corpus_sha256: str, fresh: bool = False) ->
         return Plan("reuse", run_dir / FINAL)
     if ours:
         return Plan("continue", run_dir / PARTIAL, other)
+    if extend and final and not fresh and extends(final, cfg, corpus_sha256):
+        return Plan("continue", run_dir / FINAL, other)
     return Plan("train", None, other)
+
+
+def extends(meta: dict, cfg: Config, corpus_sha256: str) -> bool:
+    """Whether `cfg` continues the finished run of checkpoint metadata `meta` into exactly
+    the run a single longer one would have been: the same in everything but n_updates, of
+    which it has more, and the finished run's closing validation (after its last update) is
+    one the longer run makes too (no validation split, or n_updates a multiple of
+    eval_every); else that extra validation could have chosen another best model."""
+    n = meta["config"]["n_updates"]
+    same = not checkpoint.differences(meta, cfg.training_key() | {"n_updates": n}, corpus_sha256)
+    exact = cfg.val_fraction == 0 or n % cfg.eval_every == 0
+    return same and exact and meta["step"] == n < cfg.n_updates
 
 
 @dataclass(frozen=True)
@@ -279,14 +295,15 @@ def run(
     should_stop=None,
     backend: str = "auto",
     promote: bool = True,
+    extend: bool = False,
 ) -> Run:
     """Train `cfg` on `data` in run_dir, or reuse or continue what is there (see `plan`).
     promote: make the trained run the folder's finished one at once (a build does it later,
-    with its report)."""
+    with its report). extend: continue a finished shorter run (`extends`)."""
     run_dir = Path(run_dir)
     final, partial = run_dir / FINAL, run_dir / PARTIAL
     check_run_files(run_dir)
-    p = plan(run_dir, cfg, data.corpus.sha256, fresh)
+    p = plan(run_dir, cfg, data.corpus.sha256, fresh, extend)
     if p.action == "train" and p.other and not replace_other:
         raise RNNError(
             f"{final}: holds a finished run of other parameters ({'; '.join(p.other[:3])}); "

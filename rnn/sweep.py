@@ -1,7 +1,7 @@
 """Hyperparameter sweeps: every point of a grid is one build of the report (rnn.build), run in
 parallel on Dask, then compared on one page.
 
-    python -m rnn.sweep sweeps/example.yaml [--scheduler tcp://host:8786] [--workers N]
+    python -m rnn sweep sweeps/example.yaml [--scheduler tcp://host:8786] [--workers N]
 
 The YAML file:
 
@@ -24,7 +24,6 @@ recorded as failed; the others go on.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import hashlib
 import html
@@ -41,11 +40,11 @@ from pathlib import Path
 
 import yaml
 
-from . import build, checkpoint, corpus, lock, report
+from . import build, checkpoint, lock, report
 from . import run as driver
 from .atomic import write_atomic
 from .data import load_corpus
-from .errors import Interrupted, RNNError
+from .errors import RNNError
 
 ROOT = Path(__file__).resolve().parent.parent
 SWEEP_NOTEBOOK = build.notebook_path("sweep.ipynb")
@@ -66,6 +65,9 @@ POINT_FILES = ("report.html", "report.ipynb", "metrics.json", "checkpoint.npz", 
 # Points are counted before the grid is expanded: each is a build, and the sweep holds every
 # point's folder while it runs (one open file each).
 MAX_POINTS = 200
+PROGRESS_TOPIC = "rnn-point-progress"  # Dask events: a point's training progress
+POINT_LINES = 10  # progress lines per point
+HEARTBEAT = 15.0  # seconds of silence after which the client says what is still running
 
 
 def load_spec(path) -> dict:
@@ -200,10 +202,16 @@ def is_done(out: Path, ident: dict) -> bool:
 
 
 def run_point(
-    corpus: bytes, corpus_name: str, notebook: bytes, params: dict, checkpoint: bytes | None
+    name: str,
+    corpus: bytes,
+    corpus_name: str,
+    notebook: bytes,
+    params: dict,
+    checkpoint: bytes | None,
 ) -> dict:
     """One point, in a Dask worker: build its report in a folder of the worker's own from
-    the corpus and notebook sent along; returns the point's files as bytes."""
+    the corpus and notebook sent along; returns the point's files as bytes. Its training
+    progress (a line every tenth) and its stages go to the client as Dask events."""
     os.environ.update(SINGLE_THREADED)  # for the kernel this starts
     lock.clear_dead_temp_folders()
     with tempfile.TemporaryDirectory(prefix=lock.temp_prefix(lock.POINT_PREFIX)) as tmp:
@@ -215,19 +223,44 @@ def run_point(
         if checkpoint is not None:
             (out / "checkpoint.npz").write_bytes(checkpoint)
         t0 = time.perf_counter()
+        progress = _progress_to_client(name, params)
         try:
             build.build(
                 tmp / corpus_name,
                 out,
                 params,
                 notebook=tmp / "report.ipynb",
-                progress=False,
-                log=lambda line: None,
+                progress=progress,
+                log=progress.emit if progress else lambda line: None,  # the build's stages
             )
         except (build.BuildError, RNNError) as err:
             raise RuntimeError(str(err)) from None  # a plain error pickles back to the client
         files = {name: (out / name).read_bytes() for name in POINT_FILES}
         return {"files": files, "seconds": time.perf_counter() - t0}
+
+
+def _progress_line(event) -> str:
+    """A worker's progress event (timestamp, {"point", "line"}) as the client prints it."""
+    _, msg = event
+    return f"{msg['point']}: {msg['line']}"
+
+
+def _progress_to_client(name: str, params: dict):
+    """A training Progress whose lines go to the client as events of the worker running
+    this point; False outside a worker."""
+    from distributed import get_worker
+
+    from .progress import Progress, round_interval
+
+    try:
+        worker = get_worker()
+    except ValueError:
+        return False
+    every = round_interval(params["n_updates"] / POINT_LINES)
+    return Progress(
+        every=every,
+        emit=lambda line: worker.log_event(PROGRESS_TOPIC, {"point": name, "line": line}),
+    )
 
 
 def check_address(scheduler: str) -> None:
@@ -299,18 +332,26 @@ def run_sweep(
 
 
 def _run_points(spec, todo, corpus_sha256, scheduler, workers, log) -> dict:
-    from dask.distributed import as_completed
+    from dask.distributed import wait
 
     corpus = Path(spec["data"]).read_bytes()
     notebook = build.NOTEBOOK.read_bytes()
     client, cluster = _client(scheduler, workers, len(todo))
     records = {}
+    said = [time.perf_counter()]  # when the last line was printed
+
+    def say(line: str) -> None:
+        said[0] = time.perf_counter()
+        log(line)
+
+    client.subscribe_topic(PROGRESS_TOPIC, lambda event: say(_progress_line(event)))
     try:
         futures = {}
         for name, out, params in todo:
             previous = out / "checkpoint.npz"
             fut = client.submit(
                 run_point,
+                name,
                 corpus,
                 Path(spec["data"]).name,
                 notebook,
@@ -322,26 +363,38 @@ def _run_points(spec, todo, corpus_sha256, scheduler, workers, log) -> dict:
             )
             futures[fut] = (name, out, params)
         done = failed = 0
-        for fut in as_completed(futures):
-            name, out, params = futures[fut]
-            if fut.status == "finished":
-                result = fut.result()
-                for file, content in result["files"].items():
-                    write_atomic(out / file, content)
-                record = identity(params, corpus_sha256) | {"files_sha256": files_sha256(out)}
-                write_atomic(out / "point.json", json.dumps(record, indent=1) + "\n")
-                done += 1
-                records[name] = {"point": name, "status": "done", "seconds": result["seconds"]}
-                detail = f" in {result['seconds']:.1f} s"
-            else:
-                failed += 1
-                error = str(fut.exception()).splitlines()[0]
-                records[name] = {"point": name, "status": "failed", "error": error}
-                detail = f": {error}"
-            log(
-                f"{name}: {records[name]['status']}{detail} ({done} done, {failed} failed, "
-                f"{len(futures) - done - failed} to go)"
-            )
+        started, pending = time.perf_counter(), set(futures)
+        while pending:
+            try:
+                finished, pending = wait(pending, 1.0, return_when="FIRST_COMPLETED")
+            except TimeoutError:  # nothing finished in that second
+                finished = set()
+            if not finished and time.perf_counter() - said[0] >= HEARTBEAT:
+                running = ", ".join(sorted(futures[f][0] for f in pending))
+                say(
+                    f"still running: {running} ({time.perf_counter() - started:.0f} s so far; "
+                    f"{done} done, {failed} failed)"
+                )
+            for fut in finished:
+                name, out, params = futures[fut]
+                if fut.status == "finished":
+                    result = fut.result()
+                    for file, content in result["files"].items():
+                        write_atomic(out / file, content)
+                    ident = identity(params, corpus_sha256) | {"files_sha256": files_sha256(out)}
+                    write_atomic(out / "point.json", json.dumps(ident, indent=1) + "\n")
+                    done += 1
+                    records[name] = {"point": name, "status": "done", "seconds": result["seconds"]}
+                    detail = f" in {result['seconds']:.1f} s"
+                else:
+                    failed += 1
+                    error = str(fut.exception()).splitlines()[0]
+                    records[name] = {"point": name, "status": "failed", "error": error}
+                    detail = f": {error}"
+                say(
+                    f"{name}: {records[name]['status']}{detail} ({done} done, {failed} failed, "
+                    f"{len(futures) - done - failed} to go)"
+                )
     finally:
         client.close()
         if cluster is not None:
@@ -518,51 +571,10 @@ def render_report(sweep_dir: Path) -> Path:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m rnn.sweep", description=__doc__.split("\n\n")[0]
-    )
-    parser.add_argument("sweep", type=Path, help="the sweep's YAML file")
-    parser.add_argument("--scheduler", help="address of a running Dask scheduler (tcp://host:8786)")
-    parser.add_argument(
-        "--workers", type=int, help="local worker processes (default: one per core)"
-    )
-    parser.add_argument(
-        "--out", type=Path, default=ROOT / "reports", help="parent of the sweep's folder"
-    )
-    args = parser.parse_args(argv)
-    driver.terminate_like_interrupt()
-    try:
-        spec = load_spec(args.sweep)
-        if Path(spec["data"]) == DEFAULT_DATA.resolve() and not DEFAULT_DATA.exists():
-            print(f"getting the default corpus into {DEFAULT_DATA}")
-            try:
-                corpus.fetch(DEFAULT_DATA)
-            except RuntimeError as err:
-                raise RNNError(str(err)) from None
-        sweep_dir = (args.out / spec["name"]).resolve()
-        t0 = time.perf_counter()
-        records = run_sweep(spec, sweep_dir, args.scheduler, args.workers)
-        wall = time.perf_counter() - t0
-        page = render_report(sweep_dir)
-    except RNNError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except (KeyboardInterrupt, Interrupted):
-        print(
-            "interrupted; finished points are kept; run the same command again to run the others",
-            file=sys.stderr,
-        )
-        return 130
-    ran = [r for r in records if r["status"] == "done"]
-    failed = [r for r in records if r["status"] == "failed"]
-    if ran:
-        total = sum(r["seconds"] for r in ran)
-        print(
-            f"{len(ran)} points ran in {wall:.1f} s of wall time; their own times add up to "
-            f"{total:.1f} s (parallel speed-up {total / wall:.2f}x)"
-        )
-    print(f"wrote {page}" + (f"; {len(failed)} point(s) failed" if failed else ""))
-    return 1 if failed else 0
+    """`python -m rnn.sweep ...`: `python -m rnn sweep ...`."""
+    from .__main__ import main as rnn_main
+
+    return rnn_main(["sweep", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ from .cells import GATES
 from .config import check_int
 from .errors import DataError, Interrupted, TrainingDiverged
 from .model import Params, loss_and_grads, loss_scale, sequence_losses, zero_state
+from .progress import Progress, cold_cache, progress_bar
 from .sample import as_state, sample
 from .spec import TrainSpec
 
@@ -57,14 +58,15 @@ CHUNK_SECONDS = 0.5  # ... and about this much time
 class Controls:
     """How a training run is carried out, not what it computes.
 
-    backend: "auto" (compiled when numba is there), "numba" or "reference". progress: a
-    text progress bar. checkpoint: a callable(state) called at multiples of
+    backend: "auto" (compiled when numba is there), "numba" or "reference". progress: True
+    (a bar on a terminal, plain lines elsewhere) or an rnn.progress.Progress saying how.
+    checkpoint: a callable(state) called at multiples of
     checkpoint_every and at the end (see rnn.checkpoint). should_stop: a callable checked at
     least every CHUNK_UPDATES updates; when it returns True the checkpoint callable (if any)
     gets the current state and Interrupted(step, checkpoint_step) is raised."""
 
     backend: str = "auto"
-    progress: bool = False
+    progress: bool | Progress = False
     checkpoint: Callable | None = None
     checkpoint_every: int | None = None
     should_stop: Callable[[], bool] | None = None
@@ -344,11 +346,11 @@ def train(
 
     # Zero updates compile the fast path (once per machine; cached after), so that the
     # compiler's seconds are not counted as training time.
+    bar = progress_bar(controls.progress, n_updates, s.step, compiling=compiled and cold_cache())
     run(s, 0, ids, spec, K)
     if val_ids is not None:
         mean_loss(params, val_ids[:2], backend)
-    bar = _progress_bar(n_updates, s.step) if controls.progress else None
-    tick = max(1, min(1000, n_updates // 100)) if controls.progress else None
+    tick = bar.start() if bar is not None else None
     chunk = 10  # updates per call, grown to about CHUNK_SECONDS' worth
     last_checkpoint = None
     t0 = time.perf_counter() - s.seconds
@@ -380,8 +382,7 @@ def train(
         rate = (stop - step) / max(seconds, 1e-9)
         chunk = int(min(CHUNK_UPDATES, max(1, rate * CHUNK_SECONDS)))
         if bar is not None:
-            bar.update(stop - step)
-            bar.set_postfix(smooth_loss=f"{s.smooth:.3f}", refresh=False)
+            bar.update(s)
     if val_ids is not None:
         evaluate(n_updates)
     s.seconds = time.perf_counter() - t0
@@ -447,18 +448,3 @@ def _result(s: TrainState, cell: str, m: int, K: int, per_epoch: int, n_updates:
 def result_of(s: TrainState, cell: str, m: int, K: int, per_epoch: int) -> TrainResult:
     """What `train` returns, from a finished state (a checkpoint's): nothing is trained."""
     return _result(s, cell, m, K, per_epoch, s.step)
-
-
-def _progress_bar(total: int, initial: int):
-    from tqdm import tqdm  # plain text bar: readable in a notebook, a terminal and papermill's log
-
-    return tqdm(
-        total=total,
-        initial=initial,
-        unit="upd",
-        mininterval=1.0,
-        ascii=True,
-        dynamic_ncols=False,
-        ncols=90,
-        desc="training",
-    )

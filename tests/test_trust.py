@@ -245,7 +245,7 @@ def make_arguments(*args) -> list[str]:
     for Python that prints it rather than running the command."""
     show = (
         f"{sys.executable} -c 'import json, sys; from rnn import make; "
-        f'print(json.dumps(make.arguments(sys.argv[3], "--retrain" in sys.argv)))\''
+        f"print(json.dumps(make.arguments(sys.argv[3], set(sys.argv[4:]))))'"
     )
     done = subprocess.run(
         ["make", "-s", "-o", ".venv/.installed", f"PY={show}", *args],
@@ -265,9 +265,12 @@ def test_make_passes_paths_as_they_are_and_fetches_the_default_corpus_only_for_i
     data = f"my `touch {planted}` book's.txt"
     out = 'my "reports"'
     assert make_arguments("report", f"DATA={data}", f"OUT={out}", "PARAMS=-p m 8") == [
+        "report",
         f"--data={data}",
         f"--out={out}",
-        '--parameters_yaml={"m": 8}',
+        "-p",
+        "m",
+        "8",
     ]
     assert not planted.exists()
     assert (
@@ -279,7 +282,7 @@ def test_make_passes_paths_as_they_are_and_fetches_the_default_corpus_only_for_i
             text=True,
         ).stdout
     )
-    assert make_arguments("pdf", f"OUT={out}") == ["--pdf-only", f"--out={out}", "--paper=a4"]
+    assert make_arguments("pdf", f"OUT={out}") == ["pdf", f"--out={out}", "--paper=a4"]
 
 
 # --- sweep files --------------------------------------------------------------------------

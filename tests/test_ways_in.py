@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import rnn
-from rnn import build, checkpoint, guard, lock, sweep
+from rnn import build, checkpoint, cli_values, guard, lock, sweep
 from rnn.__main__ import main as cli
 from rnn.analysis import ngram
 from rnn.data import load_corpus
@@ -30,14 +30,13 @@ QUICK = ["-p", "n_updates", "20", "-p", "analysis", "False", "-p", "check_m", "0
 
 
 def given(args: list[str]) -> dict:
-    """The parameters the build reads from rnn.make's arguments."""
-    parser_args = build.main.__globals__["argparse"].Namespace(
-        parameters_file=[a.split("=", 1)[1] for a in args if a.startswith("--parameters_file=")],
-        parameters_yaml=[a.split("=", 1)[1] for a in args if a.startswith("--parameters_yaml=")],
-        parameters=None,
-        parameters_raw=None,
+    """The parameters the command line reads from rnn.make's arguments."""
+    pairs, rest = cli_values.take_pairs(args)
+    files = [rest[i + 1] for i, a in enumerate(rest) if a in ("-f", "--parameters_file")]
+    yamls = [rest[i + 1] for i, a in enumerate(rest) if a in ("-y", "--parameters_yaml")]
+    return cli_values.collect(
+        build.NOTEBOOK, pairs["parameters"], pairs["parameters_raw"], files, yamls
     )
-    return build.collect_parameters(parser_args)
 
 
 def test_make_variables_arrive_character_for_character():
@@ -45,7 +44,7 @@ def test_make_variables_arrive_character_for_character():
     out = "-out$1"
     params = "-p title 'Cost $5 or $HOME' -p author 1e400 -p prime 007 -p m 08 -r seed 3"
     args = make_arguments("report", f"DATA={data}", f"OUT={out}", f"PARAMS={params}")
-    assert args[:2] == [f"--data={data}", f"--out={out}"]
+    assert args[:3] == ["report", f"--data={data}", f"--out={out}"]
     assert given(args) == {
         "title": "Cost $5 or $HOME",
         "author": "1e400",
@@ -55,7 +54,7 @@ def test_make_variables_arrive_character_for_character():
     }
     args = make_arguments("report", "PARAMS=-p title -draft -p eta -0.5")
     assert given(args) == {"title": "-draft", "eta": -0.5}
-    assert make_arguments("sweep", "SWEEP=-my$1.yaml") == ["--", "-my$1.yaml"]
+    assert make_arguments("sweep", "SWEEP=-my$1.yaml") == ["sweep", "--", "-my$1.yaml"]
 
 
 @pytest.mark.parametrize(
@@ -110,14 +109,7 @@ def test_make_report_with_dollars_everywhere(tmp_path):
 def test_text_parameters_keep_what_was_typed(tmp_path):
     cfg, _ = build.effective_parameters(
         build.NOTEBOOK,
-        build.collect_parameters(
-            build.main.__globals__["argparse"].Namespace(
-                parameters_file=None,
-                parameters_yaml=None,
-                parameters=[["title", "007"], ["author", "1e400"], ["m", "8"]],
-                parameters_raw=None,
-            )
-        ),
+        cli_values.collect(build.NOTEBOOK, [("title", "007"), ("author", "1e400"), ("m", "8")]),
     )
     assert (cfg.title, cfg.author, cfg.m) == ("007", "1e400", 8)
 
