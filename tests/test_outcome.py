@@ -6,6 +6,8 @@ import pytest
 
 import rnn
 
+from .training import fit
+
 
 @pytest.fixture(scope="module")
 def macbeth():
@@ -19,7 +21,7 @@ def macbeth():
 def test_a_run_whose_loss_rises_failed(macbeth):
     K, train, val = macbeth
     params = rnn.init_params(K, m=16, sigma=0.01, seed=0)
-    result = rnn.train(
+    result = fit(
         params, train, n_updates=1000, eta=5.0, val_ids=val, eval_every=250, sample_every=None
     )
     # finite, and not past rnn.train's divergence limit: a run that finished, badly
@@ -42,7 +44,7 @@ def test_a_run_whose_loss_rises_failed(macbeth):
 def test_the_same_run_without_validation_names_the_initial_best_model(macbeth):
     K, train, _ = macbeth
     params = rnn.init_params(K, m=16, sigma=0.01, seed=0)
-    result = rnn.train(params, train, n_updates=1000, eta=5.0, sample_every=None)
+    result = fit(params, train, n_updates=1000, eta=5.0, sample_every=None)
     found = rnn.verdict(result)
     assert found.failed and result.best_by == "smooth loss" and result.best_step == 0
     assert found.findings[1] == (
@@ -56,7 +58,7 @@ def test_a_run_whose_validation_never_improves_failed():
     vocab = rnn.Vocab.from_text("abc")
     train, val = vocab.encode("abc" * 400), vocab.encode("cba" * 40)
     params = rnn.init_params(3, m=8, sigma=0.01, seed=0)
-    result = rnn.train(
+    result = fit(
         params, train, n_updates=400, eta=0.1, val_ids=val, eval_every=100, sample_every=None
     )
     assert result.smooth_loss[-1] < result.smooth_loss[0]
@@ -68,17 +70,17 @@ def test_a_run_whose_validation_never_improves_failed():
     assert "the best model is the untrained one" in found.findings[0]
     assert found.advice.startswith("lower eta or train for more updates")
     # the same training text, judged without the odd held-out text, is a success
-    alone = rnn.train(params, train, n_updates=400, eta=0.1, sample_every=None)
+    alone = fit(params, train, n_updates=400, eta=0.1, sample_every=None)
     assert not rnn.verdict(alone).failed and rnn.verdict(alone).line == ""
 
 
 def test_a_healthy_run_and_a_run_of_no_updates_did_not_fail(macbeth):
     K, train, val = macbeth
     params = rnn.init_params(K, m=16, sigma=0.01, seed=0)
-    result = rnn.train(
+    result = fit(
         params, train, n_updates=1000, eta=0.1, val_ids=val, eval_every=250, sample_every=None
     )
     assert result.best_step > 0
     assert rnn.verdict(result) == rnn.Verdict(failed=False)
-    none = rnn.train(params, train, n_updates=0, val_ids=val, eval_every=250, sample_every=None)
+    none = fit(params, train, n_updates=0, val_ids=val, eval_every=250, sample_every=None)
     assert not rnn.verdict(none).failed

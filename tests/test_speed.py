@@ -8,6 +8,8 @@ import pytest
 import rnn
 from rnn import kernels, speed
 
+from .training import fit
+
 
 @pytest.fixture
 def short(macbeth):
@@ -32,7 +34,7 @@ def test_each_implementation_computes_the_packages_losses(short, cell, variant):
     K, ids = short
     params = rnn.init_params(K, m=8, sigma=0.1, seed=3, cell=cell)
     before = params.flatten()
-    reference = rnn.train(params, ids, n_updates=12, sample_every=None, backend="reference")
+    reference = fit(params, ids, n_updates=12, sample_every=None, backend="reference")
     losses = speed.RUNS[variant](params, ids, 12, 25, 0.1)
     np.testing.assert_allclose(losses, reference.loss, rtol=1e-10, atol=0)
     assert np.array_equal(params.flatten(), before)  # the initial network is left as it was
