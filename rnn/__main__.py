@@ -36,6 +36,7 @@ from .config import (
     check_int,
     markdown_table,
     notebook_parameters_source,
+    type_of,
     write_generated,
 )
 from .errors import Cancelled, Interrupted, RNNError
@@ -335,11 +336,10 @@ def option(parser, *flags, **kw):
 def add_config_arguments(parser: argparse.ArgumentParser, kinds=(TRAINING, RUN)) -> None:
     """One --name option for every Config parameter of these kinds, typed, defaulted,
     limited to its choices and explained as in Config."""
-    kinds_of = {"int": int, "float": float, "str": str, "bool": bool}
     for f in fields(Config):
         if f.metadata["kind"] not in kinds:
             continue
-        kind = kinds_of[f.type if isinstance(f.type, str) else f.type.__name__]
+        kind = type_of(f)
         flag = argparse.BooleanOptionalAction if kind is bool else None
         option(
             parser,

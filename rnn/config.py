@@ -354,7 +354,7 @@ def _check_field(f, value):
     """The value, checked against the field's type and domain. Two natural spellings are
     read as meant: a number for a text parameter (`-p title 1984`, `-p temperatures 0.7`)
     and a text that is a number for a number (YAML reads `1e-2` as text)."""
-    rule, kind = f.metadata["rule"], _type_of(f)
+    rule, kind = f.metadata["rule"], type_of(f)
     if kind is int:
         return check_int(f.name, value, rule.get("minimum"), rule.get("maximum"))
     if kind is float:
@@ -371,7 +371,7 @@ def _check_field(f, value):
     return check_str(f.name, value, rule.get("choices"))
 
 
-def _type_of(f) -> type:
+def type_of(f) -> type:
     """The field's type, without the `| None` of those the preset decides."""
     name = f.type if isinstance(f.type, str) else f.type.__name__
     return {"int": int, "float": float, "str": str, "bool": bool}[name.removesuffix(" | None")]
@@ -388,7 +388,7 @@ def describe() -> list[dict]:
     return [
         {
             "name": f.name,
-            "type": _type_of(f),
+            "type": type_of(f),
             "default": f.default,
             "kind": f.metadata["kind"],
             "help": f.metadata["help"],
