@@ -21,6 +21,7 @@ from numbers import Integral, Real
 
 from .cells import CELLS
 from .errors import ConfigError
+from .order import ORDERS
 
 TRAINING, REPORT, RUN = "training", "report", "run"
 TEXT_MAX = 1_000_000  # characters of any one text the report shows
@@ -121,6 +122,18 @@ class Config:
         "updates between validation passes (they choose the best model)",
         minimum=1,
     )
+    order: str = _param(
+        "sequential",
+        TRAINING,
+        "training order: sequential, chunks (shuffled each epoch) or random positions",
+        choices=ORDERS,
+    )
+    n_chunks: int = _param(
+        20, TRAINING, "chunks the training text is cut into for order chunks", minimum=1
+    )
+    batch_size: int = _param(
+        1, TRAINING, "sequences per update, read as parallel streams", minimum=1, maximum=4096
+    )
     checkpoint_every: int = _param(10_000, RUN, "updates between checkpoints", minimum=1)
     # What the report draws from the finished model
     title: str = _param("", REPORT, "the report's title (empty: one naming the cell)")
@@ -172,6 +185,11 @@ class Config:
         for f in fields(self):
             # frozen: the checked value (a natural spelling made the field's type) set once
             object.__setattr__(self, f.name, _check_field(f, getattr(self, f.name)))
+        if self.order == "chunks" and self.n_chunks < self.batch_size:
+            raise ConfigError(
+                f"parameter n_chunks must be >= batch_size ({self.batch_size}) for order "
+                f"chunks, got {self.n_chunks}"
+            )
         self.temperature_list()
 
     def temperature_list(self) -> list[float]:

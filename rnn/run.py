@@ -36,6 +36,7 @@ from .config import Config
 from .data import Corpus, load_corpus, split_train_val
 from .errors import CheckpointError, ConfigError, DataError, RNNError
 from .model import init_params, param_shapes
+from .order import Order
 from .train import TrainResult, train
 
 FINAL, PARTIAL = "checkpoint.npz", "checkpoint.partial.npz"
@@ -202,6 +203,7 @@ def run(
         eval_every=cfg.eval_every,
         resume=state,
         backend=backend,
+        order=Order.from_config(cfg),
     )
     if p.action == "reuse":
         result = train(params0, data.train_ids, **kwargs)  # nothing left to train

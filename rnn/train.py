@@ -2,7 +2,9 @@
 
 Update `step` (0-based) trains on ids[j*L : j*L + L+1] with j = step % per_epoch, where
 per_epoch = (N - 1) // L sequences fit in the N training characters: the state is carried
-from one sequence to the next and zeroed at each epoch's start (j == 0). Gradients are clipped
+from one sequence to the next and zeroed at each epoch's start (j == 0). That is the default
+order; rnn.order has the others (chunks, random) and batches of B streams, and says, for
+each run of updates, where each sequence starts and which states reset. Gradients are clipped
 to [-CLIP, CLIP] before AdaGrad (rnn.optim). The smooth loss starts at L ln K and follows
 smooth = SMOOTH_DECAY smooth + SMOOTH_WEIGHT loss.
 
@@ -27,11 +29,13 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from . import kernels
+from .batch import loss_and_grads_batch, sequences, streams_mean
 from .cells import GATES
 from .config import check_float, check_int
 from .errors import DataError, Interrupted, TrainingDiverged
 from .model import Params, loss_and_grads, sequence_losses, zero_state
 from .optim import CLIP, EPS, AdaGrad, clip
+from .order import Order, Schedule, schedule
 from .sample import as_state, sample
 
 BACKENDS = ("auto", "numba", "reference")
@@ -53,7 +57,7 @@ class TrainState:
     step: int
     theta: np.ndarray  # parameters, flat (Params.flatten order)
     G: np.ndarray  # AdaGrad's sums of squared gradients, same layout
-    h: np.ndarray  # the carried state (S, 1)
+    h: np.ndarray  # the carried state (S, B), a column per stream (rnn.order)
     smooth: float
     best_smooth: float
     best_smooth_step: int
@@ -101,31 +105,53 @@ class TrainResult:
         return float(self.smooth_loss.min()) if len(self.smooth_loss) else math.nan
 
 
-def run_updates_reference(s: TrainState, n: int, *, ids, L, eta, m, K, cell) -> None:
+def optimizer_step(params: Params, grads: Params, G: Params, eta: float):
+    """(next params, next G): the optimizer's update after a gradient, clipping first; the
+    one call the numpy loops below make."""
+    return AdaGrad(eta=eta).step(params, clip(grads, CLIP), G)
+
+
+def run_updates_reference(s: TrainState, n: int, *, ids, L, eta, m, K, cell, order=None) -> None:
     """Updates s.step .. s.step + n - 1 on ids, the textbook loop (min-char-rnn's), with the
-    parameters and AdaGrad's state as Params; s is left consistent, s.step advanced by n."""
-    params, G = Params.unflatten(s.theta, m, K, cell), Params.unflatten(s.G, m, K, cell)
-    opt = AdaGrad(eta=eta)
-    per_epoch = (len(ids) - 1) // L
-    for step in range(s.step, s.step + n):
-        j = step % per_epoch
-        if j == 0:
-            s.h = zero_state(params)  # an epoch's start
-        X, Y = ids[j * L : j * L + L], ids[j * L + 1 : j * L + L + 1]
-        loss, grads, h_next = loss_and_grads(params, X, Y, s.h)
+    parameters and AdaGrad's state as Params; s is left consistent, s.step advanced by n.
+    order: the Schedule that says where each update's sequences start and which streams
+    reset (default: the original order); a batch (B > 1) is B single-sequence passes
+    averaged (rnn.batch.streams_mean)."""
+    order = order or schedule(Order(), len(ids), L, 0)
+    _run_updates_numpy(s, n, ids, L, eta, (m, K, cell), order, streams_mean)
+
+
+def _run_updates_batched(s: TrainState, n: int, *, ids, L, eta, m, K, cell, order) -> None:
+    """The same, each update's B sequences at once in matrix-matrix products (rnn.batch)."""
+    _run_updates_numpy(s, n, ids, L, eta, (m, K, cell), order, loss_and_grads_batch)
+
+
+def _run_updates_numpy(s, n, ids, L, eta, shape, order: Schedule, gradients) -> None:
+    params, G = Params.unflatten(s.theta, *shape), Params.unflatten(s.G, *shape)
+    starts, resets = order.window(s.step, n)
+    for i, step in enumerate(range(s.step, s.step + n)):
+        s.h[:, resets[i]] = 0.0  # streams starting a stretch, a chunk or a random sequence
+        if s.h.shape[1] == 1:  # one sequence: the textbook's loss_and_grads itself
+            j = int(starts[i, 0])
+            X, Y = ids[j : j + L], ids[j + 1 : j + L + 1]
+            loss, grads, h_next = loss_and_grads(params, X, Y, s.h)
+        else:
+            loss, grads, h_next = gradients(params, *sequences(ids, starts[i], L), s.h)
         s.smooth = SMOOTH_DECAY * s.smooth + SMOOTH_WEIGHT * loss
         s.loss[step], s.smooth_loss[step] = loss, s.smooth
         if s.smooth < s.best_smooth:  # keep the parameters this loss was measured with
             s.best_smooth, s.best_smooth_step = s.smooth, step
-            s.best_smooth_theta, s.best_smooth_h = params.flatten(), s.h.copy()
-        params, G = opt.step(params, clip(grads, CLIP), G)
+            s.best_smooth_theta, s.best_smooth_h = params.flatten(), s.h[:, :1].copy()
+        params, G = optimizer_step(params, grads, G, eta)
         s.h = h_next
     s.theta[:], s.G[:] = params.flatten(), G.flatten()
     s.step += n
 
 
-def _run_updates_compiled(s: TrainState, n: int, *, ids, L, eta, m, K, cell) -> None:
-    """The same as run_updates_reference, compiled (rnn.kernels)."""
+def _run_updates_compiled(s: TrainState, n: int, *, ids, L, eta, m, K, cell, order=None) -> None:
+    """The same as run_updates_reference for one stream (B = 1), compiled (rnn.kernels)."""
+    order = order or schedule(Order(), len(ids), L, 0)
+    starts, resets = order.window(s.step, n)
     s.smooth, s.best_smooth, s.best_smooth_step = kernels.run_updates(
         ids=ids,
         theta=s.theta,
@@ -133,7 +159,8 @@ def _run_updates_compiled(s: TrainState, n: int, *, ids, L, eta, m, K, cell) -> 
         state=s.h,
         step0=s.step,
         n=n,
-        per_epoch=(len(ids) - 1) // L,
+        starts=starts[:, 0],
+        resets=resets[:, 0],
         L=L,
         m=m,
         K=K,
@@ -196,13 +223,15 @@ def smooth_start(seq_length: int, K: int) -> float:
     return seq_length * math.log(K)
 
 
-def new_state(params: Params, n_updates: int, seq_length: int, seed: int) -> TrainState:
+def new_state(
+    params: Params, n_updates: int, seq_length: int, seed: int, batch_size: int = 1
+) -> TrainState:
     theta = params.flatten()
     return TrainState(
         step=0,
         theta=theta,
         G=np.zeros_like(theta),
-        h=zero_state(params),
+        h=np.zeros((params.state_size, batch_size)),
         smooth=smooth_start(seq_length, params.K),
         best_smooth=math.inf,
         best_smooth_step=-1,
@@ -254,6 +283,7 @@ def train(
     resume: TrainState | None = None,
     backend: str = "auto",
     should_stop: Callable[[], bool] | None = None,
+    order: Order | None = None,
 ) -> TrainResult:
     """Train `params` (left untouched) on the index array `ids` for n_updates AdaGrad updates.
 
@@ -269,6 +299,8 @@ def train(
     times its start, checked at least every CHUNK_UPDATES updates (or CHUNK_SECONDS).
     should_stop: a callable checked as often; when it returns True the checkpoint callable
     (if any) gets the current state and Interrupted(step, checkpoint_step) is raised.
+    order: the training order and batch (rnn.order; the default is the original's order,
+    one sequence an update). Samples and validation read from the first stream's state.
     """
     check_int("n_updates", n_updates, 0)
     check_int("seq_length", seq_length, 1)
@@ -290,27 +322,33 @@ def train(
         if len(val_ids) < 2:
             val_ids = None
     eval_every = eval_every if val_ids is not None else None
-    compiled = _resolve(backend) == "numba"
-    run = _run_updates_compiled if compiled else run_updates_reference
-    per_epoch = (len(ids) - 1) // L
+    order = order or Order()
+    sched = schedule(order, len(ids), L, seed)
+    B = order.batch_size
+    if _resolve(backend) == "reference":
+        run = run_updates_reference
+    else:  # B = 1 keeps the compiled single-sequence path; a batch runs on BLAS
+        run = _run_updates_batched if B > 1 else _run_updates_compiled
+    per_epoch = sched.per_epoch
     limit = DIVERGED * smooth_start(L, K)
-    loop = dict(ids=ids, L=L, eta=float(eta), m=m, K=K, cell=cell)
+    loop = dict(ids=ids, L=L, eta=float(eta), m=m, K=K, cell=cell, order=sched)
 
     # A copy: the caller's state (from a checkpoint, say) can seed another run unchanged.
-    s = copy.deepcopy(resume) if resume is not None else new_state(params, n_updates, L, seed)
-    _check_resumed(s, params, n_updates)
+    s = copy.deepcopy(resume) if resume is not None else new_state(params, n_updates, L, seed, B)
+    _check_resumed(s, params, n_updates, B)
 
     def evaluate(step):
         # From the state training carries, not from zero: the model starts from zero only at
         # an epoch's start, and from there it reads far worse (see the README).
         if val_ids is None or (s.val_steps and s.val_steps[-1] == step):
             return
-        v = mean_loss(Params.unflatten(s.theta, m, K, cell), val_ids, backend, h0=s.h)
+        h0 = np.ascontiguousarray(s.h[:, :1])  # the first stream's (compiled for C layout)
+        v = mean_loss(Params.unflatten(s.theta, m, K, cell), val_ids, backend, h0=h0)
         s.val_steps.append(step)
         s.val_loss.append(v)
         if v < s.best_val:
             s.best_val, s.best_val_step = v, step
-            s.best_val_theta, s.best_val_h = s.theta.copy(), s.h.copy()
+            s.best_val_theta, s.best_val_h = s.theta.copy(), h0.copy()
 
     # Zero updates compile the fast path (once per machine; cached after), so that the
     # compiler's seconds are not counted as training time.
@@ -331,8 +369,9 @@ def train(
                 last_checkpoint = step
             raise Interrupted(step, last_checkpoint)
         if sample_every and step % sample_every == 0 and step not in s.samples:
-            h0 = zero_state(params) if step % per_epoch == 0 else s.h
-            x0 = ids[(step % per_epoch) * L]
+            starts, resets = sched.window(step, 1)  # the first stream's next sequence
+            h0 = zero_state(params) if resets[0, 0] else s.h[:, :1]
+            x0 = ids[starts[0, 0]]
             p = Params.unflatten(s.theta, m, K, cell)
             s.samples[step] = sample(p, h0, x0, sample_length, s.rng)
         if eval_every and step % eval_every == 0:
@@ -362,14 +401,20 @@ def train(
     return _result(s, cell, m, K, per_epoch, n_updates)
 
 
-def _check_resumed(s: TrainState, params: Params, n_updates: int) -> None:
+def _check_resumed(s: TrainState, params: Params, n_updates: int, B: int = 1) -> None:
     """A resumed state must fit the network; older checkpoints' flat states become columns."""
     if s.theta.size != params.flatten().size:
         raise DataError(
             f"the state to resume has {s.theta.size} parameters, this network has "
             f"{params.flatten().size} ({params.cell}, m={params.m}, K={params.K})"
         )
-    s.h = as_state(params, s.h).copy()
+    if B == 1:
+        s.h = as_state(params, s.h).copy()
+    elif np.shape(s.h) != (params.state_size, B):
+        raise DataError(
+            f"the state to resume carries {np.size(s.h) // params.state_size} streams, "
+            f"this run reads batch_size={B}"
+        )
     s.best_smooth_h = as_state(params, s.best_smooth_h).copy()
     if s.best_val_h is not None:
         s.best_val_h = as_state(params, s.best_val_h).copy()

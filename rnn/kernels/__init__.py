@@ -136,7 +136,8 @@ def run_updates(
     state,
     step0,
     n,
-    per_epoch,
+    starts,
+    resets,
     L,
     m,
     K,
@@ -156,8 +157,8 @@ def run_updates(
 ):
     """Run updates step0 .. step0+n-1 in place; returns (smooth, best_smooth, best_step).
 
-    Update `step` trains on the sequence starting at (step % per_epoch) * L, from the state
-    (S, 1) zeroed when that is 0 (an epoch's start) and carried otherwise. theta, G2
+    Update step0 + i trains on the sequence starting at starts[i], from the state (S, 1)
+    zeroed when resets[i] and carried otherwise (rnn.order chooses both). theta, G2
     (AdaGrad's sums of squared gradients), state, best_theta and best_state (the parameters
     with the lowest smooth loss so far and the state they started that update from) are
     updated in place; losses[step] and smooths[step] receive the loss and the smooth loss
@@ -169,10 +170,9 @@ def run_updates(
     grad = np.zeros_like(theta)
     seen = np.zeros(K, dtype=np.bool_)
     for step in range(step0, step0 + n):
-        j = step % per_epoch
-        if j == 0:
+        if resets[step - step0]:
             state[:] = 0.0
-        start = j * L
+        start = starts[step - step0]
         X = ids[start : start + L]
         Y = ids[start + 1 : start + L + 1]
         H[0] = state[:, 0]
