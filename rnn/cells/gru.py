@@ -12,26 +12,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import (
-    add_input_columns,
-    input_columns,
-    output_backward,
-    output_forward,
-    over_columns,
-    sigmoid,
-)
+from . import output_backward, output_forward, sigmoid
 
 
 def step_forward(params, x: int, h_prev: np.ndarray):
     """One step from h_{t-1} (m, 1). Returns h_t (m, 1), ln p_t (K, 1), cache."""
     m = params.m
     W, U, b = params.W, params.U, params.b
-    zr = sigmoid(
-        W[..., : 2 * m, :] @ h_prev + input_columns(U[..., : 2 * m, :], x) + b[..., : 2 * m, :]
-    )
+    zr = sigmoid(W[..., : 2 * m, :] @ h_prev + U[..., : 2 * m, [x]] + b[..., : 2 * m, :])
     z, r = zr[..., :m, :], zr[..., m:, :]
     rh = r * h_prev
-    n = np.tanh(W[..., 2 * m :, :] @ rh + input_columns(U[..., 2 * m :, :], x) + b[..., 2 * m :, :])
+    n = np.tanh(W[..., 2 * m :, :] @ rh + U[..., 2 * m :, [x]] + b[..., 2 * m :, :])
     h = (1.0 - z) * h_prev + z * n
     logp = output_forward(params, h)
     return h, logp, (x, h_prev, z, r, rh, n, h, logp)
@@ -49,6 +40,6 @@ def step_backward(y, dh_next: np.ndarray, cache, params, grads) -> np.ndarray:
     if grads is not None:
         grads.W[: 2 * m] += da_zr @ h_prev.T
         grads.W[2 * m :] += da_n @ rh.T
-        add_input_columns(grads.U, x, np.concatenate([da_zr, da_n]))
-        grads.b += over_columns(np.concatenate([da_zr, da_n]))
+        grads.U[:, [x]] += np.concatenate([da_zr, da_n])
+        grads.b += np.concatenate([da_zr, da_n])
     return dh * (1.0 - z) + drh * r + W[: 2 * m].T @ da_zr

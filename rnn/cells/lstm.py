@@ -11,21 +11,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import (
-    add_input_columns,
-    input_columns,
-    output_backward,
-    output_forward,
-    over_columns,
-    sigmoid,
-)
+from . import output_backward, output_forward, sigmoid
 
 
 def step_forward(params, x: int, state: np.ndarray):
     """One step from [h_{t-1}; s_{t-1}] (2m, 1). Returns [h_t; s_t] (2m, 1), ln p_t, cache."""
     m = params.m
     h_prev, s_prev = state[..., :m, :], state[..., m:, :]
-    z = params.W @ h_prev + input_columns(params.U, x) + params.b  # (4m, 1), all gates at once
+    z = params.W @ h_prev + params.U[..., [x]] + params.b  # (4m, 1), all gates at once
     ifo = sigmoid(z[..., : 3 * m, :])
     i, f, o = ifo[..., :m, :], ifo[..., m : 2 * m, :], ifo[..., 2 * m :, :]
     g = np.tanh(z[..., 3 * m :, :])
@@ -54,6 +47,6 @@ def step_backward(y, dstate_next: np.ndarray, cache, params, grads) -> np.ndarra
     )
     if grads is not None:
         grads.W += dz @ h_prev.T
-        add_input_columns(grads.U, x, dz)
-        grads.b += over_columns(dz)
+        grads.U[:, [x]] += dz
+        grads.b += dz
     return np.concatenate([params.W.T @ dz, f * ds])

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import add_input_columns, input_columns, output_backward, output_forward, over_columns
+from . import output_backward, output_forward
 
 
 def step_forward(params, x: int, h_prev: np.ndarray):
     """One step from h_{t-1} (m, 1) and input x. Returns h_t (m, 1), ln p_t (K, 1), cache."""
-    a = params.W @ h_prev + input_columns(params.U, x) + params.b
+    a = params.W @ h_prev + params.U[..., [x]] + params.b
     h = np.tanh(a)
     logp = output_forward(params, h)
     return h, logp, (x, h_prev, h, logp)
@@ -25,6 +25,6 @@ def step_backward(y, dh_next: np.ndarray, cache, params, grads) -> np.ndarray:
     da = (1.0 - h * h) * dh  # tanh' = 1 - tanh^2
     if grads is not None:
         grads.W += da @ h_prev.T
-        add_input_columns(grads.U, x, da)
-        grads.b += over_columns(da)
+        grads.U[:, [x]] += da
+        grads.b += da
     return params.W.T @ da
