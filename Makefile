@@ -25,7 +25,7 @@ CORPUS := $(if $(filter $(DEFAULT_DATA),$(DATA)),$(DEFAULT_DATA))
 AS_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv data test test-fast lint lock report pdf notebook lab bench sweep clean
+.PHONY: help venv data test test-fast lint lock report bonus pdf notebook lab bench sweep clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -70,7 +70,11 @@ lock:  ## regenerate constraints.txt from requirements*.txt in a scratch venv
 report: $(STAMP) $(CORPUS)  ## train and render $(OUT)/report.html (DATA=, OUT=, PARAMS=, RETRAIN=1)
 	$(PY) -m rnn.build --data "$$DATA" --out "$$OUT" $(if $(RETRAIN),--retrain) $(PARAMS)
 
-pdf: $(STAMP)  ## print the report in $(OUT) to $(OUT)/report.pdf (PAPER=a4|letter), headless Chromium
+bonus: $(STAMP) $(CORPUS)  ## train the bonus variants and render reports/bonus/bonus.html (DATA=, OUT=, PARAMS=)
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(PY) -m rnn.bonus --data "$$DATA" \
+	  --out "$(if $(filter file,$(origin OUT)),reports/bonus,$$OUT)" $(PARAMS)
+
+pdf: $(STAMP)  ## print the report and/or bonus report in $(OUT) to PDF (PAPER=a4|letter), headless Chromium
 	$(PY) -m rnn.build --pdf-only --out "$$OUT" --paper "$$PAPER"
 
 notebook: $(STAMP) $(DEFAULT_DATA)  ## open the notebooks in Jupyter Notebook

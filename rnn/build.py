@@ -314,15 +314,27 @@ def describe_failure(err: Exception) -> str:
     return f"{type(err).__name__}: {err}".splitlines()[0]
 
 
-def print_pdf(out: Path, paper: str = "a4") -> Path:
-    """Print out/report.html to out/report.pdf with headless Chromium, on A4 or US Letter.
+PRINTED = ("report", "bonus")  # the documents a folder may hold: NAME.html prints to NAME.pdf
+
+
+def print_pdfs(out: Path, paper: str = "a4") -> list[Path]:
+    """Print every document out holds (report.html, bonus.html) to its PDF."""
+    names = [name for name in PRINTED if (Path(out) / f"{name}.html").exists()]
+    if not names:
+        html_file = (Path(out) / "report.html").resolve()
+        raise RNNError(f"{html_file}: no report to print; run 'make report' first")
+    return [print_pdf(out, paper, name) for name in names]
+
+
+def print_pdf(out: Path, paper: str = "a4", name: str = "report") -> Path:
+    """Print out/NAME.html to out/NAME.pdf with headless Chromium, on A4 or US Letter.
 
     The report's CSS sets the page (size, margins, page numbers) and Chromium follows it; the
     size is settled here by printing a copy of the page whose last style rule names it."""
     sizes = {"a4": "A4", "letter": "letter"}  # CSS @page size of each
     if paper not in sizes:
         raise RNNError(f"paper must be one of {', '.join(sizes)}, got {paper!r}")
-    html_file = (out / "report.html").resolve()
+    html_file = (out / f"{name}.html").resolve()
     if not html_file.exists():
         raise RNNError(f"{html_file}: no report to print; run 'make report' first")
     chromium = (
@@ -335,7 +347,7 @@ def print_pdf(out: Path, paper: str = "a4") -> Path:
             "no Chromium found for the PDF: install Debian's 'chromium' package "
             "(apt-get install chromium), or print report.html from a browser"
         )
-    pdf = out / "report.pdf"
+    pdf = out / f"{name}.pdf"
     sized = f"<style>@page {{ size: {sizes[paper]}; }}</style></head>"
     fd, name = tempfile.mkstemp(dir=out, prefix=lock.transient_prefix("print"), suffix=".html")
     page, tmp = Path(name), Path(name).with_suffix(".pdf")
@@ -387,7 +399,9 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--retrain", action="store_true", help="train afresh even if OUT holds this very run"
     )
-    parser.add_argument("--pdf-only", action="store_true", help="print OUT/report.html to PDF")
+    parser.add_argument(
+        "--pdf-only", action="store_true", help="print OUT/report.html and OUT/bonus.html to PDF"
+    )
     parser.add_argument(
         "--paper", choices=("a4", "letter"), default="a4", help="page size of the PDF (default a4)"
     )
@@ -395,7 +409,8 @@ def main(argv=None) -> int:
     driver.terminate_like_interrupt()
     try:
         if args.pdf_only:
-            print(f"wrote {print_pdf(args.out, args.paper)}")
+            for pdf in print_pdfs(args.out, args.paper):
+                print(f"wrote {pdf}")
             return 0
         html_file = build(args.data, args.out, collect_parameters(args), args.retrain)
     except RNNError as err:

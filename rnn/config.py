@@ -331,25 +331,33 @@ def notebook_parameters_source() -> str:
 
 
 def write_generated(root=None) -> list:
-    """Rewrite, in a source tree, the two texts generated from this list: the report
-    notebook's parameters cell and the README's table. Returns the files written."""
+    """Rewrite, in a source tree, the texts generated from this list: the report notebook's
+    parameters cell, the README's table, and the bonus notebook's parameters cell (from
+    rnn.bonus.BonusConfig). Returns the files written."""
     import json
     import re
     from pathlib import Path
 
+    from .bonus import parameters_source as bonus_parameters_source
+
     root = Path(root) if root else Path(__file__).resolve().parent.parent
     notebook, readme = root / "notebooks" / "report.ipynb", root / "README.md"
-    nb = json.loads(notebook.read_text(encoding="utf-8"))
-    cell = next(c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", []))
-    cell["source"] = notebook_parameters_source().splitlines(keepends=True)
-    notebook.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    bonus = root / "notebooks" / "bonus.ipynb"
+    for path, source in (
+        (notebook, notebook_parameters_source()),
+        (bonus, bonus_parameters_source()),
+    ):
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        cell = next(c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", []))
+        cell["source"] = source.splitlines(keepends=True)
+        path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     text = readme.read_text(encoding="utf-8")
     block = f"<!-- parameters -->\n{markdown_table()}\n<!-- /parameters -->"
     text = re.sub(
         r"<!-- parameters -->\n.*?\n<!-- /parameters -->", lambda _: block, text, flags=re.S
     )
     readme.write_text(text, encoding="utf-8")
-    return [notebook, readme]
+    return [notebook, readme, bonus]
 
 
 def markdown_table() -> str:
