@@ -70,7 +70,12 @@ def test_low_settings_repeat_more_and_each_row_is_scored_as_its_own_text(macbeth
         assert again.distinct == r["distinct"]
     ref = scorer.score(ids[1:601], history=ids[:1])
     sentences = sampling.reading(rows, ref)
-    assert len(sentences) == 3
+    assert len(sentences) == 4
     assert f"{low['ngram_bits']:.2f} to {high['ngram_bits']:.2f}" in sentences[0]
     closest = min(rows, key=lambda r: abs(r["ngram_bits"] - ref.ngram_bits))
     assert closest["setting"] in sentences[2]
+    varied = min(rows, key=lambda r: abs(r["distinct"] - ref.distinct))
+    assert (
+        f"is {varied['setting']} ({varied['distinct']:.0%} against {ref.distinct:.0%}"
+        in (sentences[3])
+    )

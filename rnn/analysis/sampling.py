@@ -152,7 +152,14 @@ def reading(rows: list[dict], reference: Measures, n: int = 4) -> list[str]:
     out.append(
         f"The setting whose n-gram bits per character come closest to held-out text's is "
         f"{closest['setting']} ({closest['ngram_bits']:.2f} against "
-        f"{reference.ngram_bits:.2f}); lower means more predictable than the corpus "
-        f"(repetitive), higher means stranger than it."
+        f"{reference.ngram_bits:.2f}); lower means more predictable than the corpus, higher "
+        f"stranger than it."
+    )
+    varied = min(rows, key=lambda r: abs(r["distinct"] - reference.distinct))
+    out.append(
+        f"The setting whose share of distinct {n}-grams comes closest to held-out text's is "
+        f"{varied['setting']} ({varied['distinct']:.0%} against {reference.distinct:.0%}, "
+        f"with {varied['known_words']:.0%} of its words in the corpus); below it a sample "
+        f"repeats itself more than the corpus does, above it less."
     )
     return out
