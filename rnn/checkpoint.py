@@ -38,8 +38,18 @@ REQUIRED = (
 
 
 # The code a trained model depends on: the network, its kernels, the training loop, the
-# optimiser and how text becomes indices. A checkpoint made by other code is another run.
-TRAINING_CODE = ("model.py", "cells", "kernels", "train.py", "optim.py", "data.py")
+# order and batches it reads, the optimiser and how text becomes indices. A checkpoint made
+# by other code is another run.
+TRAINING_CODE = (
+    "model.py",
+    "cells",
+    "kernels",
+    "train.py",
+    "order.py",
+    "batch.py",
+    "optim.py",
+    "data.py",
+)
 
 
 def code_digest() -> str:
