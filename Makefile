@@ -26,13 +26,14 @@ export RNN_PARAMS = $(value PARAMS)
 export RNN_PAPER = $(value PAPER)
 export RNN_SWEEP = $(value SWEEP)
 export RNN_SCHEDULER = $(value SCHEDULER)
+export RNN_OUT_ORIGIN = $(origin OUT)
 # The default corpus is downloaded only when it is the one asked for.
 CORPUS := $(if $(filter $(DEFAULT_DATA),$(value DATA)),$(DEFAULT_DATA))
 # Jupyter refuses to run as root (containers) unless told.
 AS_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv torch data test test-fast lint lock report pdf notebook lab explore bench sweep clean
+.PHONY: help venv torch data test test-fast lint lock report bonus pdf notebook lab explore bench sweep clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -86,7 +87,10 @@ lock:  ## regenerate constraints.txt from requirements*.txt in a scratch venv
 report: $(STAMP) $(CORPUS)  ## train and render $(OUT)/report.html (DATA=, OUT=, PARAMS=, RETRAIN=1, ACCEPT_FAILURE=1)
 	$(PY) -m rnn.make report $(if $(value RETRAIN),--retrain) $(if $(value ACCEPT_FAILURE),--accept-failure)
 
-pdf: $(STAMP)  ## print the report (or a sweep's page) in $(OUT) to PDF (PAPER=a4|letter), headless Chromium
+bonus: $(STAMP) $(CORPUS)  ## train the bonus variants and render $(OUT)/bonus.html (OUT defaults to reports/bonus)
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(PY) -m rnn.make bonus
+
+pdf: $(STAMP)  ## print the report, bonus report or sweep page in $(OUT) to PDF (PAPER=a4|letter), headless Chromium
 	$(PY) -m rnn.make pdf
 
 notebook: $(STAMP) $(DEFAULT_DATA)  ## open the notebooks in Jupyter Notebook

@@ -126,8 +126,22 @@ def cmd_pdf(args) -> int:
 
     print("printing the PDF with headless Chromium (a few seconds)")
     started = time.perf_counter()
-    pdf = build.print_pdf(args.out, args.paper)
-    print(f"wrote {pdf} in {time.perf_counter() - started:.1f} s")
+    for pdf in build.print_pdfs(args.out, args.paper):
+        print(f"wrote {pdf} in {time.perf_counter() - started:.1f} s")
+        started = time.perf_counter()
+    return OK
+
+
+def cmd_bonus(args) -> int:
+    from . import bonus
+
+    started = time.perf_counter()
+    say(f"checking the parameters and the corpus for {args.out}")
+    params = cli_values.collect(
+        bonus.notebook_path(), args.parameters, args.parameters_raw, args.parameters_file, args.yaml
+    )
+    html_file = bonus.build(args.data, args.out, params, log=say)
+    print(f"wrote {html_file} ({time.perf_counter() - started:.1f} s in all)")
     return OK
 
 
@@ -363,25 +377,8 @@ def subcommand(sub, name: str, run, help: str, interrupted: str = "interrupted")
     return p
 
 
-def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m rnn",
-        description=__doc__.split("\n\n")[0],
-        epilog="python -m rnn COMMAND --help explains each command's options",
-        allow_abbrev=False,
-    )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    p = subcommand(
-        sub,
-        "report",
-        cmd_report,
-        "train (or reuse the trained run) and render OUT/report.html",
-        "interrupted while rendering; the trained run is kept in OUT; run the same command "
-        "again to render the report",
-    )
-    option(p, "--data", type=Path, default=DEFAULT_DATA, help="UTF-8 text to train on")
-    option(p, "--out", type=Path, default=ROOT / "reports", help="folder of the report")
+def parameter_options(p) -> None:
+    """The notebook parameters' options, -p, -r, -f and -y, as papermill spells them."""
     # -p and -r are taken out of the arguments before parsing (cli_values.take_pairs), so
     # that a value may start with a dash; these two are for the help.
     option(
@@ -420,6 +417,28 @@ def make_parser() -> argparse.ArgumentParser:
         metavar="YAML",
         help="parameters as a YAML string",
     )
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m rnn",
+        description=__doc__.split("\n\n")[0],
+        epilog="python -m rnn COMMAND --help explains each command's options",
+        allow_abbrev=False,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = subcommand(
+        sub,
+        "report",
+        cmd_report,
+        "train (or reuse the trained run) and render OUT/report.html",
+        "interrupted while rendering; the trained run is kept in OUT; run the same command "
+        "again to render the report",
+    )
+    option(p, "--data", type=Path, default=DEFAULT_DATA, help="UTF-8 text to train on")
+    option(p, "--out", type=Path, default=ROOT / "reports", help="folder of the report")
+    parameter_options(p)
     option(p, "--retrain", action="store_true", help="train afresh even if OUT holds this run")
     option(
         p,
@@ -428,7 +447,20 @@ def make_parser() -> argparse.ArgumentParser:
         help="exit 0 even when training failed (the report still says so)",
     )
 
-    p = subcommand(sub, "pdf", cmd_pdf, "print OUT/report.html to OUT/report.pdf")
+    p = subcommand(
+        sub,
+        "bonus",
+        cmd_bonus,
+        "train the bonus exercises' variants (or reuse them) and render OUT/bonus.html",
+        "interrupted; finished variants are kept in OUT/runs; run the same command again",
+    )
+    option(p, "--data", type=Path, default=DEFAULT_DATA, help="UTF-8 text to train on")
+    option(p, "--out", type=Path, default=ROOT / "reports" / "bonus", help="folder of the report")
+    parameter_options(p)
+
+    p = subcommand(
+        sub, "pdf", cmd_pdf, "print OUT's report.html, bonus.html or a sweep's index.html to PDF"
+    )
     option(p, "--out", type=Path, default=ROOT / "reports", help="folder of the report")
     option(p, "--paper", choices=("a4", "letter"), default="a4", help="page size")
 
@@ -546,14 +578,14 @@ def make_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     pairs: dict = {"parameters": [], "parameters_raw": []}
-    if argv[:1] == ["report"]:
+    if argv[:1] in (["report"], ["bonus"]):
         try:
             pairs, argv = cli_values.take_pairs(argv)
         except RNNError as err:
             print(f"error: {err}", file=sys.stderr)
             return BAD_INPUT
     args = make_parser().parse_args(argv)
-    if args.command == "report":
+    if args.command in ("report", "bonus"):
         args.parameters, args.parameters_raw = pairs["parameters"], pairs["parameters_raw"]
     return run_command(args)
 

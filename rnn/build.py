@@ -436,9 +436,20 @@ def describe_failure(err: Exception) -> str:
     return f"{type(err).__name__}: {err}".splitlines()[0]
 
 
-def print_pdf(out: Path, paper: str = "a4") -> Path:
-    """Print out/report.html to out/report.pdf (a sweep's out/index.html to out/index.pdf)
-    with headless Chromium, on A4 or US Letter.
+PRINTED = ("report", "bonus", "index")  # NAME.html prints to NAME.pdf; index: a sweep's page
+
+
+def print_pdfs(out: Path, paper: str = "a4") -> list[Path]:
+    """Print every document out holds (report.html, bonus.html, a sweep's index.html)."""
+    out = resolved(out)
+    names = [name for name in PRINTED if (out / f"{name}.html").exists()]
+    if not names:
+        raise RNNError(f"{out / 'report.html'}: no report to print; run 'make report' first")
+    return [print_pdf(out, paper, name) for name in names]
+
+
+def print_pdf(out: Path, paper: str = "a4", name: str = "report") -> Path:
+    """Print out/NAME.html to out/NAME.pdf with headless Chromium, on A4 or US Letter.
 
     The report's CSS sets the page (size, margins, page numbers) and Chromium follows it; the
     size is settled here by printing a copy of the page whose last style rule names it."""
@@ -446,9 +457,7 @@ def print_pdf(out: Path, paper: str = "a4") -> Path:
     if paper not in sizes:
         raise RNNError(f"paper must be one of {', '.join(sizes)}, got {paper!r}")
     out = resolved(out)
-    html_file = out / "report.html"
-    if not html_file.exists() and (out / "index.html").exists():
-        html_file = out / "index.html"  # a sweep's page, printed to index.pdf
+    html_file = out / f"{name}.html"
     if not html_file.exists():
         raise RNNError(f"{html_file}: no report to print; run 'make report' first")
     chromium = (

@@ -271,7 +271,7 @@ def _check_consistent(path, arrays: dict, meta: dict) -> None:
     expect = {
         "theta": n_theta,
         "best_smooth_theta": n_theta,
-        "h": n_state,
+        "h": n_state * int(meta["config"].get("batch_size", 1)),  # a column per stream
         "best_smooth_h": n_state,
         "loss": step,
         "smooth_loss": step,

@@ -29,6 +29,7 @@ from .cells import CELLS
 from .errors import ConfigError
 from .model import INITS, LOSSES
 from .optim import OPTIMIZERS
+from .order import ORDERS
 
 TRAINING, REPORT, RUN = "training", "report", "run"
 TEXT_MAX = 1_000_000  # characters of any one text the report shows
@@ -213,6 +214,18 @@ class Config:
         "updates between validation passes (they choose the best model)",
         minimum=1,
     )
+    order: str = _param(
+        "sequential",
+        TRAINING,
+        "training order: sequential, chunks (shuffled each epoch) or random positions",
+        choices=ORDERS,
+    )
+    n_chunks: int = _param(
+        20, TRAINING, "chunks the training text is cut into for order chunks", minimum=1
+    )
+    batch_size: int = _param(
+        1, TRAINING, "sequences per update, read as parallel streams", minimum=1, maximum=4096
+    )
     checkpoint_every: int = _param(10_000, RUN, "updates between checkpoints", minimum=1)
     # What the report draws from the finished model
     title: str = _param("", REPORT, "the report's title (empty: one naming the cell)")
@@ -277,6 +290,11 @@ class Config:
             # frozen: the checked value (a natural spelling made the field's type) set once
             object.__setattr__(self, f.name, _check_field(f, value))
         object.__setattr__(self, "_preset_set", tuple(set_by_preset))
+        if self.order == "chunks" and self.n_chunks < self.batch_size:
+            raise ConfigError(
+                f"parameter n_chunks must be >= batch_size ({self.batch_size}) for order "
+                f"chunks, got {self.n_chunks}"
+            )
         self.temperature_list()
 
     @property
@@ -463,25 +481,33 @@ def notebook_parameters_source() -> str:
 
 
 def write_generated(root=None) -> list:
-    """Rewrite, in a source tree, the two texts generated from this list: the report
-    notebook's parameters cell and the README's table. Returns the files written."""
+    """Rewrite, in a source tree, the texts generated from this list: the report notebook's
+    parameters cell, the README's table, and the bonus notebook's parameters cell (from
+    rnn.bonus.BonusConfig). Returns the files written."""
     import json
     import re
     from pathlib import Path
 
+    from .bonus import parameters_source as bonus_parameters_source
+
     root = Path(root) if root else Path(__file__).resolve().parent.parent
     notebook, readme = root / "notebooks" / "report.ipynb", root / "README.md"
-    nb = json.loads(notebook.read_text(encoding="utf-8"))
-    cell = next(c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", []))
-    cell["source"] = notebook_parameters_source().splitlines(keepends=True)
-    notebook.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    bonus = root / "notebooks" / "bonus.ipynb"
+    for path, source in (
+        (notebook, notebook_parameters_source()),
+        (bonus, bonus_parameters_source()),
+    ):
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        cell = next(c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", []))
+        cell["source"] = source.splitlines(keepends=True)
+        path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     text = readme.read_text(encoding="utf-8")
     block = f"<!-- parameters -->\n{markdown_table()}\n<!-- /parameters -->"
     text = re.sub(
         r"<!-- parameters -->\n.*?\n<!-- /parameters -->", lambda _: block, text, flags=re.S
     )
     readme.write_text(text, encoding="utf-8")
-    return [notebook, readme]
+    return [notebook, readme, bonus]
 
 
 def markdown_table() -> str:

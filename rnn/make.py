@@ -6,7 +6,7 @@ was typed (`$(value VAR)`, which expands nothing) as RNN_DATA, RNN_OUT, RNN_PARA
 RNN_SWEEP and RNN_SCHEDULER; this module reads them from the environment, refuses in one line
 what cannot be meant (an empty OUT, unbalanced quotes in PARAMS), and calls the command:
 
-    python -m rnn.make report [--retrain] [--accept-failure] | pdf | sweep
+    python -m rnn.make report [--retrain] [--accept-failure] | bonus | pdf | sweep
 
 PARAMS is split as a POSIX shell splits words (quotes and backslashes), with nothing
 expanded, and handed on word for word: the command line takes each -p NAME VALUE as a pair
@@ -22,7 +22,7 @@ import sys
 
 from .errors import RNNError
 
-COMMANDS = ("report", "pdf", "sweep")
+COMMANDS = ("report", "bonus", "pdf", "sweep")
 PAPERS = ("a4", "letter")
 
 
@@ -67,6 +67,10 @@ def arguments(command: str, flags: set[str]) -> list[str]:
         args = ["report", f"--data={data}", f"--out={out}"]
         args += ["--retrain"] * ("--retrain" in flags)
         args += ["--accept-failure"] * ("--accept-failure" in flags)
+        return args + parameters_arguments(variable("PARAMS", required=False))
+    if command == "bonus":  # OUT left as make's default means the bonus report's own folder
+        out = "reports/bonus" if os.environ.get("RNN_OUT_ORIGIN") == "file" else variable("OUT")
+        args = ["bonus", f"--data={variable('DATA')}", f"--out={out}"]
         return args + parameters_arguments(variable("PARAMS", required=False))
     if command == "pdf":
         paper = variable("PAPER")

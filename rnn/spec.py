@@ -51,6 +51,9 @@ class TrainSpec:
     sample_every: int | None = _spec_field("sample_every")
     sample_length: int = _spec_field("sample_length")
     eval_every: int | None = _spec_field("eval_every")
+    order: str = _spec_field("order")
+    n_chunks: int = _spec_field("n_chunks")
+    batch_size: int = _spec_field("batch_size")
 
     def __post_init__(self):
         rules = {f.name: f for f in fields(_config.Config)}

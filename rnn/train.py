@@ -2,7 +2,9 @@
 
 Update `step` (0-based) trains on ids[j*L : j*L + L+1] with j = step % per_epoch, where
 per_epoch = (N - 1) // L sequences fit in the N training characters: the state is carried
-from one sequence to the next and zeroed at each epoch's start (j == 0). A sequence's loss
+from one sequence to the next and zeroed at each epoch's start (j == 0). That is the default
+order; rnn.order has the others (chunks, random) and batches of B streams, and says, for
+each run of updates, where each sequence starts and which states reset. A sequence's loss
 is the sum of its characters' cross-entropies or their mean (spec.loss); gradients are
 clipped to [-clip, clip] (unless clip is 0) before the optimizer (rnn.optim: AdaGrad, Adam
 or RMSProp). The smooth loss starts at the loss of uniform guessing in the same units
@@ -33,10 +35,12 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from . import kernels, optim
+from .batch import loss_and_grads_batch, sequences, streams_mean
 from .cells import GATES
 from .config import check_int
 from .errors import DataError, Interrupted, TrainingDiverged
 from .model import Params, loss_and_grads, loss_scale, sequence_losses, zero_state
+from .order import Order, Schedule, schedule
 from .progress import Progress, cold_cache, progress_bar
 from .sample import as_state, sample
 from .spec import TrainSpec
@@ -83,7 +87,7 @@ class TrainState:
     step: int
     theta: np.ndarray  # parameters, flat (Params.flatten order)
     opt: dict  # the optimizer's state, flat (rnn.optim.flat_state): AdaGrad's G, Adam's m, v, t
-    h: np.ndarray  # the carried state (S, 1)
+    h: np.ndarray  # the carried state (S, B), a column per stream (rnn.order)
     smooth: float
     best_smooth: float
     best_smooth_step: int
@@ -131,25 +135,39 @@ class TrainResult:
         return float(self.smooth_loss.min()) if len(self.smooth_loss) else math.nan
 
 
-def run_updates_reference(s: TrainState, n: int, ids: np.ndarray, spec: TrainSpec, K: int):
+def run_updates_reference(s: TrainState, n: int, ids, spec: TrainSpec, K: int, sched: Schedule):
     """Updates s.step .. s.step + n - 1 on ids, the textbook loop (min-char-rnn's), with the
     parameters and the optimizer's state as Params; s is left consistent, s.step advanced
-    by n."""
+    by n. sched (rnn.order) says where each update's sequences start and which streams
+    reset; a batch (B > 1) is B single-sequence passes averaged (rnn.batch.streams_mean)."""
+    _run_updates_numpy(s, n, ids, spec, K, sched, streams_mean)
+
+
+def _run_updates_batched(s: TrainState, n: int, ids, spec: TrainSpec, K: int, sched: Schedule):
+    """The same, each update's B sequences at once in matrix-matrix products (rnn.batch)."""
+    _run_updates_numpy(s, n, ids, spec, K, sched, loss_and_grads_batch)
+
+
+def _run_updates_numpy(s, n, ids, spec: TrainSpec, K: int, sched: Schedule, gradients) -> None:
     m, L, cell = spec.m, spec.seq_length, spec.cell
     params = Params.unflatten(s.theta, m, K, cell)
     opt, state = optim.from_spec(spec), optim.unflat_state(s.opt, m, K, cell)
-    per_epoch = (len(ids) - 1) // L
-    for step in range(s.step, s.step + n):
-        j = step % per_epoch
-        if j == 0:
-            s.h = zero_state(params)  # an epoch's start
-        X, Y = ids[j * L : j * L + L], ids[j * L + 1 : j * L + L + 1]
-        loss, grads, h_next = loss_and_grads(params, X, Y, s.h, spec.loss)
+    scale = loss_scale(spec.loss, L)  # a batch's loss: the mean over its sequences of theirs
+    starts, resets = sched.window(s.step, n)
+    for i, step in enumerate(range(s.step, s.step + n)):
+        s.h[:, resets[i]] = 0.0  # streams starting a stretch, a chunk or a random sequence
+        if s.h.shape[1] == 1:  # one sequence: the textbook's loss_and_grads itself
+            j = int(starts[i, 0])
+            X, Y = ids[j : j + L], ids[j + 1 : j + L + 1]
+            loss, grads, h_next = loss_and_grads(params, X, Y, s.h, spec.loss)
+        else:
+            loss, grads, h_next = gradients(params, *sequences(ids, starts[i], L), s.h)
+            loss, grads = loss * scale, grads.map(lambda g: g * scale)
         s.smooth = SMOOTH_DECAY * s.smooth + SMOOTH_WEIGHT * loss
         s.loss[step], s.smooth_loss[step] = loss, s.smooth
         if s.smooth < s.best_smooth:  # keep the parameters this loss was measured with
             s.best_smooth, s.best_smooth_step = s.smooth, step
-            s.best_smooth_theta, s.best_smooth_h = params.flatten(), s.h.copy()
+            s.best_smooth_theta, s.best_smooth_h = params.flatten(), s.h[:, :1].copy()
         if spec.clip > 0:
             grads = optim.clip(grads, spec.clip)
         params, state = opt.step(params, grads, state)
@@ -159,11 +177,14 @@ def run_updates_reference(s: TrainState, n: int, ids: np.ndarray, spec: TrainSpe
     s.step += n
 
 
-def _run_updates_compiled(s: TrainState, n: int, ids: np.ndarray, spec: TrainSpec, K: int):
-    """The same as run_updates_reference, compiled (rnn.kernels)."""
+def _run_updates_compiled(s: TrainState, n: int, ids, spec: TrainSpec, K: int, sched: Schedule):
+    """The same as run_updates_reference for one stream (B = 1), compiled (rnn.kernels)."""
     L = spec.seq_length
     net = kernels.Net(spec.m, K, GATES[spec.cell])
-    text = kernels.Text(ids, (len(ids) - 1) // L, L)
+    starts, resets = sched.window(s.step, n)
+    text = kernels.Text(
+        ids, np.ascontiguousarray(starts[:, 0]), np.ascontiguousarray(resets[:, 0]), L
+    )
     adam = spec.optimizer == "adam"
     model = kernels.Model(
         s.theta,
@@ -249,7 +270,7 @@ def new_state(params: Params, spec: TrainSpec) -> TrainState:
         step=0,
         theta=theta,
         opt=optim.flat_state(opt.init(params)),
-        h=zero_state(params),
+        h=np.zeros((params.state_size, spec.batch_size)),
         smooth=smooth_start(spec.seq_length, params.K, spec.loss),
         best_smooth=math.inf,
         best_smooth_step=-1,
@@ -323,9 +344,13 @@ def train(
     eval_every = spec.eval_every if val_ids is not None else None
     checkpoint, checkpoint_every = controls.checkpoint, controls.checkpoint_every
     should_stop, backend = controls.should_stop, controls.backend
+    sched = schedule(Order(spec.order, spec.n_chunks, spec.batch_size), len(ids), L, spec.seed)
     compiled = _resolve(backend) == "numba"
-    run = _run_updates_compiled if compiled else run_updates_reference
-    per_epoch = (len(ids) - 1) // L
+    if not compiled:
+        run = run_updates_reference
+    else:  # B = 1 keeps the compiled single-sequence path; a batch runs on BLAS
+        run = _run_updates_batched if spec.batch_size > 1 else _run_updates_compiled
+    per_epoch = sched.per_epoch
     limit = DIVERGED * smooth_start(L, K, spec.loss)
 
     # A copy: the caller's state (from a checkpoint, say) can seed another run unchanged.
@@ -337,17 +362,18 @@ def train(
         # an epoch's start, and from there it reads far worse (see the README).
         if val_ids is None or (s.val_steps and s.val_steps[-1] == step):
             return
-        v = mean_loss(Params.unflatten(s.theta, m, K, cell), val_ids, backend, h0=s.h)
+        h0 = np.ascontiguousarray(s.h[:, :1])  # the first stream's (compiled for C layout)
+        v = mean_loss(Params.unflatten(s.theta, m, K, cell), val_ids, backend, h0=h0)
         s.val_steps.append(step)
         s.val_loss.append(v)
         if v < s.best_val:
             s.best_val, s.best_val_step = v, step
-            s.best_val_theta, s.best_val_h = s.theta.copy(), s.h.copy()
+            s.best_val_theta, s.best_val_h = s.theta.copy(), h0.copy()
 
     # Zero updates compile the fast path (once per machine; cached after), so that the
     # compiler's seconds are not counted as training time.
     bar = progress_bar(controls.progress, n_updates, s.step, compiling=compiled and cold_cache())
-    run(s, 0, ids, spec, K)
+    run(s, 0, ids, spec, K, sched)
     if val_ids is not None:
         mean_loss(params, val_ids[:2], backend)
     tick = bar.start() if bar is not None else None
@@ -363,8 +389,9 @@ def train(
                 last_checkpoint = step
             raise Interrupted(step, last_checkpoint)
         if sample_every and step % sample_every == 0 and step not in s.samples:
-            h0 = zero_state(params) if step % per_epoch == 0 else s.h
-            x0 = ids[(step % per_epoch) * L]
+            starts, resets = sched.window(step, 1)  # the first stream's next sequence
+            h0 = zero_state(params) if resets[0, 0] else s.h[:, :1]
+            x0 = ids[starts[0, 0]]
             p = Params.unflatten(s.theta, m, K, cell)
             s.samples[step] = sample(p, h0, x0, spec.sample_length, s.rng)
         if eval_every and step % eval_every == 0:
@@ -376,7 +403,7 @@ def train(
         stop = _next_stop(step, n_updates, sample_every, eval_every, checkpoint_every, tick)
         stop = min(stop, step + chunk)
         t1 = time.perf_counter()
-        run(s, stop - step, ids, spec, K)
+        run(s, stop - step, ids, spec, K, sched)
         seconds = time.perf_counter() - t1
         check_diverged(s, step, limit, spec.eta)
         rate = (stop - step) / max(seconds, 1e-9)
@@ -407,7 +434,14 @@ def _check_resumed(s: TrainState, params: Params, spec: TrainSpec) -> None:
             f"the state to resume holds an optimizer state of {', '.join(sorted(s.opt))}; "
             f"{spec.optimizer} keeps {', '.join(optim.state_names(spec.optimizer))}"
         )
-    s.h = as_state(params, s.h).copy()
+    B = spec.batch_size
+    if B == 1:
+        s.h = as_state(params, s.h).copy()
+    elif np.shape(s.h) != (params.state_size, B):
+        raise DataError(
+            f"the state to resume carries {np.size(s.h) // params.state_size} streams, "
+            f"this run reads batch_size={B}"
+        )
     s.best_smooth_h = as_state(params, s.best_smooth_h).copy()
     if s.best_val_h is not None:
         s.best_val_h = as_state(params, s.best_val_h).copy()

@@ -55,8 +55,9 @@ KINDS = {"adagrad": ADAGRAD, "adam": ADAM, "rmsprop": RMSPROP}
 
 # The network: m hidden units, K characters, gates = the cell's gate blocks (1, 4, 3).
 Net = namedtuple("Net", ["m", "K", "gates"])
-# What it reads: update `step` trains on ids[j L : j L + L + 1], j = step % per_epoch.
-Text = namedtuple("Text", ["ids", "per_epoch", "L"])
+# What it reads: update c.step + i trains on ids[starts[i] : starts[i] + L + 1], from a state
+# zeroed first when resets[i] (rnn.order chooses both).
+Text = namedtuple("Text", ["ids", "starts", "resets", "L"])
 # The update: kind (ADAGRAD, ADAM, RMSPROP) and its hyperparameters; clip the bound on each
 # gradient entry (inf: none); scale what the summed loss and its gradients are multiplied by
 # (1 for loss "sum", 1/L for "mean").
@@ -200,8 +201,8 @@ def mean_loss_flat(theta, ids, state0, m, K, gates):
 def run_updates(net, text, rule, model, log, c):
     """Run updates c.step .. c.step + c.n - 1 in place; returns the Counters after them.
 
-    Update `step` trains on the sequence starting at (step % text.per_epoch) * text.L, from
-    the state (S, 1) zeroed when that is 0 (an epoch's start) and carried otherwise.
+    Update c.step + i trains on the sequence starting at text.starts[i], from the state
+    (S, 1) zeroed when text.resets[i] and carried otherwise (rnn.order chooses both).
     model.theta, the optimizer's state and model.state are updated in place; log.losses[step]
     and log.smooths[step] receive the loss and the smooth loss measured before update
     `step`, and log.best_theta and log.best_state the parameters with the lowest smooth loss
@@ -218,10 +219,9 @@ def run_updates(net, text, rule, model, log, c):
     o1, o2 = Gm * m, Gm * m + Gm * K
     smooth, best_smooth, best_step = c.smooth, c.best_smooth, c.best_step
     for step in range(c.step, c.step + c.n):
-        j = step % text.per_epoch
-        if j == 0:
+        if text.resets[step - c.step]:
             state[:] = 0.0
-        start = j * L
+        start = text.starts[step - c.step]
         X = ids[start : start + L]
         Y = ids[start + 1 : start + L + 1]
         H[0] = state[:, 0]
