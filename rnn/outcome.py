@@ -4,8 +4,8 @@ and the command line's exit status share.
 A run that diverged stops with TrainingDiverged and never gets here. This judges runs that
 made all their updates and are no better, or worse, than where they began. A run failed when
 
-1. its smooth loss ended above its first value (the loss rose over the run), or fell by
-   less than IMPROVED of it (it did not move), or
+1. its smooth loss ended above its first value by more than IMPROVED of it (the loss rose
+   over the run), or fell by less than IMPROVED of it (it did not move), or
 2. its validation loss never fell IMPROVED below the first validation pass's (made before
    any update), or
 3. the best model is the initial one: by rnn.train's rule (lowest validation loss, else
@@ -54,10 +54,11 @@ def verdict(result: TrainResult) -> Verdict:
         return Verdict(failed=False)
     smooth = np.asarray(result.smooth_loss, dtype=float)
     first, last = float(smooth[0]), float(smooth[-1])
-    findings, rose = [], not last <= first  # NaN counts as risen
+    findings, rose = [], not last <= first * (1 + IMPROVED)  # NaN counts as risen
+    flat = not rose and not last < first * (1 - IMPROVED)
     if rose:
         findings.append(f"the smooth loss rose from {first:,.1f} to {last:,.1f} over {n:,} updates")
-    elif not last < first * (1 - IMPROVED):
+    elif flat:
         findings.append(
             f"the smooth loss did not fall ({first:,.3f} at the first update, {last:,.3f} at "
             f"the last of {n:,})"
@@ -76,10 +77,13 @@ def verdict(result: TrainResult) -> Verdict:
         )
     if not findings:
         return Verdict(failed=False)
-    advice = (
-        "lower eta"
-        if rose
-        else "lower eta or train for more updates, and check that the validation text (the "
-        "corpus's last val_fraction) is like the rest"
-    )
+    if rose:
+        advice = "lower eta"
+    elif flat:
+        advice = "raise eta or train for more updates"
+    else:
+        advice = (
+            "lower eta or train for more updates, and check that the validation text (the "
+            "corpus's last val_fraction) is like the rest"
+        )
     return Verdict(failed=True, findings=tuple(findings), advice=advice)

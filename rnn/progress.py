@@ -44,13 +44,13 @@ class Progress:
 
 def cold_cache() -> bool:
     """True when the kernels will be compiled rather than read from numba's on-disk cache:
-    no index file of the update loop in rnn/kernels/__pycache__, or one older than its source
-    (numba then recompiles). A guess for saying so, never for deciding anything."""
+    no index file of the update loop in rnn/kernels/__pycache__ (rnn.kernels.stale removes
+    them all when a kernel's source changes). A guess for saying so, never for deciding
+    anything."""
     from . import kernels
 
     source = Path(kernels.__file__)
-    index = list((source.parent / "__pycache__").glob(f"{source.stem}.run_updates-*.nbi"))
-    return not any(f.stat().st_mtime >= source.stat().st_mtime for f in index)
+    return not any((source.parent / "__pycache__").glob(f"{source.stem}.run_updates-*.nbi"))
 
 
 def progress_bar(progress, total: int, initial: int, compiling: bool = False):

@@ -160,5 +160,5 @@ def test_read_run_trains_when_asked(finished_run, tmp_path, capsys):
     cfg = rnn.Config(**(trained.cfg.to_dict() | {"n_updates": 120, "analysis": False}))
     made = driver.read_run(cfg, tmp_path, data_path=str(MACBETH), train_if_missing=True)
     assert made.checkpoint == tmp_path / driver.FINAL and len(made.result.loss) == 120
-    assert "training" in capsys.readouterr().err  # visibly: the progress bar
+    assert "update 120 of 120" in capsys.readouterr().err  # visibly: the progress lines
     assert_same_result(driver.read_run(cfg, tmp_path).result, made.result)
