@@ -322,7 +322,9 @@ def cmd_gradcheck(args) -> int:
 
 def cmd_parameters(args) -> int:
     if args.form == "write":
-        for path in write_generated():
+        from .bonus import parameters_source as bonus_cell
+
+        for path in write_generated(cells={"bonus.ipynb": bonus_cell()}):
             print(f"wrote {path}")
     else:
         print(notebook_parameters_source() if args.form == "notebook" else markdown_table())

@@ -13,6 +13,7 @@ per run, each reading the same number of sequences (updates = batch_budget / B).
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import shutil
@@ -34,6 +35,7 @@ from .order import ORDERS
 LN2 = math.log(2.0)
 NOTEBOOK_NAME = "bonus.ipynb"
 PRODUCTS = ("bonus.ipynb", "bonus.html")  # the HTML last, as the seal
+SPEED = "speed.json"  # part 4's measurements, made by the build, read by the notebook
 
 
 @dataclass(frozen=True)
@@ -43,9 +45,10 @@ class BonusConfig:
     corpus in 9 min 37 s on the project's shared 2-core machine, the kernels' first compile
     included (README); every budget scales it up."""
 
+    assignment: str = "adagrad"  # the edition: adagrad (earlier) or adam (current); sets the rest
     cell: str = "vanilla"  # recurrent cell of every variant: vanilla, lstm or gru
     m: int = 100  # hidden units
-    eta: float = 0.1  # learning rate
+    eta: float | None = None  # learning rate (None: the edition's, 0.1 or 0.001)
     seq_length: int = 25  # characters per sequence
     seed: int = 0  # weights, orders and samples
     val_fraction: float = 0.05  # held-out suffix of the corpus, the same for every variant
@@ -59,6 +62,7 @@ class BonusConfig:
     top_ps: str = "0.5, 0.9, 0.99"  # part 3: low, medium, high nucleus mass
     measure_length: int = 2000  # part 3: characters per sample
     ngram_order: int = 5  # part 3: order of the Kneser-Ney model the samples are scored by
+    speed_seconds: float = 2.0  # part 4: seconds of each speed measurement (0: no part 4)
     title: str = ""  # the bonus report's title (empty: the default)
 
     def __post_init__(self):
@@ -70,6 +74,7 @@ class BonusConfig:
         check_int("n_evals", self.n_evals, 1, 1000)
         check_int("measure_length", self.measure_length, 10, 1_000_000)
         check_int("ngram_order", self.ngram_order, 1, 10)
+        check_float("speed_seconds", self.speed_seconds, low=0.0, high=60.0)
         sizes = self.batch_size_list()
         if self.batch_order == "chunks" and self.n_chunks < max(sizes):
             raise RNNError(
@@ -86,8 +91,12 @@ class BonusConfig:
             check_float("top_ps", p, low=0.0, high=1.0, low_open=True)
 
     def _base(self) -> dict:
-        keys = ("cell", "m", "eta", "seq_length", "seed", "val_fraction")
+        keys = ("assignment", "cell", "m", "eta", "seq_length", "seed", "val_fraction")
         return {k: getattr(self, k) for k in keys}
+
+    def edition(self) -> str:
+        """The preset and what it set, as the report's run table says it."""
+        return Config(**self._base()).preset_description()
 
     def batch_size_list(self) -> list[int]:
         sizes = [int(v) for v in _numbers("batch_sizes", self.batch_sizes)]
@@ -157,7 +166,7 @@ def parameters_source() -> str:
     for f in fields(BonusConfig):
         value = f.default
         literal = f'"{value}"' if isinstance(value, str) else repr(value)
-        lines.append(f"{f.name}: {type(value).__name__} = {literal}  # {comments[f.name]}")
+        lines.append(f"{f.name}: {f.type} = {literal}  # {comments[f.name]}")
     return "\n".join(lines)
 
 
@@ -335,6 +344,25 @@ def notebook_path() -> Path:
     return find(NOTEBOOK_NAME)
 
 
+def measure_speed(corpus, seconds: float, path: Path, log) -> None:
+    """Part 4: updates per second of each implementation and cell at m = 100, one thread,
+    measured here (rnn.speed.table), written to `path` as JSON for the notebook."""
+    from . import speed
+    from .atomic import write_atomic
+
+    log(f"part 4: timing each implementation for {seconds:g} s a cell (one thread)")
+
+    def said(row):
+        rate = row["updates_per_sec"]
+        log(
+            f"  {row['cell']} {row['label']}: "
+            + (f"{rate:,.0f} updates/s" if rate else row["note"])
+        )
+
+    rows = speed.table(ids=corpus.ids, K=len(corpus.vocab), seconds=seconds, progress=said)
+    write_atomic(path, json.dumps(rows, indent=1) + "\n")
+
+
 def build(data: Path, out: Path, params: dict, *, progress: bool = True, log=print) -> Path:
     """Train (or reuse) every variant in out/runs and render out/bonus.html; returns its path."""
     from .build import BuildError, describe_failure, execute, render
@@ -356,6 +384,10 @@ def build(data: Path, out: Path, params: dict, *, progress: bool = True, log=pri
                     should_stop=should_stop,
                 )
                 log(f"  {name}: {trained.provenance}")
+        if bc.speed_seconds:
+            measure_speed(corpus, bc.speed_seconds, out / SPEED, log)
+        else:
+            (out / SPEED).unlink(missing_ok=True)
         log("rendering the bonus report")
         staging = Path(tempfile.mkdtemp(dir=out, prefix=lock.transient_prefix("staging")))
         try:

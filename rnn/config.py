@@ -480,23 +480,19 @@ def notebook_parameters_source() -> str:
     return "\n".join(lines)
 
 
-def write_generated(root=None) -> list:
+def write_generated(root=None, cells: dict | None = None) -> list:
     """Rewrite, in a source tree, the texts generated from this list: the report notebook's
-    parameters cell, the README's table, and the bonus notebook's parameters cell (from
-    rnn.bonus.BonusConfig). Returns the files written."""
+    parameters cell and the README's table, and the parameters cell of each other notebook
+    in `cells` (its name in notebooks/ -> the cell's source; the command line passes the
+    bonus notebook's, from rnn.bonus.BonusConfig). Returns the files written."""
     import json
     import re
     from pathlib import Path
 
-    from .bonus import parameters_source as bonus_parameters_source
-
     root = Path(root) if root else Path(__file__).resolve().parent.parent
     notebook, readme = root / "notebooks" / "report.ipynb", root / "README.md"
-    bonus = root / "notebooks" / "bonus.ipynb"
-    for path, source in (
-        (notebook, notebook_parameters_source()),
-        (bonus, bonus_parameters_source()),
-    ):
+    others = [(root / "notebooks" / name, source) for name, source in (cells or {}).items()]
+    for path, source in [(notebook, notebook_parameters_source()), *others]:
         nb = json.loads(path.read_text(encoding="utf-8"))
         cell = next(c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", []))
         cell["source"] = source.splitlines(keepends=True)
@@ -507,7 +503,7 @@ def write_generated(root=None) -> list:
         r"<!-- parameters -->\n.*?\n<!-- /parameters -->", lambda _: block, text, flags=re.S
     )
     readme.write_text(text, encoding="utf-8")
-    return [notebook, readme, bonus]
+    return [notebook, readme, *(path for path, _ in others)]
 
 
 def markdown_table() -> str:

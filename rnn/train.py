@@ -135,17 +135,28 @@ class TrainResult:
         return float(self.smooth_loss.min()) if len(self.smooth_loss) else math.nan
 
 
-def run_updates_reference(s: TrainState, n: int, ids, spec: TrainSpec, K: int, sched: Schedule):
+def run_updates_reference(
+    s: TrainState, n: int, ids, spec: TrainSpec, K: int, sched: Schedule | None = None
+):
     """Updates s.step .. s.step + n - 1 on ids, the textbook loop (min-char-rnn's), with the
     parameters and the optimizer's state as Params; s is left consistent, s.step advanced
     by n. sched (rnn.order) says where each update's sequences start and which streams
     reset; a batch (B > 1) is B single-sequence passes averaged (rnn.batch.streams_mean)."""
-    _run_updates_numpy(s, n, ids, spec, K, sched, streams_mean)
+    _run_updates_numpy(s, n, ids, spec, K, sched or spec_schedule(spec, len(ids)), streams_mean)
 
 
-def _run_updates_batched(s: TrainState, n: int, ids, spec: TrainSpec, K: int, sched: Schedule):
+def _run_updates_batched(
+    s: TrainState, n: int, ids, spec: TrainSpec, K: int, sched: Schedule | None = None
+):
     """The same, each update's B sequences at once in matrix-matrix products (rnn.batch)."""
+    sched = sched or spec_schedule(spec, len(ids))
     _run_updates_numpy(s, n, ids, spec, K, sched, loss_and_grads_batch)
+
+
+def spec_schedule(spec: TrainSpec, n_ids: int) -> Schedule:
+    """The spec's order laid over a training text of n_ids characters (rnn.order)."""
+    order = Order(spec.order, spec.n_chunks, spec.batch_size)
+    return schedule(order, n_ids, spec.seq_length, spec.seed)
 
 
 def _run_updates_numpy(s, n, ids, spec: TrainSpec, K: int, sched: Schedule, gradients) -> None:
@@ -177,11 +188,13 @@ def _run_updates_numpy(s, n, ids, spec: TrainSpec, K: int, sched: Schedule, grad
     s.step += n
 
 
-def _run_updates_compiled(s: TrainState, n: int, ids, spec: TrainSpec, K: int, sched: Schedule):
+def _run_updates_compiled(
+    s: TrainState, n: int, ids, spec: TrainSpec, K: int, sched: Schedule | None = None
+):
     """The same as run_updates_reference for one stream (B = 1), compiled (rnn.kernels)."""
     L = spec.seq_length
     net = kernels.Net(spec.m, K, GATES[spec.cell])
-    starts, resets = sched.window(s.step, n)
+    starts, resets = (sched or spec_schedule(spec, len(ids))).window(s.step, n)
     text = kernels.Text(
         ids, np.ascontiguousarray(starts[:, 0]), np.ascontiguousarray(resets[:, 0]), L
     )
@@ -344,7 +357,7 @@ def train(
     eval_every = spec.eval_every if val_ids is not None else None
     checkpoint, checkpoint_every = controls.checkpoint, controls.checkpoint_every
     should_stop, backend = controls.should_stop, controls.backend
-    sched = schedule(Order(spec.order, spec.n_chunks, spec.batch_size), len(ids), L, spec.seed)
+    sched = spec_schedule(spec, len(ids))
     compiled = _resolve(backend) == "numba"
     if not compiled:
         run = run_updates_reference

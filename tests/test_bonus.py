@@ -1,6 +1,7 @@
 """The bonus report (rnn.bonus, notebooks/bonus.ipynb): its parameters, what it computes from
 finished runs, and the whole build at tiny sizes."""
 
+import html as html_lib
 import json
 import re
 import shutil
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 
 import rnn
-from rnn import bonus, build
+from rnn import bonus, build, speed
 from rnn.errors import RNNError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,6 +27,7 @@ TINY = dict(
     n_evals=3,
     measure_length=120,
     ngram_order=3,
+    speed_seconds=0.05,
 )
 
 
@@ -115,7 +117,15 @@ def test_the_bonus_report_renders_at_tiny_sizes_from_runs_it_trained(tmp_path, c
     assert f"Per update, {best} converges fastest: at {x:,.0f} updates" in text
     assert f"{at[best]:.3f}" in text
     assert "held-out text" in text and "distinct 4-grams" in text
-    assert "Part 4 is missing" in text or "updates/s" in text
+    # part 4: measured by the build (every cell, every implementation), shown by the notebook
+    rows = json.loads((out / bonus.SPEED).read_text(encoding="utf-8"))
+    assert {(r["cell"], r["variant"]) for r in rows} == {
+        (cell, variant) for cell in rnn.CELLS for variant in speed.VARIANTS
+    }
+    measured = [r for r in rows if r["updates_per_sec"]]
+    assert {r["variant"] for r in measured} >= {"textbook", "speedups", "compiled"}
+    for r in measured:
+        assert html_lib.escape(r["label"]) in html.read_text(encoding="utf-8")
     nb = json.loads((out / "bonus.ipynb").read_text(encoding="utf-8"))
     errors = [o for c in nb["cells"] for o in c.get("outputs", []) if o["output_type"] == "error"]
     assert errors == []

@@ -156,6 +156,7 @@ def subparsers():
 def test_one_command_line_holds_every_command():
     assert set(subparsers()) == {
         "report",
+        "bonus",
         "pdf",
         "sweep",
         "train",

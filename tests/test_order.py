@@ -22,7 +22,17 @@ from rnn.train import (
     run_updates_reference,
 )
 
+from .training import fit
+
 needs_numba = pytest.mark.skipif(not AVAILABLE, reason="numba not installed")
+
+
+def spec_for(params, L: int, n: int, B: int = 1) -> rnn.TrainSpec:
+    """The spec of the textbook's run (AdaGrad, eta 0.1, clipping) over n updates of L."""
+    return rnn.TrainSpec(
+        cell=params.cell, m=params.m, n_updates=n, seq_length=L, batch_size=B,
+        sample_every=None, eval_every=None,
+    )  # fmt: skip
 
 
 def test_sequential_one_stream_is_the_original_order():
@@ -145,11 +155,11 @@ def test_batched_training_follows_its_reference(macbeth, cell, order):
     m, K, L, B = 12, len(vocab), 10, 4
     params = rnn.init_params(K, m=m, seed=0, cell=cell)
     sched = schedule(Order(order, 8, B), len(ids), L, seed=0)
-    fast, ref = new_state(params, 60, L, 0, B), new_state(params, 60, L, 0, B)
-    loop = dict(ids=ids, L=L, eta=0.1, m=m, K=K, cell=cell, order=sched)
+    spec = spec_for(params, L, 60, B=B)
+    fast, ref = new_state(params, spec), new_state(params, spec)
     for _ in range(6):
-        _run_updates_batched(fast, 10, **loop)
-        run_updates_reference(ref, 10, **loop)
+        _run_updates_batched(fast, 10, ids, spec, K, sched)
+        run_updates_reference(ref, 10, ids, spec, K, sched)
         np.testing.assert_allclose(fast.loss[: fast.step], ref.loss[: ref.step], rtol=1e-10)
         np.testing.assert_allclose(fast.theta, ref.theta, atol=1e-10)
         np.testing.assert_allclose(fast.h, ref.h, atol=1e-10)
@@ -166,7 +176,8 @@ def test_the_loops_reset_exactly_where_the_order_says(macbeth, order, B):
     m, K, L, n = 8, len(vocab), 10, 120
     params = rnn.init_params(K, m=m, seed=1, sigma=0.3)
     sched = schedule(Order(order, 6, B), len(ids), L, seed=2)
-    s = new_state(params, n, L, 0, B)
+    spec = spec_for(params, L, n, B=B)
+    s = new_state(params, spec)
     s.h[:] = 0.2  # junk that a reset must clear
     starts, resets = sched.window(0, n)
     assert resets[1:].any() and (order == "random" or not resets[1:].all())
@@ -177,7 +188,7 @@ def test_the_loops_reset_exactly_where_the_order_says(macbeth, order, B):
         fresh = streams_mean(p, X, Y, np.zeros_like(s.h))[0]
         carried = streams_mean(p, X, Y, s.h)[0]
         mixed = streams_mean(p, X, Y, np.where(resets[step], 0.0, s.h))[0]
-        run_updates_reference(s, 1, ids=ids, L=L, eta=0.1, m=m, K=K, cell="vanilla", order=sched)
+        run_updates_reference(s, 1, ids, spec, K, sched)
         assert s.loss[step] == pytest.approx(mixed, rel=1e-12)
         if resets[step].all() and abs(fresh - carried) > 1e-6:
             seen.add("reset")
@@ -193,12 +204,12 @@ def test_compiled_single_stream_follows_the_reference_in_every_order(macbeth, or
     m, K, L = 20, len(vocab), 25
     params = rnn.init_params(K, m=m, seed=0)
     sched = schedule(Order(order, 5), len(ids), L, seed=4)
-    loop = dict(ids=ids, L=L, eta=0.1, m=m, K=K, cell="vanilla", order=sched)
-    s = new_state(params, 200, L, 0)
+    spec = spec_for(params, L, 200)
+    s = new_state(params, spec)
     for step in range(200):
         fast = copy.deepcopy(s)
-        _run_updates_compiled(fast, 1, **loop)
-        run_updates_reference(s, 1, **loop)
+        _run_updates_compiled(fast, 1, ids, spec, K, sched)
+        run_updates_reference(s, 1, ids, spec, K, sched)
         assert abs(fast.loss[step] - s.loss[step]) <= 1e-9 * s.loss[step]
         assert np.max(np.abs(fast.theta - s.theta)) < 1e-8
         assert np.max(np.abs(fast.h - s.h)) < 1e-8
@@ -212,37 +223,31 @@ def test_a_resumed_run_reads_what_the_uninterrupted_one_did(macbeth, tmp_path, o
     params = rnn.init_params(len(vocab), m=10, seed=0)
     kw = dict(
         seq_length=10, sample_every=50, sample_length=20, val_ids=val_ids, eval_every=40,
-        order=Order(order, 6, B),
+        order=order, n_chunks=6, batch_size=B,
     )  # fmt: skip
-    full = rnn.train(params, train_ids, n_updates=300, **kw)
-    half = rnn.train(params, train_ids, n_updates=120, **kw)  # at a validation pass
+    full = fit(params, train_ids, n_updates=300, **kw)
+    half = fit(params, train_ids, n_updates=120, **kw)  # at a validation pass
     cfg = rnn.Config(m=10, n_updates=300, order=order, n_chunks=6, batch_size=B).to_dict()
     path = tmp_path / "half.npz"
     checkpoint.save(path, half.state, vocab_chars=vocab.chars, config=cfg)
     state, _ = checkpoint.load(path)
     assert state.h.shape == (params.state_size, B)
-    resumed = rnn.train(params, train_ids, n_updates=300, resume=state, **kw)
+    resumed = fit(params, train_ids, n_updates=300, resume=state, **kw)
     np.testing.assert_array_equal(resumed.loss, full.loss)
     np.testing.assert_array_equal(resumed.params.flatten(), full.params.flatten())
     np.testing.assert_array_equal(resumed.val_loss, full.val_loss)
     for step in full.samples:
         np.testing.assert_array_equal(resumed.samples[step], full.samples[step])
     with pytest.raises(DataError, match="carries .* streams, this run reads batch_size"):
-        rnn.train(
-            params,
-            train_ids,
-            n_updates=300,
-            resume=state,
-            **(kw | {"order": Order(order, 6, B + 1)}),
-        )
+        fit(params, train_ids, n_updates=300, resume=state, **(kw | {"batch_size": B + 1}))
 
 
 def test_samples_and_validation_read_the_first_stream(macbeth):
     vocab, ids = macbeth
     params = rnn.init_params(len(vocab), m=10, seed=0)
-    result = rnn.train(
+    result = fit(
         params, ids[:3000], n_updates=40, seq_length=10, sample_every=20, sample_length=5,
-        val_ids=ids[3000:3400], eval_every=20, order=Order("sequential", batch_size=3),
+        val_ids=ids[3000:3400], eval_every=20, batch_size=3,
     )  # fmt: skip
     assert result.state.h.shape == (params.state_size, 3)
     assert result.best_h.shape == (params.state_size, 1)

@@ -8,6 +8,8 @@ import pytest
 import rnn
 from rnn.analysis import ngram, sampling
 
+from .training import fit
+
 
 def test_words_and_the_share_found_in_the_corpus():
     assert sampling.words("The King's men, O'er 3 hills_and dales!") == [
@@ -52,7 +54,7 @@ def test_the_corpus_scores_as_the_corpus_and_noise_as_noise(macbeth):
 
 def test_low_settings_repeat_more_and_each_row_is_scored_as_its_own_text(macbeth):
     vocab, ids = macbeth
-    params = rnn.train(
+    params = fit(
         rnn.init_params(len(vocab), m=32, seed=0), ids, n_updates=1500, sample_every=None
     ).params
     scorer = sampling.Scorer(ids, vocab, order=4)
