@@ -44,12 +44,12 @@ venv: $(STAMP)  ## create .venv and install the pinned dependencies
 # pip is silent while it installs (a minute or two): a line every 15 s says it is still at it.
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	@echo "creating .venv and installing the pinned packages into it (first run only, 1-2 min)"
-	@{ n=0; while sleep 15; do n=$$((n + 15)); echo "  still installing ($$n s)"; done; } & t=$$!; trap 'kill $$t 2>/dev/null' EXIT INT TERM HUP; { test -x $(PY) || $(PYTHON) -m venv $(VENV); } && $(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt && $(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@{ n=0; while sleep 5; do n=$$((n + 5)); echo "  still installing ($$n s)"; done; } & t=$$!; trap 'kill $$t 2>/dev/null' EXIT INT TERM HUP; { test -x $(PY) || $(PYTHON) -m venv $(VENV); } && $(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt && $(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
 $(DEV): $(STAMP) requirements-dev.txt
 	@echo "installing the test tools into .venv (first run only, under a minute)"
-	@{ n=0; while sleep 15; do n=$$((n + 15)); echo "  still installing ($$n s)"; done; } & t=$$!; trap 'kill $$t 2>/dev/null' EXIT INT TERM HUP; $(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	@{ n=0; while sleep 5; do n=$$((n + 5)); echo "  still installing ($$n s)"; done; } & t=$$!; trap 'kill $$t 2>/dev/null' EXIT INT TERM HUP; $(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	touch $@
 
 # The optional extra pyproject.toml names (torch==2.13.0, a CPU build here): part I's column

@@ -23,12 +23,14 @@ def notebook_start(namespace: dict) -> None:
     """Check the parameters papermill injected, then hold run_dir (and out_dir): with
     build_id set, make report holds run_dir already and only that is checked."""
     check_injected(namespace.get("In") or [])
-    run_dir = Path(namespace.get("run_dir") or namespace["out_dir"]).resolve()
+    given = [namespace.get("run_dir"), namespace.get("out_dir")]
+    folders = [Path(f).resolve() for f in given if f]  # out_dir "": nothing is written
     build_id = namespace.get("build_id", "")
-    if build_id and held_by_build(run_dir, build_id):
+    if build_id and folders and held_by_build(folders[0], build_id):
         return
-    for folder in dict.fromkeys([run_dir, Path(namespace["out_dir"]).resolve()]):
-        hold_for_kernel(folder)
+    for folder in dict.fromkeys(folders):
+        if folder.is_dir():  # one that is not there is the reader's to report, not made here
+            hold_for_kernel(folder)
 
 
 def known() -> set[str]:
@@ -67,6 +69,11 @@ def held_by_build(folder: Path, build_id: str) -> bool:
     except OSError:
         return False
     return lock.build_note(build_id) in note and lock.is_held(folder)
+
+
+def holds(folder) -> bool:
+    """True if this kernel already holds `folder` (notebook_start took it)."""
+    return Path(folder).resolve() in _held
 
 
 def hold_for_kernel(folder: Path) -> None:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from .train import TrainState
 
 COMPILE_SECONDS = 30  # about what the first compile of the kernels takes (rnn.kernels)
-STILL_EVERY = 15.0  # seconds between "still compiling" lines
+STILL_EVERY = 5.0  # seconds between "still ..." lines: a user at a terminal sees one this often
 LINES = 20  # loss lines in a run written to a log, when no interval is asked for
 
 
@@ -93,8 +93,12 @@ class _Shown:
             every = round_interval(self.total / LINES)
         self.every = every
         if self.tty:
+            import shutil
+
             from tqdm import tqdm
 
+            # A terminal that reports no width (a pty made by `script`, say) gets 80 columns.
+            sized = shutil.get_terminal_size((0, 0)).columns >= 20
             self.bar = tqdm(
                 total=self.total,
                 initial=self.done,
@@ -102,7 +106,8 @@ class _Shown:
                 unit_scale=True,  # 20.0k/100k: room for the bar in a narrow terminal
                 mininterval=0.5,
                 ascii=True,
-                dynamic_ncols=True,  # sized to the terminal, and follows it when resized
+                dynamic_ncols=sized,  # sized to the terminal, and follows it when resized
+                ncols=None if sized else 80,
                 desc="training",
                 file=self.stream,
             )

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import checkpoint, lock
+from . import checkpoint, guard, lock
 from .analysis.gradflow import MAX_K, PER_STRETCH, SPACING, WARMUP
 from .config import TRAINING, Config, names
 from .data import Corpus, load_corpus, split_train_val
@@ -261,7 +261,13 @@ def read_run(
         )
     if not file.exists():
         data = prepare(cfg, resolve_path(data_path or DEFAULT_CORPUS, "data_path"))
-        with lock.hold(run_dir, f"the report notebook training into {run_dir}"):
+        # The notebook holds run_dir already (rnn.guard); anything else takes it here.
+        holding = (
+            contextlib.nullcontext()
+            if guard.holds(run_dir)
+            else lock.hold(run_dir, f"the report notebook training into {run_dir}")
+        )
+        with holding:
             with stop_requests() as should_stop:
                 trained = run(
                     cfg, data, run_dir, replace_other=False, progress=True, should_stop=should_stop

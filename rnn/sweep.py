@@ -67,7 +67,7 @@ POINT_FILES = ("report.html", "report.ipynb", "metrics.json", "checkpoint.npz", 
 MAX_POINTS = 200
 PROGRESS_TOPIC = "rnn-point-progress"  # Dask events: a point's training progress
 POINT_LINES = 10  # progress lines per point
-HEARTBEAT = 15.0  # seconds of silence after which the client says what is still running
+HEARTBEAT = 5.0  # seconds of silence after which the client says what is still running
 
 
 def load_spec(path) -> dict:

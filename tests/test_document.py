@@ -574,10 +574,7 @@ def test_pdf_first_page_and_where_the_parts_end(printed):
 def assignment(tmp_path_factory):
     """The report of the same small run in the assignment layout, as the build renders it."""
     out = tmp_path_factory.mktemp("assignment")
-    params = SMALL | {"prime": "", "data_path": str(CORPUS), "out_dir": str(out)}
-    build.execute(build.NOTEBOOK, out / "report.ipynb", params | {"layout": "assignment"}, cwd=out)
-    drop = report.dropped_tags(rnn.Config(layout="assignment"))
-    build.render(out / "report.ipynb", out / "report.html", drop)
+    build.build(CORPUS, out, SMALL | {"prime": "", "layout": "assignment"}, progress=False)
     return out
 
 
