@@ -166,7 +166,8 @@ def parameters_source() -> str:
     for f in fields(BonusConfig):
         value = f.default
         literal = f'"{value}"' if isinstance(value, str) else repr(value)
-        lines.append(f"{f.name}: {f.type} = {literal}  # {comments[f.name]}")
+        kind = str(f.type).removesuffix(" | None")  # papermill reads one plain type name
+        lines.append(f"{f.name}: {kind} = {literal}  # {comments[f.name]}")
     return "\n".join(lines)
 
 
