@@ -1,7 +1,8 @@
-"""The command line: python -m rnn (or `rnn`) report | pdf | sweep | train | sample | gradcheck
-| parameters. Options take the notebook's parameter names (--n_updates, or --n-updates).
+"""The command line: python -m rnn (or `rnn`) report | bonus | pdf | sweep | train | sample |
+gradcheck | parameters. Options take the notebook's parameter names (--n_updates, or --n-updates).
 
 python -m rnn report --data data/shakespeare.txt --out reports -p eta 0.05
+python -m rnn bonus --data data/shakespeare.txt --out reports/bonus -p assignment adam
 python -m rnn pdf --out reports
 python -m rnn sweep sweeps/example.yaml
 python -m rnn train --data data/shakespeare.txt --out runs/default --n_updates 100000
