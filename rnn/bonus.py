@@ -99,11 +99,15 @@ class BonusConfig:
         return Config(**self._base()).preset_description()
 
     def batch_size_list(self) -> list[int]:
-        sizes = [int(v) for v in _numbers("batch_sizes", self.batch_sizes)]
-        if not sizes or any(b < 1 or b > self.batch_budget for b in sizes):
+        values = _numbers("batch_sizes", self.batch_sizes)
+        whole = all(math.isfinite(v) and v == int(v) for v in values)  # no 1.5, nan or inf
+        sizes = [int(v) for v in values] if whole else []
+        # at most the budget, and at most what the report's batch_size allows
+        top = min(self.batch_budget, _config_field("batch_size").metadata["rule"]["maximum"])
+        if not sizes or any(b < 1 or b > top for b in sizes):
             raise RNNError(
-                f"parameter batch_sizes must be integers in 1..batch_budget "
-                f"({self.batch_budget}), got {self.batch_sizes!r}"
+                f"parameter batch_sizes must be integers from 1 to {top:,} (batch_budget and "
+                f"batch_size's limit), got {self.batch_sizes!r}"
             )
         return sorted(set(sizes))
 
@@ -131,6 +135,10 @@ class BonusConfig:
         )
 
 
+def _config_field(name: str):
+    return next(f for f in fields(Config) if f.name == name)
+
+
 def _numbers(name: str, text) -> list[float]:
     try:
         return [float(v) for v in str(text).split(",") if v.strip()]
@@ -147,6 +155,11 @@ def bonus_config(values: dict) -> BonusConfig:
     if unknown:
         raise RNNError(f"unknown parameter {unknown[0]!r}; known: {', '.join(known)}")
     return BonusConfig(**values)
+
+
+def known_parameters() -> set[str]:
+    """The bonus notebook's parameters: BonusConfig's, and where the runs and corpus are."""
+    return {f.name for f in fields(BonusConfig)} | {"data_path", "out_dir"}
 
 
 def parameters_source() -> str:
@@ -240,8 +253,22 @@ def load_variant(folder, name: str | None = None) -> Variant:
 
 
 def load_variants(out_dir, bc: BonusConfig) -> dict[str, Variant]:
+    """The finished runs of bc's variants; RNNError, naming what differs, where a folder
+    holds a run of other training parameters (the notebook shows only the runs it names)."""
     runs = Path(out_dir) / "runs"
-    return {name: load_variant(runs / name, name) for name in bc.variants()}
+    found = {}
+    for name, cfg in bc.variants().items():
+        v = found[name] = load_variant(runs / name, name)
+        want, got = cfg.training_key(), v.cfg.training_key()
+        differs = [
+            f"{k} = {got.get(k)!r} there, {want[k]!r} here" for k in want if got.get(k) != want[k]
+        ]
+        if differs:
+            raise RNNError(
+                f"{runs / name}: a run of other parameters ({'; '.join(differs[:3])}); "
+                f"'make bonus' with these parameters trains it"
+            )
+    return found
 
 
 def bits_at(v: Variant, x: float, by: str = "updates") -> float:

@@ -37,9 +37,11 @@ def known() -> set[str]:
     return set(names()) | {p["name"] for p in PATH_PARAMETERS}
 
 
-def check_injected(history) -> None:
+def check_injected(history, allowed: set[str] | None = None) -> None:
     """ConfigError naming the first parameter of papermill's injected cell (found in the
-    kernel's input history, IPython's `In`) that the parameters cell does not declare."""
+    kernel's input history, IPython's `In`) that the parameters cell does not declare
+    (`allowed`: the notebook's parameters; the report notebook's by default)."""
+    allowed = known() if allowed is None else allowed
     for source in history:
         if not isinstance(source, str) or not source.startswith(INJECTED):
             continue
@@ -54,10 +56,10 @@ def check_injected(history) -> None:
             for t in node.targets
             if isinstance(t, ast.Name)
         ]
-        unknown = [name for name in given if name not in known()]
+        unknown = [name for name in given if name not in allowed]
         if unknown:
             raise ConfigError(
-                f"unknown parameter {unknown[0]!r}; known: {', '.join(sorted(known()))}"
+                f"unknown parameter {unknown[0]!r}; known: {', '.join(sorted(allowed))}"
             )
 
 

@@ -99,6 +99,7 @@ def main(argv=None) -> int:
         return 2
     from .__main__ import main as rnn_main
 
+    os.environ["RNN_MAKE"] = "1"  # its messages then name make's switches (ACCEPT_FAILURE=1)
     return rnn_main(args)
 
 

@@ -698,7 +698,8 @@ def _finite(x):
 
 
 def curves_figure(rows):
-    """Smooth loss of every successful sweep point, overlaid (from metrics.json's every-100th).
+    """Smooth loss per character of every successful sweep point, overlaid (from
+    metrics.json's every-100th, divided by seq_length for a summed loss: rnn.sweep.table).
     Ten colours (tab10), then dashes: up to ten points stay apart; the legend sits below the
     plot so long point names do not cover the curves."""
     from matplotlib import colormaps
@@ -722,7 +723,7 @@ def curves_figure(rows):
         )
     ax.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
     ax.set_xlabel("update step")
-    ax.set_ylabel("smooth loss (nats per sequence)")
+    ax.set_ylabel("smooth loss (nats per character)")
     ax.grid(alpha=0.3)
     if drawn:
         fig.legend(loc="outside lower center", ncol=ncol, fontsize=8, frameon=False)

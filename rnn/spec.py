@@ -95,13 +95,50 @@ class TrainSpec:
         )
         biases = "zero (the LSTM's forget gate's from 1)" if self.cell == "lstm" else "zero"
         return (
-            f"The corpus, less its validation suffix, is read in consecutive sequences of "
-            f"{self.seq_length} characters, one update per sequence, with gradients by "
-            f"backpropagation through time. The hidden state is carried from one sequence to "
-            f"the next and reset to zero at the start of each epoch. A sequence's loss is "
-            f"{loss}. The weights start from {init}, the biases from {biases}. {clipping} "
+            f"{self.reading()} A sequence's loss is {loss}"
+            + (
+                f"; an update's, the mean over its {self.batch_size} sequences"
+                if self.batch_size > 1
+                else ""
+            )
+            + f". The weights start from {init}, the biases from {biases}. {clipping} "
             f"{optim.from_spec(self).describe()}."
         )
+
+    def reading(self) -> str:
+        """How training reads the text (the order and the batch), in sentences."""
+        L, B = self.seq_length, self.batch_size
+        text = "The corpus, less its validation suffix,"
+        if self.order == "sequential":
+            how = (
+                f"{text} is read in consecutive sequences of {L} characters"
+                + (
+                    ", one update per sequence"
+                    if B == 1
+                    else f" by {B} parallel streams, each "
+                    f"through its own stretch of the text, one sequence of each an update"
+                )
+                + ", with gradients by backpropagation through time. The hidden state is "
+                "carried from one sequence to the next and reset to zero at the start of each "
+                "epoch."
+            )
+        elif self.order == "chunks":
+            how = (
+                f"{text} is cut into {self.n_chunks} chunks read in an order shuffled anew each "
+                f"epoch, in consecutive sequences of {L} characters"
+                + ("" if B == 1 else f", {B} chunks at a time by parallel streams")
+                + ", with gradients by backpropagation through time. The hidden state is "
+                "carried from one sequence to the next and reset to zero at each chunk's start."
+            )
+        else:
+            how = (
+                f"{text} is read in sequences of {L} characters from positions drawn at random"
+                + ("" if B == 1 else f", {B} an update")
+                + ", with gradients by backpropagation through time, each from a zero state."
+            )
+        if B > 1:
+            how += " Samples and validation read from the first stream's state."
+        return how
 
     def check_fits(self, params: Params) -> None:
         """ConfigError unless params are a network of this spec's cell and size."""

@@ -421,14 +421,18 @@ def table(sweep_dir: Path) -> list[dict]:
             row |= {"status": "changed", "error": "its folder was rewritten since the sweep"}
         elif rec["status"] != "failed" and metrics_file.exists():
             m = json.loads(metrics_file.read_text(encoding="utf-8"))
+            # Every point's smooth loss per character, whatever its loss and seq_length, so
+            # that points of a summed and of a mean loss share one scale.
+            config = m.get("config", {})
+            per = config.get("seq_length", 1) if config.get("loss", "sum") == "sum" else 1
             row |= {
-                "best_smooth_loss": m["best_smooth_loss"],
-                "final_smooth_loss": m["final_smooth_loss"],
+                "best_smooth_loss": m["best_smooth_loss"] / per,
+                "final_smooth_loss": m["final_smooth_loss"] / per,
                 "val_bits_per_char": m.get("best_val_bits_per_char"),
                 "seconds": row["seconds"] or m["seconds"],
                 "updates_per_sec": m.get("updates_per_sec"),
                 "n_params": m.get("n_params"),
-                "curve": m["smooth_loss_every_100"],
+                "curve": [v / per for v in m["smooth_loss_every_100"]],
                 "passage": m.get("passage", ""),
                 "report": f"points/{rec['point']}/report.html",
             }
@@ -533,8 +537,8 @@ def table_html(rows: list[dict]) -> str:
         status = r["status"] + (f": {r['error']}" if r["error"] else "")
         numbers = [
             fmt(r.get("val_bits_per_char"), ".3f"),
-            fmt(r.get("best_smooth_loss"), ".2f"),
-            fmt(r.get("final_smooth_loss"), ".2f"),
+            fmt(r.get("best_smooth_loss"), ".3f"),
+            fmt(r.get("final_smooth_loss"), ".3f"),
             fmt(r.get("n_params"), ","),
             fmt(r.get("updates_per_sec"), ",.0f"),
             fmt(r.get("seconds"), ".1f"),
@@ -546,8 +550,8 @@ def table_html(rows: list[dict]) -> str:
         )
     head = (
         "validation bits/char",
-        "best smooth loss",
-        "final smooth loss",
+        "best smooth loss (nats/char)",
+        "final smooth loss (nats/char)",
         "parameters",
         "updates/s",
         "time (s)",

@@ -44,7 +44,10 @@ def test_the_notebooks_parameters_cell_is_generated_from_bonus_config():
 @pytest.mark.parametrize(
     "values, message",
     [
-        ({"batch_sizes": "1, 0"}, "batch_sizes must be integers in 1..batch_budget"),
+        ({"batch_sizes": "1, 0"}, "batch_sizes must be integers from 1 to 4,096"),
+        ({"batch_sizes": "1, nan"}, "batch_sizes must be integers from 1 to 4,096"),
+        ({"batch_sizes": "1.5, 4"}, "batch_sizes must be integers from 1 to 4,096"),
+        ({"batch_sizes": "1, 5000", "batch_budget": 10_000}, "integers from 1 to 4,096"),
         ({"batch_sizes": "1, x"}, "batch_sizes must be numbers separated by commas"),
         ({"temperatures": "0.5, 1"}, "temperatures must be three numbers"),
         ({"top_ps": "0.5, 0.9, 1.5"}, "top_ps must be <= 1.0"),
@@ -129,6 +132,9 @@ def test_the_bonus_report_renders_at_tiny_sizes_from_runs_it_trained(tmp_path, c
     nb = json.loads((out / "bonus.ipynb").read_text(encoding="utf-8"))
     errors = [o for c in nb["cells"] for o in c.get("outputs", []) if o["output_type"] == "error"]
     assert errors == []
+    # It shows only the runs its parameters name: another m is refused, naming the difference
+    with pytest.raises(RNNError, match="a run of other parameters .m = 8 there, 9 here"):
+        bonus.load_variants(out, bonus.bonus_config(TINY | {"m": 9}))
     # The notebook only reads: a second build trains nothing and leaves the runs as they were.
     stamps = {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("*.npz")}
     lines.clear()

@@ -418,8 +418,8 @@ def test_sweep_table_sets_numbers_right_and_names_whole():
             "error": "",
             "report": "p/r.html",
             "val_bits_per_char": 2.655,
-            "best_smooth_loss": 45.1,
-            "final_smooth_loss": 46.0,
+            "best_smooth_loss": 1.804,  # per character (rnn.sweep.table divides the sum's)
+            "final_smooth_loss": 1.84,
             "n_params": 23422,
             "updates_per_sec": 5199.4,
             "seconds": 20.25,
@@ -428,7 +428,7 @@ def test_sweep_table_sets_numbers_right_and_names_whole():
     ]
     got = sweep.table_html(rows)
     assert '<td class="rnn-point"><a href="p/r.html">cell-lstm_m-45</a></td>' in got
-    assert '<td class="num">2.655</td><td class="num">45.10</td>' in got
+    assert '<td class="num">2.655</td><td class="num">1.804</td>' in got
     assert '<td class="num">23,422</td><td class="num">5,199</td><td class="num">20.2</td>' in got
     assert '<th class="num">validation bits/char</th>' in got
     assert "<td>failed: &lt;diverged&gt;</td>" in got
