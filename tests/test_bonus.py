@@ -110,6 +110,7 @@ def test_the_bonus_report_renders_at_tiny_sizes_from_runs_it_trained(tmp_path, c
     lines = []
     html = bonus.build(corpus, out, TINY, progress=False, log=lines.append)
     assert html == out / "bonus.html" and html.exists()
+    assert "<title>Bonus: training order, batches, sampling and speed</title>" in html.read_text()
     assert sum("trained in this build" in line for line in lines) == 6
     text = re.sub(r"<[^>]+>", " ", html.read_text(encoding="utf-8"))
     for heading in ("1. Training order", "2. Batches", "3. Temperature", "4. Speed"):
