@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 
 IMPROVED = 1e-3  # a fall of less than this fraction of the start is no fall
+SHORT = 1000  # below this many updates a rise is no reason to lower eta: train longer
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,9 @@ def verdict(result: TrainResult) -> Verdict:
         )
     if not findings:
         return Verdict(failed=False)
-    if rose:
+    if rose and n < SHORT:  # it climbs over the first updates: too few to blame eta
+        advice = f"train for more updates ({n:,} are too few to judge a run by)"
+    elif rose:
         advice = "lower eta"
     elif flat:
         advice = "raise eta or train for more updates"

@@ -84,3 +84,14 @@ def test_a_healthy_run_and_a_run_of_no_updates_did_not_fail(macbeth):
     assert rnn.verdict(result) == rnn.Verdict(failed=False)
     none = fit(params, train, n_updates=0, val_ids=val, eval_every=250, sample_every=None)
     assert not rnn.verdict(none).failed
+
+
+def test_a_short_run_whose_loss_rose_is_told_to_train_longer(macbeth):
+    """At the defaults the smooth loss climbs over the first updates: 100 updates are no
+    reason to lower eta."""
+    K, train, _ = macbeth
+    params = rnn.init_params(K, m=100, seed=0)
+    result = fit(params, train, n_updates=100, sample_every=None)
+    found = rnn.verdict(result)
+    assert found.failed and found.findings[0].startswith("the smooth loss rose from")
+    assert found.advice == "train for more updates (100 are too few to judge a run by)"
