@@ -45,10 +45,7 @@ class AdaGrad:
     def step(self, params: Params, grads: Params, state: dict) -> tuple[Params, dict]:
         """(next_params, next_state); the inputs are left as they were."""
         G = _zip(lambda G, g: G + g**2, state["G"], grads)
-        next_params = _zip3(
-            lambda w, g, G: w - self.eta * g / np.sqrt(G + self.eps), params, grads, G
-        )
-        return next_params, {"G": G}
+        return _divided_step(params, grads, G, self.eta, self.eps), {"G": G}
 
     def describe(self) -> str:
         return (
@@ -71,10 +68,7 @@ class RMSProp:
     def step(self, params: Params, grads: Params, state: dict) -> tuple[Params, dict]:
         gamma = self.gamma
         G = _zip(lambda G, g: gamma * G + (1.0 - gamma) * g**2, state["G"], grads)
-        next_params = _zip3(
-            lambda w, g, G: w - self.eta * g / np.sqrt(G + self.eps), params, grads, G
-        )
-        return next_params, {"G": G}
+        return _divided_step(params, grads, G, self.eta, self.eps), {"G": G}
 
     def describe(self) -> str:
         return (
@@ -153,6 +147,11 @@ def unflat_state(flat: dict, m: int, K: int, cell: str) -> dict:
 def clip(grads: Params, bound: float = CLIP) -> Params:
     """Each gradient entry clipped to [-bound, bound] (the original's guard against explosion)."""
     return grads.map(lambda g: np.clip(g, -bound, bound))
+
+
+def _divided_step(params: Params, grads: Params, G: Params, eta: float, eps: float) -> Params:
+    """theta - eta g / sqrt(G + eps): AdaGrad's step and RMSProp's, which differ only in G."""
+    return _zip3(lambda w, g, G: w - eta * g / np.sqrt(G + eps), params, grads, G)
 
 
 def _zip(fn, a: Params, b: Params) -> Params:

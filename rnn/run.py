@@ -39,8 +39,7 @@ from .data import Corpus, load_corpus, split_train_val
 from .errors import CheckpointError, ConfigError, DataError, RNNError, TrainingDiverged
 from .model import param_shapes
 from .optim import state_names
-from .order import Order, schedule
-from .train import Controls, TrainResult, train
+from .train import Controls, TrainResult, spec_schedule, train
 from .train import result_of as result_of_state
 
 FINAL, PARTIAL = "checkpoint.npz", "checkpoint.partial.npz"
@@ -232,8 +231,7 @@ def _recorded_corpus(file: Path, meta: dict, corpus) -> Corpus:
 
 def result_of(state, cfg: Config, data: Data) -> TrainResult:
     """What training returned, from the state a checkpoint holds (nothing is trained)."""
-    order = Order.from_config(cfg)
-    per_epoch = schedule(order, len(data.train_ids), cfg.seq_length, cfg.seed).per_epoch
+    per_epoch = spec_schedule(cfg.train_spec(), len(data.train_ids)).per_epoch
     return result_of_state(state, cfg.cell, cfg.m, len(data.vocab), per_epoch)
 
 

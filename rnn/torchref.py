@@ -211,10 +211,9 @@ def autograd_check(
     init: str = "sigma",
 ) -> AutogradCheck:
     """Part I's second column: a `cell` network of m units (init_params(K, m, sigma, seed,
-    cell, init)),
-    on ids[:seq_length] predicting ids[1:seq_length + 1] (fewer when ids is shorter) from a
-    zero state. Without torch the result has no errors and says the extra is needed (it does
-    not raise); bad input raises first, either way."""
+    cell, init)), on ids[:seq_length] predicting ids[1:seq_length + 1] (fewer when ids is
+    shorter) from a zero state. Without torch the result has no errors and says the extra is
+    needed (it does not raise); bad input raises first, either way."""
     _check_loss(loss)
     check_cell(cell)
     ids = np.asarray(ids)
