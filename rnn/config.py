@@ -32,6 +32,7 @@ from .optim import OPTIMIZERS
 from .order import ORDERS
 
 TRAINING, REPORT, RUN = "training", "report", "run"
+DTYPES = ("float64", "float32")
 TEXT_MAX = 1_000_000  # characters of any one text the report shows
 
 # The editions of the assignment, and the values each gives the parameters it governs.
@@ -225,6 +226,41 @@ class Config:
     )
     batch_size: int = _param(
         1, TRAINING, "sequences per update, read as parallel streams", minimum=1, maximum=4096
+    )
+    layers: int = _param(
+        1, TRAINING, "recurrent layers, each one's h the next one's input", minimum=1, maximum=4
+    )
+    dropout: float = _param(
+        0.0,
+        TRAINING,
+        "probability of dropping each layer's output while training (inverted dropout)",
+        low=0.0,
+        high=1.0,
+        high_open=True,
+    )
+    dtype: str = _param(
+        "float64",
+        TRAINING,
+        "precision of training and sampling: float64 or float32 (the gradient check: float64)",
+        choices=DTYPES,
+    )
+    time_budget: float = _param(
+        0.0,
+        TRAINING,
+        "seconds of training, after which it stops and keeps the best model (0: no limit)",
+        low=0.0,
+    )
+    lr_decay: float = _param(
+        1.0,
+        TRAINING,
+        "factor eta is multiplied by at each epoch's end (1: no decay)",
+        low=0.0,
+        high=1.0,
+        low_open=True,
+    )
+    lr_decay_after: int = _param(
+        10, TRAINING, "epochs before lr_decay starts (it acts at the end of epoch >= this)",
+        minimum=0,
     )
     checkpoint_every: int = _param(10_000, RUN, "updates between checkpoints", minimum=1)
     # What the report draws from the finished model

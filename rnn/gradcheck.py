@@ -28,7 +28,7 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .model import PARAM_NAMES, Params, loss_and_grads, loss_scale, sequence_losses
+from .model import Params, loss_and_grads, loss_scale, sequence_losses
 
 DELTA = 1e-3  # finite-difference step
 REL_FLOOR = 1e-4  # floor of rel_error's denominator
@@ -131,7 +131,7 @@ def numerical_grads(
     state0 = np.asarray(state0, dtype=np.float64)
     scale = loss_scale(loss, len(X))
     grads = {}
-    for name in PARAM_NAMES:
+    for name in params.names():
         x = shared[name]
         idx = np.arange(x.size) if entries is None else np.asarray(entries[name])
 
@@ -152,7 +152,8 @@ def gradient_check(
     loss: str = "sum",
     grad_fn: Callable = loss_and_grads,
 ) -> dict[str, ParamCheck]:
-    """Largest error between BPTT and numerical gradients for each of W, U, b, V, c, with how
+    """Largest error between BPTT and numerical gradients for each of W, U, b, V, c (and W2,
+    U2, b2, ... of a stack of layers, whose BPTT is the same loop over each layer's step), with how
     many entries were checked of how many (see the module's docstring for the measure).
 
     The analytic gradients come from `grad_fn(params, X, Y, state0, loss)` (the reference
@@ -163,7 +164,7 @@ def gradient_check(
     entries = entries_to_check(params, 0, X)
     g_n = numerical_grads(params, X, Y, state0, entries, loss)
     result = {}
-    for name in PARAM_NAMES:
+    for name in params.names():
         idx = entries[name]
         a, n = getattr(g_a, name).reshape(-1)[idx], getattr(g_n, name).reshape(-1)[idx]
         size = getattr(params, name).size

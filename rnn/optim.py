@@ -9,7 +9,9 @@ Each optimizer is a small frozen dataclass of its hyperparameters with two metho
 as CS231n's `next_w, config = update(w, dw, config)`: the state is what a checkpoint saves
 (`flat_state` / `unflat_state` turn it into flat float64 vectors in Params.flatten order and
 back) and what one step can be tested on. The compiled path (rnn.kernels) applies the same
-rules entry by entry and is tested against these.
+rules entry by entry and is tested against these. Every rule works over all of a stacked
+network's parameters (Params.names()) and keeps the state in the parameters' dtype (float32
+stays float32: the scalars are Python floats, which do not widen an array).
 
 - AdaGrad:  G <- G + g^2;                        theta <- theta - eta g / sqrt(G + eps)
 - RMSProp:  G <- gamma G + (1 - gamma) g^2;      theta <- theta - eta g / sqrt(G + eps)
@@ -128,18 +130,20 @@ def state_names(optimizer: str) -> tuple[str, ...]:
 
 
 def flat_state(state: dict) -> dict[str, np.ndarray]:
-    """The state as flat arrays: each Params flattened (float64), Adam's t an int64 array
-    of one entry (so that the compiled path advances it in place)."""
+    """The state as flat arrays: each Params flattened (in the parameters' dtype), Adam's t an
+    int64 array of one entry (so that the compiled path advances it in place)."""
     return {
         name: value.flatten() if isinstance(value, Params) else np.array([value], dtype=np.int64)
         for name, value in state.items()
     }
 
 
-def unflat_state(flat: dict, m: int, K: int, cell: str) -> dict:
-    """Inverse of flat_state: copies, as Params of the cell's shapes (and t an int)."""
+def unflat_state(flat: dict, m: int, K: int, cell: str, layers: int = 1) -> dict:
+    """Inverse of flat_state: copies, as Params of the network's shapes (and t an int)."""
     return {
-        name: Params.unflatten(a, m, K, cell) if a.dtype == np.float64 else int(a[0])
+        name: Params.unflatten(a, m, K, cell, layers)
+        if np.issubdtype(a.dtype, np.floating)
+        else int(a[0])
         for name, a in flat.items()
     }
 
@@ -152,6 +156,14 @@ def clip(grads: Params, bound: float = CLIP) -> Params:
 def _divided_step(params: Params, grads: Params, G: Params, eta: float, eps: float) -> Params:
     """theta - eta g / sqrt(G + eps): AdaGrad's step and RMSProp's, which differ only in G."""
     return _zip3(lambda w, g, G: w - eta * g / np.sqrt(G + eps), params, grads, G)
+
+
+def decayed_eta(spec, epoch: int) -> float:
+    """The learning rate of an update in epoch `epoch` (0-based), as char-rnn decays it: at
+    the end of each epoch e = 1, 2, ... with e >= lr_decay_after, eta is multiplied by
+    lr_decay; so eta lr_decay^k, k the number of such ends before this epoch."""
+    k = epoch - max(spec.lr_decay_after, 1) + 1
+    return spec.eta * spec.lr_decay**k if spec.lr_decay != 1.0 and k > 0 else spec.eta
 
 
 def _zip(fn, a: Params, b: Params) -> Params:

@@ -1,13 +1,12 @@
 """Drawing text from the model: temperature, nucleus (top-p) sampling, priming.
 
-States are columns (S, 1), S = Params.state_size (m, or 2m for the LSTM's [h; s]), as in
-rnn.model and rnn.train; `as_state` reads a flat (S,) array, as older checkpoints hold, as
+States are columns (S, 1), S = Params.state_size (m, or 2m for the LSTM's [h; s]; every
+layer's stacked for a stack of layers, which sampling reads through), in the parameters'
+dtype (float64 or float32), as in rnn.model and rnn.train; `as_state` reads a flat (S,) array, as older checkpoints hold, as
 that column.
 """
 
 from __future__ import annotations
-
-from dataclasses import fields
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -17,13 +16,15 @@ from .model import Params, log_softmax, step_forward, zero_state
 
 
 def as_state(params: Params, state) -> np.ndarray:
-    """state as a float64 column (S, 1); None is the zero state."""
+    """state as a column (S, 1) in the parameters' dtype (every layer's state stacked, for a
+    stack); None is the zero state."""
     if state is None:
         return zero_state(params)
-    state = np.asarray(state, dtype=np.float64)
+    state = np.asarray(state, dtype=params.dtype)
     if state.size != params.state_size or state.ndim > 2:
+        layers = f"{params.layers} layers of " if params.layers > 1 else ""
         raise ValueError(
-            f"a state of the {params.cell} cell with m={params.m} is a column "
+            f"a state of {layers}the {params.cell} cell with m={params.m} is a column "
             f"({params.state_size}, 1), got shape {state.shape}"
         )
     return state.reshape(params.state_size, 1)
@@ -65,10 +66,10 @@ def _check(temperature: float, top_p: float, n: int) -> None:
 
 def check_finite(params: Params) -> None:
     """A model with a NaN or infinite weight has no distribution to draw from: refused."""
-    for f in fields(params):
-        if not np.all(np.isfinite(getattr(params, f.name))):
+    for name, value in params.items():
+        if not np.all(np.isfinite(value)):
             raise RNNError(
-                f"the model's parameter {f.name} is not finite (NaN or infinite): the run "
+                f"the model's parameter {name} is not finite (NaN or infinite): the run "
                 f"diverged or its checkpoint is damaged; train it again"
             )
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, fields
 from . import config as _config
 from . import optim
 from .errors import ConfigError
-from .model import Params, init_params
+from .model import Params, init_network
 
 
 def _default(name: str):
@@ -54,6 +54,12 @@ class TrainSpec:
     order: str = _spec_field("order")
     n_chunks: int = _spec_field("n_chunks")
     batch_size: int = _spec_field("batch_size")
+    layers: int = _spec_field("layers")
+    dropout: float = _spec_field("dropout")
+    dtype: str = _spec_field("dtype")
+    time_budget: float = _spec_field("time_budget")
+    lr_decay: float = _spec_field("lr_decay")
+    lr_decay_after: int = _spec_field("lr_decay_after")
 
     def __post_init__(self):
         rules = {f.name: f for f in fields(_config.Config)}
@@ -73,7 +79,14 @@ class TrainSpec:
 
     def init_params(self, K: int) -> Params:
         """The network training starts from, for a vocabulary of K characters."""
-        return init_params(K, self.m, self.sigma, self.seed, self.cell, self.init)
+        return init_network(K, self)
+
+    @property
+    def stacked(self) -> bool:
+        """Whether training takes the stack's path (train.stack_gradients): more than one
+        layer, dropout or float32; one float64 layer without dropout keeps the single layer's
+        paths, number for number."""
+        return self.layers > 1 or self.dropout > 0 or self.dtype != "float64"
 
     def describe(self) -> str:
         """How this spec trains, in words and the notation (the report's paragraph on
@@ -86,6 +99,8 @@ class TrainSpec:
         )
         if self.init == "scaled":
             init = "U ~ N(0, 1/(2K)), W ~ N(0, 1/(2m)), V ~ N(0, 1/m) (each gate's block alike)"
+            if self.layers > 1:
+                init += ", an upper layer's W and U ~ N(0, 1/(2m))"
         else:
             init = f"W, U and V ~ N(0, {self.sigma:g}²)"
         clipping = (
@@ -103,7 +118,46 @@ class TrainSpec:
             )
             + f". The weights start from {init}, the biases from {biases}. {clipping} "
             f"{optim.from_spec(self).describe()}."
+            + "".join(f" {sentence}" for sentence in self.extras())
         )
+
+    def network(self) -> str:
+        """The network's depth and precision in words, e.g. "2 layers, float32"; empty for one
+        float64 layer."""
+        parts = [f"{self.layers} layers"] if self.layers > 1 else []
+        return ", ".join(parts + ([self.dtype] if self.dtype != "float64" else []))
+
+    def extras(self) -> list[str]:
+        """A sentence for each of layers, dropout, dtype, time budget and lr decay that is not
+        its default (none for the assignment's network)."""
+        said = []
+        if self.layers > 1:
+            said.append(
+                f"The network stacks {self.layers} layers of {self.m} units, each layer's h the "
+                f"next one's input (Uˡ hˡ⁻¹ in place of U x), the top one's read by V."
+            )
+        if self.dropout > 0:
+            said.append(
+                f"While training, each layer's output h is dropped with probability "
+                f"{self.dropout:g} (inverted dropout: kept entries times 1/{1 - self.dropout:g}; "
+                f"the carried state keeps h whole), and not at evaluation or sampling."
+            )
+        if self.dtype != "float64":
+            said.append(
+                f"Training and sampling compute in {self.dtype} (the gradient check in float64)."
+            )
+        if self.time_budget > 0:
+            said.append(
+                f"Training stops at the first update past {self.time_budget:g} s of training "
+                f"(or after {self.n_updates:,} updates, whichever comes first), keeping the "
+                f"best model by validation."
+            )
+        if self.lr_decay != 1.0:
+            said.append(
+                f"The learning rate is multiplied by {self.lr_decay:g} at the end of each epoch "
+                f"from epoch {max(self.lr_decay_after, 1)} on."
+            )
+        return said
 
     def reading(self) -> str:
         """How training reads the text (the order and the batch), in sentences."""
@@ -142,8 +196,9 @@ class TrainSpec:
 
     def check_fits(self, params: Params) -> None:
         """ConfigError unless params are a network of this spec's cell and size."""
-        if params.cell != self.cell or params.m != self.m:
+        if params.cell != self.cell or params.m != self.m or params.layers != self.layers:
             raise ConfigError(
-                f"the network is a {params.cell} cell with m={params.m}; the training "
-                f"parameters say cell {self.cell}, m={self.m}"
+                f"the network is a {params.cell} cell with m={params.m} and "
+                f"{params.layers} layer(s); the training parameters say cell {self.cell}, "
+                f"m={self.m}, layers={self.layers}"
             )

@@ -15,31 +15,45 @@ import numpy as np
 from . import output_backward, output_forward, sigmoid
 
 
-def step_forward(params, x: int, h_prev: np.ndarray):
-    """One step from h_{t-1} (m, 1). Returns h_t (m, 1), ln p_t (K, 1), cache."""
-    m = params.m
-    W, U, b = params.W, params.U, params.b
-    zr = sigmoid(W[..., : 2 * m, :] @ h_prev + U[..., : 2 * m, [x]] + b[..., : 2 * m, :])
+def layer_forward(W: np.ndarray, b: np.ndarray, ux: np.ndarray, h_prev: np.ndarray):
+    """The recurrence alone, given its input's term ux = U x_t (3m, B): (h_t, h_t, cache)."""
+    m = W.shape[-1]
+    zr = sigmoid(W[..., : 2 * m, :] @ h_prev + ux[..., : 2 * m, :] + b[..., : 2 * m, :])
     z, r = zr[..., :m, :], zr[..., m:, :]
     rh = r * h_prev
-    n = np.tanh(W[..., 2 * m :, :] @ rh + U[..., 2 * m :, [x]] + b[..., 2 * m :, :])
+    n = np.tanh(W[..., 2 * m :, :] @ rh + ux[..., 2 * m :, :] + b[..., 2 * m :, :])
     h = (1.0 - z) * h_prev + z * n
+    return h, h, (h_prev, z, r, rh, n, h)
+
+
+def layer_backward(dh: np.ndarray, dh_next: np.ndarray, cache, W: np.ndarray, dW):
+    """Backward through layer_forward given dL/dh_t from above (dh) and carried from step t+1;
+    adds into dW (unless None). Returns (dL/d[a_z; a_r; a_n] (3m, B), dL/dh_{t-1})."""
+    h_prev, z, r, rh, n, h = cache
+    m = W.shape[-1]
+    dh = dh_next + dh
+    da_n = dh * z * (1.0 - n * n)  # tanh' = 1 - tanh^2
+    drh = W[2 * m :].T @ da_n  # dL/d(r * h_{t-1})
+    da_zr = np.concatenate([dh * (n - h_prev) * (z * (1.0 - z)), drh * h_prev * (r * (1.0 - r))])
+    if dW is not None:
+        dW[: 2 * m] += da_zr @ h_prev.T
+        dW[2 * m :] += da_n @ rh.T
+    return np.concatenate([da_zr, da_n]), dh * (1.0 - z) + drh * r + W[: 2 * m].T @ da_zr
+
+
+def step_forward(params, x: int, h_prev: np.ndarray):
+    """One step from h_{t-1} (m, 1). Returns h_t (m, 1), ln p_t (K, 1), cache."""
+    _, h, cache = layer_forward(params.W, params.b, params.U[..., [x]], h_prev)
     logp = output_forward(params, h)
-    return h, logp, (x, h_prev, z, r, rh, n, h, logp)
+    return h, logp, (x, cache, logp)
 
 
 def step_backward(y, dh_next: np.ndarray, cache, params, grads) -> np.ndarray:
     """Backward through one step, given dL/dh_t carried from step t+1; returns dL/dh_{t-1}."""
-    x, h_prev, z, r, rh, n, h, logp = cache
-    m = params.m
-    W = params.W
-    dh = dh_next + output_backward(y, logp, h, params, grads)
-    da_n = dh * z * (1.0 - n * n)  # tanh' = 1 - tanh^2
-    drh = W[2 * m :].T @ da_n  # dL/d(r * h_{t-1})
-    da_zr = np.concatenate([dh * (n - h_prev) * (z * (1.0 - z)), drh * h_prev * (r * (1.0 - r))])
+    x, layer, logp = cache
+    dh = output_backward(y, logp, layer[-1], params, grads)
+    da, dh_prev = layer_backward(dh, dh_next, layer, params.W, None if grads is None else grads.W)
     if grads is not None:
-        grads.W[: 2 * m] += da_zr @ h_prev.T
-        grads.W[2 * m :] += da_n @ rh.T
-        grads.U[:, [x]] += np.concatenate([da_zr, da_n])
-        grads.b += np.concatenate([da_zr, da_n])
-    return dh * (1.0 - z) + drh * r + W[: 2 * m].T @ da_zr
+        grads.U[:, [x]] += da
+        grads.b += da
+    return dh_prev

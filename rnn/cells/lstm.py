@@ -14,28 +14,27 @@ import numpy as np
 from . import output_backward, output_forward, sigmoid
 
 
-def step_forward(params, x: int, state: np.ndarray):
-    """One step from [h_{t-1}; s_{t-1}] (2m, 1). Returns [h_t; s_t] (2m, 1), ln p_t, cache."""
-    m = params.m
+def layer_forward(W: np.ndarray, b: np.ndarray, ux: np.ndarray, state: np.ndarray):
+    """The recurrence alone, given its input's term ux = U x_t (4m, B), from [h_{t-1}; s_{t-1}]
+    (2m, B). Returns ([h_t; s_t], h_t, cache)."""
+    m = W.shape[-1]
     h_prev, s_prev = state[..., :m, :], state[..., m:, :]
-    z = params.W @ h_prev + params.U[..., [x]] + params.b  # (4m, 1), all gates at once
+    z = W @ h_prev + ux + b  # (4m, B), all gates at once
     ifo = sigmoid(z[..., : 3 * m, :])
     i, f, o = ifo[..., :m, :], ifo[..., m : 2 * m, :], ifo[..., 2 * m :, :]
     g = np.tanh(z[..., 3 * m :, :])
     s = f * s_prev + i * g
     tanh_s = np.tanh(s)
     h = o * tanh_s
-    logp = output_forward(params, h)
-    cache = (x, h_prev, s_prev, i, f, o, g, tanh_s, h, logp)
-    return np.concatenate([h, s], axis=-2), logp, cache
+    return np.concatenate([h, s], axis=-2), h, (h_prev, s_prev, i, f, o, g, tanh_s, h)
 
 
-def step_backward(y, dstate_next: np.ndarray, cache, params, grads) -> np.ndarray:
-    """Backward through one step, given dL/d[h_t; s_t] carried from step t+1 (2m, 1);
-    returns dL/d[h_{t-1}; s_{t-1}]."""
-    x, h_prev, s_prev, i, f, o, g, tanh_s, h, logp = cache
-    m = params.m
-    dh = dstate_next[:m] + output_backward(y, logp, h, params, grads)
+def layer_backward(dh: np.ndarray, dstate_next: np.ndarray, cache, W: np.ndarray, dW):
+    """Backward through layer_forward given dL/dh_t from above (dh) and dL/d[h_t; s_t] carried
+    from step t+1; adds into dW (unless None). Returns (dL/dz_t (4m, B), dL/d[h_{t-1}; s_{t-1}])."""
+    h_prev, s_prev, i, f, o, g, tanh_s, h = cache
+    m = W.shape[-1]
+    dh = dstate_next[:m] + dh
     ds = dstate_next[m:] + dh * o * (1.0 - tanh_s * tanh_s)  # h = o tanh(s)
     dz = np.concatenate(
         [
@@ -45,8 +44,26 @@ def step_backward(y, dstate_next: np.ndarray, cache, params, grads) -> np.ndarra
             ds * i * (1.0 - g * g),
         ]
     )
+    if dW is not None:
+        dW += dz @ h_prev.T
+    return dz, np.concatenate([W.T @ dz, f * ds])
+
+
+def step_forward(params, x: int, state: np.ndarray):
+    """One step from [h_{t-1}; s_{t-1}] (2m, 1). Returns [h_t; s_t] (2m, 1), ln p_t, cache."""
+    state, h, cache = layer_forward(params.W, params.b, params.U[..., [x]], state)
+    logp = output_forward(params, h)
+    return state, logp, (x, cache, logp)
+
+
+def step_backward(y, dstate_next: np.ndarray, cache, params, grads) -> np.ndarray:
+    """Backward through one step, given dL/d[h_t; s_t] carried from step t+1 (2m, 1);
+    returns dL/d[h_{t-1}; s_{t-1}]."""
+    x, layer, logp = cache
+    dh = output_backward(y, logp, layer[-1], params, grads)
+    dW = None if grads is None else grads.W
+    dz, dstate_prev = layer_backward(dh, dstate_next, layer, params.W, dW)
     if grads is not None:
-        grads.W += dz @ h_prev.T
         grads.U[:, [x]] += dz
         grads.b += dz
-    return np.concatenate([params.W.T @ dz, f * ds])
+    return dstate_prev

@@ -10,21 +10,35 @@ import numpy as np
 from . import output_backward, output_forward
 
 
+def layer_forward(W: np.ndarray, b: np.ndarray, ux: np.ndarray, h_prev: np.ndarray):
+    """The recurrence alone, given its input's term ux = U x_t (m, B): (h_t, h_t, cache)."""
+    h = np.tanh(W @ h_prev + ux + b)  # a = W h + U x + b, h = tanh(a)
+    return h, h, (h_prev, h)
+
+
+def layer_backward(dh: np.ndarray, dh_next: np.ndarray, cache, W: np.ndarray, dW):
+    """Backward through layer_forward given dL/dh_t from above (dh) and carried from step t+1;
+    adds into dW (unless None). Returns (dL/da_t (m, B), dL/dh_{t-1})."""
+    h_prev, h = cache
+    da = (1.0 - h * h) * (dh_next + dh)  # tanh' = 1 - tanh^2; the future's plus the output's
+    if dW is not None:
+        dW += da @ h_prev.T
+    return da, W.T @ da
+
+
 def step_forward(params, x: int, h_prev: np.ndarray):
     """One step from h_{t-1} (m, 1) and input x. Returns h_t (m, 1), ln p_t (K, 1), cache."""
-    a = params.W @ h_prev + params.U[..., [x]] + params.b
-    h = np.tanh(a)
+    _, h, cache = layer_forward(params.W, params.b, params.U[..., [x]], h_prev)
     logp = output_forward(params, h)
-    return h, logp, (x, h_prev, h, logp)
+    return h, logp, (x, cache, logp)
 
 
 def step_backward(y, dh_next: np.ndarray, cache, params, grads) -> np.ndarray:
     """Backward through one step, given dL/dh_t carried from step t+1; returns dL/dh_{t-1}."""
-    x, h_prev, h, logp = cache
-    dh = dh_next + output_backward(y, logp, h, params, grads)  # the output's, plus the future's
-    da = (1.0 - h * h) * dh  # tanh' = 1 - tanh^2
+    x, layer, logp = cache
+    dh = output_backward(y, logp, layer[1], params, grads)
+    da, dh_prev = layer_backward(dh, dh_next, layer, params.W, None if grads is None else grads.W)
     if grads is not None:
-        grads.W += da @ h_prev.T
         grads.U[:, [x]] += da
         grads.b += da
-    return params.W.T @ da
+    return dh_prev

@@ -1,0 +1,174 @@
+"""The stacked layers' reference BPTT (rnn.model.loss_and_grads_layers): against the complex
+step, against the single layer's reference, with and without dropout."""
+
+import numpy as np
+import pytest
+
+import rnn
+from rnn.model import CELLS, Params, init_network, loss_and_grads_layers, split_state
+from rnn.spec import TrainSpec
+
+
+def stack_problem(cell, layers=2, K=7, m=4, T=6, B=3, seed=0, dtype="float64"):
+    """A random L-layer network with nonzero biases, inputs and targets (T, B), and states."""
+    spec = TrainSpec(cell=cell, m=m, layers=layers, seed=seed, init="sigma", sigma=0.5)
+    P = init_network(K, spec)
+    rng = np.random.default_rng(seed + 100)
+    for l in range(1, layers + 1):
+        P.layer(l)[2][:] += 0.1 * rng.standard_normal(P.layer(l)[2].shape)
+    P.c[:] = 0.1 * rng.standard_normal(P.c.shape)
+    X, Y = rng.integers(0, K, (T, B)), rng.integers(0, K, (T, B))
+    states = [0.1 * rng.standard_normal((P.layer_state_size, B)) for _ in range(layers)]
+    return P.astype(dtype), X, Y, states
+
+
+def dropout_masks(P, T, B, p, seed=0):
+    rng = np.random.default_rng(seed)
+    keep = 1.0 - p
+    return [np.where(rng.random((T, B, P.m)) < keep, 1.0 / keep, 0.0) for _ in range(P.layers)]
+
+
+def complex_step(P, X, Y, states, masks, step=1e-30):
+    """dL/dtheta entry by entry: Im L(theta + i step e_k) / step, from the forward pass alone."""
+    grads = {}
+    for name, value in P.items():
+        Pc = P.map(lambda a: a.astype(complex))
+        g = np.zeros(value.shape)
+        for k in np.ndindex(value.shape):
+            getattr(Pc, name)[k] += 1j * step
+            loss, _, _ = loss_and_grads_layers(Pc, P.cell, X, Y, states, masks)
+            g[k] = loss.imag / step
+            getattr(Pc, name)[k] -= 1j * step
+        grads[name] = g
+    return grads
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_two_layer_bptt_matches_complex_step(cell, dropout):
+    P, X, Y, states = stack_problem(cell)
+    masks = dropout_masks(P, *X.shape, dropout) if dropout else None
+    _, grads, _ = loss_and_grads_layers(P, cell, X, Y, states, masks)
+    ref = complex_step(P, X, Y, states, masks)
+    assert list(grads.names()) == ["W", "U", "b", "V", "c", "W2", "U2", "b2"]
+    for name, g in grads.items():
+        scale = np.abs(ref[name]).max()
+        assert scale > 0, name  # every parameter's gradient is exercised
+        assert np.abs(g - ref[name]).max() <= 1e-9 * scale, (cell, name)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_one_layer_equals_the_single_sequence_reference(cell, small_problem):
+    params, X, Y, state0 = small_problem(K=9, m=6, T=12, seed=1, sigma=0.5, cell=cell)
+    loss, grads, state = rnn.loss_and_grads(params, X, Y, state0)
+    loss_l, grads_l, states = loss_and_grads_layers(params, cell, X[:, None], Y[:, None], [state0])
+    assert loss_l == pytest.approx(loss, rel=1e-15)
+    for name, g in grads.items():
+        np.testing.assert_allclose(getattr(grads_l, name), g, rtol=1e-12, atol=1e-300)
+    np.testing.assert_array_equal(states[0], state)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_one_layer_batch_agrees_with_the_batch_path(cell):
+    from rnn.batch import loss_and_grads_batch
+
+    P, X, Y, states = stack_problem(cell, layers=1, B=4)
+    loss, grads, state = loss_and_grads_batch(P, X, Y, states[0])
+    loss_l, grads_l, states_l = loss_and_grads_layers(P, cell, X, Y, states)
+    assert loss_l == pytest.approx(loss, rel=1e-12)
+    for name, g in grads.items():
+        np.testing.assert_allclose(getattr(grads_l, name), g, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(states_l[0], state, rtol=1e-12)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_masks_none_is_bit_identical_to_masks_of_ones(cell):
+    P, X, Y, states = stack_problem(cell, layers=3)
+    ones = [np.ones(X.shape + (P.m,)) for _ in range(P.layers)]
+    a = loss_and_grads_layers(P, cell, X, Y, states)
+    b = loss_and_grads_layers(P, cell, X, Y, states, ones)
+    assert a[0] == b[0]
+    for name, g in a[1].items():
+        np.testing.assert_array_equal(getattr(b[1], name), g)
+    for s, t in zip(a[2], b[2]):
+        np.testing.assert_array_equal(s, t)
+
+
+def test_dropout_changes_the_loss_and_leaves_the_carried_state_undropped():
+    P, X, Y, states = stack_problem("lstm", layers=2)
+    masks = dropout_masks(P, *X.shape, 0.5)
+    plain, dropped = (loss_and_grads_layers(P, "lstm", X, Y, states, mk) for mk in (None, masks))
+    assert dropped[0] != plain[0]
+    # the state after the steps differs (layer 2 read dropped inputs) but layer 1's does not:
+    # it reads the characters, and its own h is carried undropped
+    np.testing.assert_array_equal(dropped[2][0], plain[2][0])
+    assert not np.array_equal(dropped[2][1], plain[2][1])
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_stacked_single_steps_agree_with_the_batch_reference(cell):
+    """model.step_forward / loss_and_grads on the stacked state column are the same network."""
+    P, X, Y, states = stack_problem(cell, layers=2, B=1)
+    column = np.concatenate(states)
+    loss, grads, state = rnn.loss_and_grads(P, X[:, 0], Y[:, 0], column)
+    loss_l, grads_l, states_l = loss_and_grads_layers(P, cell, X, Y, states)
+    assert loss == pytest.approx(loss_l, rel=1e-14)
+    np.testing.assert_allclose(state, np.concatenate(states_l), rtol=1e-14)
+    for name, g in grads.items():
+        np.testing.assert_allclose(getattr(grads_l, name), g, rtol=1e-12, atol=1e-15)
+    assert [s.shape for s in split_state(P, column)] == [s.shape for s in states]
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_gradient_check_covers_every_layer(cell):
+    P, X, Y, states = stack_problem(cell, layers=2, B=1)
+    errors = rnn.gradient_check(P, X[:, 0], Y[:, 0], np.concatenate(states))
+    assert set(errors) == set(P.names())
+    assert max(errors.values()) < 1e-6
+
+
+def test_params_keep_the_single_layer_order_and_draws():
+    one = rnn.init_params(11, 5, 0.01, seed=3, cell="gru")
+    two = init_network(11, TrainSpec(cell="gru", m=5, layers=2, seed=3))
+    assert one.names() == ("W", "U", "b", "V", "c")
+    n = one.flatten().size
+    np.testing.assert_array_equal(two.flatten()[:n], one.flatten())  # the same first draws
+    assert two.U2.shape == (15, 5) and two.state_size == 2 * one.state_size
+    back = Params.unflatten(two.flatten(), 5, 11, "gru", 2)
+    np.testing.assert_array_equal(back.flatten(), two.flatten())
+    with pytest.raises(ValueError, match="theta has"):
+        Params.unflatten(two.flatten(), 5, 11, "gru", 3)
+
+
+def test_scaled_init_of_an_upper_layer_reads_m_inputs():
+    m = 200
+    P = init_network(30, TrainSpec(cell="vanilla", m=m, layers=2, init="scaled", seed=0))
+    assert P.U2.std() == pytest.approx(np.sqrt(1 / (2 * m)), rel=0.05)
+    assert P.U.std() == pytest.approx(np.sqrt(1 / (2 * 30)), rel=0.05)
+
+
+def test_lstm_forget_biases_start_at_one_in_every_layer():
+    P = init_network(9, TrainSpec(cell="lstm", m=3, layers=3))
+    for l in range(1, 4):
+        b = P.layer(l)[2]
+        assert (b[3:6] == 1).all() and not np.delete(b, np.s_[3:6]).any()
+
+
+def test_float32_network_and_optimizers_stay_float32():
+    spec = TrainSpec(cell="lstm", m=4, layers=2, dtype="float32", optimizer="adam", eta=1e-3)
+    P = init_network(7, spec)
+    assert all(a.dtype == np.float32 for _, a in P.items())
+    X = np.array([[1, 2], [3, 4], [5, 6]])
+    states = [np.zeros((P.layer_state_size, 2), np.float32)] * 2
+    loss, grads, out = loss_and_grads_layers(P, "lstm", X, X[::-1], states)
+    assert isinstance(loss, float)
+    assert all(g.dtype == np.float32 for _, g in grads.items())
+    assert all(s.dtype == np.float32 for s in out)
+    for opt in (rnn.optim.Adam(), rnn.optim.AdaGrad(), rnn.optim.RMSProp()):
+        state = opt.init(P)
+        nxt, state = opt.step(P, grads, state)
+        assert all(a.dtype == np.float32 for _, a in nxt.items())
+        flat = rnn.optim.flat_state(state)
+        assert all(a.dtype == np.float32 for k, a in flat.items() if k != "t")
+        back = rnn.optim.unflat_state(flat, 4, 7, "lstm", 2)
+        assert set(back) == set(flat)
