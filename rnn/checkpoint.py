@@ -28,8 +28,12 @@ from .errors import CheckpointError, RNNError
 from .model import param_shapes
 from .train import TrainState
 
-FORMAT = 4  # 4: the optimizer's state as opt_<name> arrays (3: AdaGrad's G as "G")
-READABLE = (3, 4)  # formats load reads
+# 5: networks of several layers (theta in Params.names() order, h every layer's state
+# stacked) in float64 or float32 (config's layers and dtype), the validations' wall seconds
+# and where a time budget stopped training; 4: the optimizer's state as opt_<name> arrays
+# (3: AdaGrad's G as "G")
+FORMAT = 5
+READABLE = (3, 4, 5)  # formats load reads
 REQUIRED = (
     "theta",
     "h",
@@ -141,6 +145,7 @@ def save(
         "smooth_loss": state.smooth_loss[: state.step],
         "val_steps": np.asarray(state.val_steps, dtype=np.int64),
         "val_loss": np.asarray(state.val_loss, dtype=np.float64),
+        "val_seconds": np.asarray(state.val_seconds, dtype=np.float64),
     }
     for name, value in state.opt.items():
         arrays[f"opt_{name}"] = value
@@ -158,6 +163,7 @@ def save(
         "best_val": _num(state.best_val),
         "best_val_step": state.best_val_step,
         "seconds": state.seconds,
+        "budget_stop": state.budget_stop,
         "rng": state.rng.bit_generator.state,
         "vocab": vocab_chars,
         "m": config["m"],
@@ -230,6 +236,8 @@ def load(path) -> tuple[TrainState, dict]:
         best_val_theta=arrays["best_val_theta"].copy() if "best_val_theta" in arrays else None,
         best_val_h=arrays["best_val_h"].copy() if "best_val_h" in arrays else None,
         seconds=meta["seconds"],
+        val_seconds=[float(v) for v in arrays.get("val_seconds", ())],  # none before format 5
+        budget_stop=int(meta.get("budget_stop", -1)),
     )
     return state, meta
 
@@ -257,11 +265,17 @@ def _check_consistent(path, arrays: dict, meta: dict) -> None:
         m, K, step = int(meta["m"]), int(meta["K"]), int(meta["step"])
         cell = meta["config"]["cell"]
         optimizer = meta["config"].get("optimizer", "adagrad")  # format 3: always AdaGrad
-        n_theta = sum(int(np.prod(s)) for s in param_shapes(m, K, cell).values())
-        n_state = STATE[cell] * m
+        layers = int(meta["config"].get("layers", 1))  # one, before format 5
+        dtype = np.dtype(meta["config"].get("dtype", "float64"))
+        n_theta = sum(int(np.prod(s)) for s in param_shapes(m, K, cell, layers).values())
+        n_state = STATE[cell] * m * layers  # every layer's state, stacked
         kept = optim.state_names(optimizer)
     except (KeyError, TypeError, ValueError, AttributeError, RNNError):
-        raise CheckpointError(f"{path}: metadata incomplete (m, K, step or cell)") from None
+        raise CheckpointError(
+            f"{path}: metadata incomplete (m, K, step, cell, layers or dtype)"
+        ) from None
+    if dtype not in (np.float64, np.float32):
+        raise CheckpointError(f"{path}: its dtype {dtype} is not float64 or float32")
     missing = [name for name in kept if f"opt_{name}" not in arrays]
     if missing:
         raise CheckpointError(f"{path}: incomplete checkpoint (no {optimizer} state {missing[0]})")
@@ -279,8 +293,9 @@ def _check_consistent(path, arrays: dict, meta: dict) -> None:
         "best_val_h": n_state,
     } | {f"opt_{name}": n_theta for name in kept if name != "t"}
     for name, size in expect.items():
-        if name in arrays and arrays[name].dtype != np.float64:
-            raise CheckpointError(f"{path}: array {name} is {arrays[name].dtype}, not float64")
+        want = np.dtype(np.float64) if name in ("loss", "smooth_loss") else dtype
+        if name in arrays and arrays[name].dtype != want:
+            raise CheckpointError(f"{path}: array {name} is {arrays[name].dtype}, not {want}")
         if name in arrays and arrays[name].size != size:
             raise CheckpointError(
                 f"{path}: array {name} has {arrays[name].size} entries, its metadata "

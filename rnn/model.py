@@ -141,25 +141,38 @@ class Params:
 
     @classmethod
     def unflatten(
-        cls, theta: np.ndarray, m: int, K: int, cell: str = "vanilla", layers: int = 1
+        cls, theta: np.ndarray, m: int, K: int, cell: str = "vanilla", layers: int | None = None
     ) -> Params:
         """Inverse of flatten: copies theta's entries (in theta's dtype) into arrays of the
-        shapes of an L-layer network of the cell."""
+        shapes of an L-layer network of the cell; layers None: as many as theta holds."""
+        if layers is None:
+            layers = layers_of(theta.size, m, K, cell)
         shapes = param_shapes(m, K, cell, layers)
+        n = sum(int(np.prod(shape)) for shape in shapes.values())
+        if n != theta.size:
+            raise ValueError(
+                f"theta has {theta.size} entries, a {cell} network of {layers} layer(s) with "
+                f"m={m}, K={K} has {n}"
+            )
         arrays, offset = {}, 0
         for name, shape in shapes.items():
             size = int(np.prod(shape))
             arrays[name] = theta[offset : offset + size].reshape(shape).copy()
             offset += size
-        if offset != theta.size:
-            raise ValueError(
-                f"theta has {theta.size} entries, a {cell} network of {layers} layer(s) with "
-                f"m={m}, K={K} has {offset}"
-            )
         return cls(**arrays)
 
     def __repr__(self) -> str:
         return f"Params({self.cell}, layers={self.layers}, m={self.m}, K={self.K}, {self.dtype})"
+
+
+def layers_of(size: int, m: int, K: int, cell: str) -> int:
+    """The number of layers of a network of the cell, m and K with `size` parameters (1 when
+    the size fits no stack: unflatten then says what is wrong)."""
+    one = sum(int(np.prod(s)) for s in param_shapes(m, K, cell).values())
+    G = GATES[check_cell(cell)]
+    upper = 2 * G * m * m + G * m  # W, U and b of a layer above the first
+    extra, rest = divmod(size - one, upper)
+    return 1 + extra if extra >= 1 and rest == 0 else 1
 
 
 def layer_names_above(layers: int) -> tuple[str, ...]:

@@ -39,7 +39,7 @@ from .data import Corpus, load_corpus, split_train_val
 from .errors import CheckpointError, ConfigError, DataError, RNNError, TrainingDiverged
 from .model import param_shapes
 from .optim import state_names
-from .train import Controls, TrainResult, spec_schedule, train
+from .train import Controls, TrainResult, finished, spec_schedule, train
 from .train import result_of as result_of_state
 
 FINAL, PARTIAL = "checkpoint.npz", "checkpoint.partial.npz"
@@ -89,7 +89,9 @@ def prepare(cfg: Config, source) -> Data:
 
 def check_memory(cfg: Config, K: int) -> None:
     """Refuse a run that cannot fit in memory before it starts, rather than fail inside."""
-    n_params = sum(int(np.prod(s)) for s in param_shapes(cfg.m, K, cfg.cell).values())
+    n_params = sum(
+        int(np.prod(s)) for s in param_shapes(cfg.m, K, cfg.cell, cfg.layers).values()
+    )
     # parameters, the optimizer's state (one or two arrays), gradients, the best models
     # and their starting copies; two float64 histories (loss and smooth loss) of n_updates
     n_opt = len([name for name in state_names(cfg.optimizer) if name != "t"])
@@ -142,7 +144,8 @@ def plan(
     final, partial = _meta(run_dir / FINAL), _meta(run_dir / PARTIAL)
     other = checkpoint.differences(final, key, corpus_sha256) if final else []
     ours = partial and not checkpoint.differences(partial, key, corpus_sha256)
-    if ours and partial["step"] >= cfg.n_updates:  # trained, its report not yet written:
+    done = partial and partial.get("budget_stop") == partial["step"]  # its time budget spent
+    if ours and (partial["step"] >= cfg.n_updates or done):  # trained, its report not yet written:
         return Plan("reuse", run_dir / PARTIAL, other)  # newer than any finished run
     if final and not other and not fresh:
         return Plan("reuse", run_dir / FINAL)
@@ -196,7 +199,7 @@ class Run:
         file = path / FINAL if path.is_dir() else path
         state, meta = checkpoint.load(file)
         cfg, sessions = Config.from_dict(meta["config"]), meta["sessions"]
-        if state.step != cfg.n_updates:
+        if not finished(state, cfg.n_updates):
             raise RNNError(
                 f"{file}: an unfinished run, at update {state.step:,} of {cfg.n_updates:,}; "
                 f"run the command that made it again to continue it"
@@ -367,6 +370,18 @@ def run(
 # The loss before any update, above this many times that of uniform guessing, says the
 # initial weights are too large (sigma), whatever the rate.
 INITIAL_LOSS_TOO_HIGH = 10.0
+
+
+def budget_line(result: TrainResult, cfg: Config) -> str:
+    """One line saying that time_budget ended training, where, and which model was kept;
+    empty when it did not."""
+    if not result.stopped_by_budget:
+        return ""
+    return (
+        f"time budget of {cfg.time_budget:g} s reached: training stopped at update "
+        f"{len(result.loss):,} of {cfg.n_updates:,}; the best model (by {result.best_by}) is that "
+        f"of update {result.best_step:,}"
+    )
 
 
 def diverged_advice(message: str, cfg: Config, params0, data: Data) -> str:

@@ -39,7 +39,16 @@ from .batch import loss_and_grads_batch, sequences, streams_mean
 from .cells import GATES
 from .config import check_int
 from .errors import DataError, Interrupted, TrainingDiverged
-from .model import Params, loss_and_grads, loss_scale, sequence_losses, zero_state
+from .model import (
+    Params,
+    join_states,
+    loss_and_grads,
+    loss_and_grads_layers,
+    loss_scale,
+    sequence_losses,
+    split_state,
+    zero_state,
+)
 from .order import Order, Schedule, schedule
 from .progress import Progress, cold_cache, progress_bar
 from .sample import as_state, sample
@@ -104,6 +113,8 @@ class TrainState:
     best_val_theta: np.ndarray | None = None
     best_val_h: np.ndarray | None = None  # (S, 1)
     seconds: float = 0.0  # training time so far
+    val_seconds: list = field(default_factory=list)  # wall seconds of training at each val_steps
+    budget_stop: int = -1  # the update at which time_budget stopped training (-1: it did not)
 
 
 @dataclass
@@ -121,6 +132,19 @@ class TrainResult:
     per_epoch: int  # updates per epoch
     seconds: float  # wall time spent in updates, evaluation and sampling
     state: TrainState
+
+    @property
+    def stopped_by_budget(self) -> bool:
+        """Whether time_budget ended training (at update len(loss), before n_updates)."""
+        return self.state.budget_stop >= 0
+
+    @property
+    def val_seconds(self) -> np.ndarray:
+        """Wall seconds of training at each validation (NaN where not recorded): the
+        validation curve against time is (val_seconds, val_loss)."""
+        v = np.full(len(self.val_steps), np.nan)
+        v[: len(self.state.val_seconds)] = self.state.val_seconds[: len(v)]
+        return v
 
     @property
     def epochs(self) -> float:
@@ -151,6 +175,63 @@ def _run_updates_batched(
     """The same, each update's B sequences at once in matrix-matrix products (rnn.batch)."""
     sched = sched or spec_schedule(spec, len(ids))
     _run_updates_numpy(s, n, ids, spec, K, sched, loss_and_grads_batch)
+
+
+def stack_gradients(params: Params, X: np.ndarray, Y: np.ndarray, h: np.ndarray, masks=None):
+    """The one call training makes to the stack's BPTT (layers > 1, dropout or float32), with
+    the layout conversions at its boundary: h is the carried state as training keeps it,
+    every layer's (S, B) stacked (L S, B); the stack's function takes and returns a list of
+    L arrays. Returns (mean loss over the B sequences, mean gradients, next h (L S, B))."""
+    loss, grads, states = loss_and_grads_layers(
+        params, params.cell, X, Y, split_state(params, h), masks
+    )
+    return loss, grads, join_states(states)
+
+
+def dropout_masks(params: Params, T: int, B: int, p: float, rng: np.random.Generator):
+    """None for p = 0; else each layer's inverted-dropout mask (T, B, m) in the parameters'
+    dtype: 1/keep with probability keep = 1 - p, else 0, drawn from rng layer by layer."""
+    if p == 0:
+        return None
+    keep = 1.0 - p
+    one = params.dtype.type(1.0 / keep)
+    return [
+        np.where(rng.random((T, B, params.m)) < keep, one, params.dtype.type(0.0))
+        for _ in range(params.layers)
+    ]
+
+
+def _run_updates_stack(
+    s: TrainState, n: int, ids, spec: TrainSpec, K: int, sched: Schedule | None = None
+):
+    """Updates on the stack's path: every update's B sequences through stack_gradients, in
+    the spec's dtype, with dropout masks drawn from the run's generator s.rng (none at
+    dropout 0, so that its draws stay the samples')."""
+    sched = sched or spec_schedule(spec, len(ids))
+    m, L, cell = spec.m, spec.seq_length, spec.cell
+    params = Params.unflatten(s.theta, m, K, cell, spec.layers)
+    opt, state = optim.from_spec(spec), optim.unflat_state(s.opt, m, K, cell, spec.layers)
+    scale = loss_scale(spec.loss, L)
+    starts, resets = sched.window(s.step, n)
+    for i, step in enumerate(range(s.step, s.step + n)):
+        s.h[:, resets[i]] = 0.0
+        X, Y = sequences(ids, starts[i], L)
+        masks = dropout_masks(params, L, X.shape[1], spec.dropout, s.rng)
+        loss, grads, h_next = stack_gradients(params, X, Y, s.h, masks)
+        if scale != 1.0:
+            loss, grads = loss * scale, grads.map(lambda g: g * params.dtype.type(scale))
+        s.smooth = SMOOTH_DECAY * s.smooth + SMOOTH_WEIGHT * loss
+        s.loss[step], s.smooth_loss[step] = loss, s.smooth
+        if s.smooth < s.best_smooth:
+            s.best_smooth, s.best_smooth_step = s.smooth, step
+            s.best_smooth_theta, s.best_smooth_h = params.flatten(), s.h[:, :1].copy()
+        if spec.clip > 0:
+            grads = optim.clip(grads, spec.clip)
+        params, state = opt.step(params, grads, state)
+        s.h = h_next
+    s.theta[:] = params.flatten()
+    s.opt = optim.flat_state(state)
+    s.step += n
 
 
 def spec_schedule(spec: TrainSpec, n_ids: int) -> Schedule:
@@ -243,6 +324,8 @@ def mean_loss(
     if len(ids) < 2:
         return math.nan
     h0 = as_state(params, h0)
+    if params.layers > 1 or params.dtype != np.float64:  # the stack's reference, one step
+        return float(sequence_losses(params, ids[:-1], ids[1:], h0).mean(dtype=np.float64))
     if _resolve(backend) == "numba":
         theta, gates = params.flatten(), GATES[params.cell]
         return float(kernels.mean_loss_flat(theta, ids, h0, params.m, params.K, gates))
@@ -283,7 +366,7 @@ def new_state(params: Params, spec: TrainSpec) -> TrainState:
         step=0,
         theta=theta,
         opt=optim.flat_state(opt.init(params)),
-        h=np.zeros((params.state_size, spec.batch_size)),
+        h=np.zeros((params.state_size, spec.batch_size), dtype=params.dtype),
         smooth=smooth_start(spec.seq_length, params.K, spec.loss),
         best_smooth=math.inf,
         best_smooth_step=-1,
@@ -359,10 +442,13 @@ def train(
     should_stop, backend = controls.should_stop, controls.backend
     sched = spec_schedule(spec, len(ids))
     compiled = _resolve(backend) == "numba"
-    if not compiled:
+    if spec.stacked:  # layers > 1, dropout or float32: the stack's path, whatever the backend
+        run = _run_updates_stack
+    elif not compiled:
         run = run_updates_reference
     else:  # B = 1 keeps the compiled single-sequence path; a batch runs on BLAS
         run = _run_updates_batched if spec.batch_size > 1 else _run_updates_compiled
+    compiled = compiled and not spec.stacked
     per_epoch = sched.per_epoch
     limit = DIVERGED * smooth_start(L, K, spec.loss)
 
@@ -379,6 +465,7 @@ def train(
         v = mean_loss(Params.unflatten(s.theta, m, K, cell), val_ids, backend, h0=h0)
         s.val_steps.append(step)
         s.val_loss.append(v)
+        s.val_seconds.append(time.perf_counter() - t0)  # the validation curve against time
         if v < s.best_val:
             s.best_val, s.best_val_step = v, step
             s.best_val_theta, s.best_val_h = s.theta.copy(), h0.copy()
@@ -393,8 +480,12 @@ def train(
     chunk = 10  # updates per call, grown to about CHUNK_SECONDS' worth
     last_checkpoint = None
     t0 = time.perf_counter() - s.seconds
-    while s.step < n_updates:
+    budget = spec.time_budget
+    while s.step < n_updates and s.budget_stop < 0:
         step = s.step
+        if budget and time.perf_counter() - t0 >= budget:  # the first boundary past it
+            s.budget_stop = step
+            break
         if should_stop is not None and should_stop():
             if checkpoint is not None:
                 s.seconds = time.perf_counter() - t0
@@ -413,30 +504,39 @@ def train(
             s.seconds = time.perf_counter() - t0
             checkpoint(s)
             last_checkpoint = step
+        epoch_end = per_epoch * (step // per_epoch + 1) if spec.lr_decay != 1.0 else None
         stop = _next_stop(step, n_updates, sample_every, eval_every, checkpoint_every, tick)
-        stop = min(stop, step + chunk)
+        stop = min(stop, step + chunk, epoch_end or n_updates)
+        eta = optim.decayed_eta(spec, step // per_epoch)
         t1 = time.perf_counter()
-        run(s, stop - step, ids, spec, K, sched)
+        run(s, stop - step, ids, spec if eta == spec.eta else spec.replace(eta=eta), K, sched)
         seconds = time.perf_counter() - t1
-        check_diverged(s, step, limit, spec.eta)
+        check_diverged(s, step, limit, eta)
         rate = (stop - step) / max(seconds, 1e-9)
         chunk = int(min(CHUNK_UPDATES, max(1, rate * CHUNK_SECONDS)))
+        if budget:  # no further past the budget than an update
+            left = budget - (time.perf_counter() - t0)
+            chunk = min(chunk, max(1, math.ceil(rate * left)))
         if bar is not None:
             bar.update(s)
     if val_ids is not None:
-        evaluate(n_updates)
+        evaluate(s.step)  # after the last update (n_updates, or where the budget stopped)
     s.seconds = time.perf_counter() - t0
     if checkpoint is not None:
         checkpoint(s)
     if bar is not None:
         bar.close()
-    return _result(s, cell, m, K, per_epoch, n_updates)
+    return _result(s, cell, m, K, per_epoch, s.step if s.budget_stop >= 0 else n_updates)
 
 
 def _check_resumed(s: TrainState, params: Params, spec: TrainSpec) -> None:
     """A resumed state must fit the network and the optimizer; older checkpoints' flat
     states become columns."""
     n_updates = spec.n_updates
+    if s.theta.dtype != params.dtype:
+        raise DataError(
+            f"the state to resume is {s.theta.dtype}, this run trains in {params.dtype}"
+        )
     if s.theta.size != params.flatten().size:
         raise DataError(
             f"the state to resume has {s.theta.size} parameters, this network has "
@@ -490,6 +590,11 @@ def _result(s: TrainState, cell: str, m: int, K: int, per_epoch: int, n_updates:
         seconds=s.seconds,
         state=s,
     )
+
+
+def finished(s: TrainState, n_updates: int) -> bool:
+    """Whether a run at state s is over: all n_updates made, or its time budget spent."""
+    return s.step >= n_updates or s.budget_stop == s.step
 
 
 def result_of(s: TrainState, cell: str, m: int, K: int, per_epoch: int) -> TrainResult:
