@@ -210,9 +210,11 @@ def cmd_train(args) -> int:
             )
     result = trained.result
     print(what_train_did(p, trained, args.out))
+    if result.stopped_by_budget:
+        print(driver.budget_line(result, cfg))
     if len(result.loss):
         print(
-            f"{cfg.n_updates:,} updates ({result.epochs:.2f} epochs); smooth loss first "
+            f"{len(result.loss):,} updates ({result.epochs:.2f} epochs); smooth loss first "
             f"{result.smooth_loss[0]:.3f}, final {result.smooth_loss[-1]:.3f}, "
             f"best {result.best_smooth_loss:.3f}"
         )

@@ -264,6 +264,8 @@ def build_report(
                 should_stop=should_stop,
                 promote=False,  # below, with the report: they are always of one run
             )
+        if trained.result.stopped_by_budget:
+            log(driver.budget_line(trained.result, trained.cfg))
         log(f"{trained.provenance}; rendering the report")
         made_from, judged = trained.checkpoint, verdict(trained.result)
         del prepared, trained  # the kernel reads the corpus itself: not two copies at once

@@ -78,7 +78,12 @@ def verdict(result: TrainResult) -> Verdict:
         )
     if not findings:
         return Verdict(failed=False)
-    if rose and n < SHORT:  # it climbs over the first updates: too few to blame eta
+    if rose and n < SHORT and getattr(result, "stopped_by_budget", False):
+        advice = (
+            f"raise time_budget (it stopped training at update {n:,}, too few to judge a "
+            f"run by)"
+        )
+    elif rose and n < SHORT:  # it climbs over the first updates: too few to blame eta
         advice = f"train for more updates ({n:,} are too few to judge a run by)"
     elif rose:
         advice = "lower eta"
@@ -89,4 +94,6 @@ def verdict(result: TrainResult) -> Verdict:
             "lower eta or train for more updates, and check that the validation text (the "
             "corpus's last val_fraction) is like the rest"
         )
+    if getattr(result, "stopped_by_budget", False):  # its length was the budget's, not n_updates
+        advice = advice.replace("train for more updates", "raise time_budget")
     return Verdict(failed=True, findings=tuple(findings), advice=advice)

@@ -181,9 +181,22 @@ def gradcheck_html(errors: dict, params, T: int, autograd=None, caption: str = "
         f"{name} {value.shape[0]} × {value.shape[1]}" for name, value in params.items()
     )
     stacked = f" ({GATE_ORDER[params.cell]} stacked row-wise)" if GATE_ORDER[params.cell] else ""
+    depth = ""
+    if params.layers > 1:
+        depth = (
+            f" of {params.layers} layers (W2, U2, b2 ... the upper layers', U2 reading the "
+            f"layer below's h), without dropout (its masks are constants that BPTT multiplies "
+            f"by; the test suite checks the stack with masks by complex step)"
+        )
+        if autograd is not None:  # PyTorch's column is of a single layer: not this network
+            caption = (
+                "<p>The comparison with PyTorch's autograd is made for one layer only and is "
+                "not shown for this stacked network.</p>" + caption
+            )
+            autograd = None
     return (
-        f"<p>BPTT gradients of {NETWORKS[params.cell]} with m = {params.m} hidden units on the "
-        f"corpus's first {T} characters: {shapes}{stacked}. Each is compared with the "
+        f"<p>BPTT gradients of {NETWORKS[params.cell]}{depth} with m = {params.m} hidden units "
+        f"on the corpus's first {T} characters: {shapes}{stacked}. Each is compared with the "
         f"fourth-order centered difference g<sub>n</sub> = [8 (L(θ + δ) − L(θ − δ)) − "
         f"(L(θ + 2δ) − L(θ − 2δ))] / 12δ, δ = {DELTA:g}, computed in float64; the error of an "
         f"entry is |g<sub>a</sub> − g<sub>n</sub>| / max({REL_FLOOR:g}, |g<sub>a</sub>| + "
@@ -338,9 +351,17 @@ def summary_html(facts: dict, n_val: int, refs: dict | None = None) -> str:
             f"{see('gradient check')}."
         )
     if facts.get("updates_per_sec") is not None:
+        n_updates = facts["config"]["n_updates"]
+        made = facts.get("updates", n_updates)
+        stopped = (
+            f", stopped by the time budget of {facts['config']['time_budget']:g} s (of "
+            f"{n_updates:,} updates allowed)"
+            if facts.get("stopped_by_budget")
+            else ""
+        )
         items.append(
-            f"<b>Training.</b> {facts['config']['n_updates']:,} updates ({facts['epochs']:.2f} "
-            f"epochs) in {facts['seconds']:.1f} s, {facts['updates_per_sec']:,.0f} updates "
+            f"<b>Training.</b> {made:,} updates ({facts['epochs']:.2f} epochs) in "
+            f"{facts['seconds']:.1f} s{stopped}, {facts['updates_per_sec']:,.0f} updates "
             f"per second."
         )
     body = "".join(f"<li>{item}</li>" for item in items)
@@ -474,6 +495,11 @@ class RunHeader:
         )
 
 
+BUDGET_ROW = "updates made (stopped by time_budget)"
+# the run line names these only when they differ from the single float64 layer's defaults
+NUMBER_DEFAULTS = {"layers": 1, "dropout": 0, "lr_decay": 1, "lr_decay_after": 10, "time_budget": 0}
+
+
 def run_line(rows) -> str:
     """The run in one line, from the header's rows: the network, how long it trained, the
     corpus and what this build did ("vanilla cell, m = 100 · 100,000 updates of 25
@@ -481,15 +507,29 @@ def run_line(rows) -> str:
     named = dict(rows)
     network = [f"{CELL_LABELS.get(named['cell'], named['cell'])} cell"] if "cell" in named else []
     network += [f"m = {named['m']}"] if "m" in named else []
+    # depth, dropout and precision when not the single float64 layer's defaults
+    number = {k: float(named.get(k, v)) for k, v in NUMBER_DEFAULTS.items()}
+    network += [f"{number['layers']:g} layers"] if number["layers"] != 1 else []
+    network += [f"dropout {number['dropout']:g}"] if number["dropout"] else []
+    network += [named["dtype"]] if named.get("dtype", "float64") != "float64" else []
     training = []
     if "n_updates" in named:
+        updates = named["n_updates"]
+        if BUDGET_ROW in named:  # the time budget stopped it first
+            updates = f"{named[BUDGET_ROW]} of {updates}"
         training.append(
-            f"{named['n_updates']} updates"
+            f"{updates} updates"
             + (f" of {named['seq_length']} characters" if "seq_length" in named else "")
             + (f" ({named['epochs']} epochs)" if "epochs" in named else "")
         )
+    training += ["stopped by the time budget"] if BUDGET_ROW in named else []
     training += [named["optimizer"]] if "optimizer" in named else []
     training += [f"η = {named['eta']}"] if "eta" in named else []
+    if number["lr_decay"] != 1:
+        after = max(number["lr_decay_after"], 1)
+        training += [f"η × {number['lr_decay']:g} per epoch after epoch {after:g}"]
+    if number["time_budget"]:
+        training += [f"time budget {number['time_budget']:g} s"]
     parts = [", ".join(network), ", ".join(training), named.get("corpus"), named.get("run")]
     return " · ".join(p for p in parts if p)
 
@@ -509,7 +549,9 @@ def header_for(trained) -> RunHeader:
             corpus_sha256=corpus.sha256,
             n_train=len(trained.data.train_ids),
             n_val=len(trained.data.val_ids),
-            config=cfg.to_dict() | {"assignment": cfg.preset_description()},
+            config=cfg.to_dict()
+            | {"assignment": cfg.preset_description()}
+            | _budget_rows(result),
             epochs=result.epochs,
             per_epoch=result.per_epoch,
             seconds=result.seconds,
@@ -519,6 +561,13 @@ def header_for(trained) -> RunHeader:
             commit=git_commit(Path(__file__).resolve().parent),
         )
     )
+
+
+def _budget_rows(result) -> dict:
+    """The row a run stopped by its time budget adds: the updates it made."""
+    if not result.stopped_by_budget:
+        return {}
+    return {BUDGET_ROW: len(result.loss)}
 
 
 def run_header(rows) -> RunHeader:
@@ -653,6 +702,8 @@ def metrics(result, cfg, *, gradcheck: dict | None = None, baselines=None) -> di
         "updates_per_sec": result.updates_per_sec if len(result.loss) else None,
         "epochs": result.epochs,
         "n_params": int(result.params.flatten().size),
+        "updates": len(result.loss),  # n_updates, or fewer where time_budget stopped training
+        "stopped_by_budget": bool(result.stopped_by_budget),
         "smooth_loss_every_100": [float(x) for x in result.smooth_loss[::100]],
         "verdict": {
             "failed": found.failed,
@@ -676,6 +727,8 @@ def metrics(result, cfg, *, gradcheck: dict | None = None, baselines=None) -> di
         out |= {
             "val_steps": [int(s) for s in result.val_steps],
             "val_loss": [float(v) for v in result.val_loss],
+            # wall seconds of training at each pass: the validation curve against time
+            "val_seconds": [float(v) for v in result.val_seconds],
             "best_val_bits_per_char": best / math.log(2),
             "best_val_perplexity": math.exp(best),
         }

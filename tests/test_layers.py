@@ -172,3 +172,113 @@ def test_float32_network_and_optimizers_stay_float32():
         assert all(a.dtype == np.float32 for k, a in flat.items() if k != "t")
         back = rnn.optim.unflat_state(flat, 4, 7, "lstm", 2)
         assert set(back) == set(flat)
+
+
+# --- training a stack: resume, precision, the time budget, the learning-rate schedule -------
+
+
+class Stop(Exception):
+    pass
+
+
+@pytest.fixture
+def macbeth_split(macbeth):
+    vocab, ids = macbeth
+    return (vocab, *rnn.split_train_val(ids[:6000], 0.1))
+
+
+def test_a_killed_two_layer_float32_dropout_run_resumes_bit_identically(macbeth_split, tmp_path):
+    from rnn import checkpoint
+
+    vocab, ids, val_ids = macbeth_split
+    cfg = rnn.Config(
+        assignment="adam", cell="lstm", m=12, seq_length=10, n_updates=120, batch_size=4,
+        layers=2, dropout=0.3, dtype="float32", lr_decay=0.5, lr_decay_after=1,
+    )  # fmt: skip
+    spec = cfg.train_spec().replace(sample_every=40, sample_length=20, eval_every=40)
+    params = spec.init_params(len(vocab))
+
+    def train(**given):
+        controls = rnn.Controls(**given.pop("controls", {}))
+        return rnn.train(params, ids, spec, val_ids=val_ids, controls=controls, **given)
+
+    full = train()
+    path = tmp_path / "ck.npz"
+
+    def save_then_die(state):
+        checkpoint.save(path, state, vocab_chars=vocab.chars, config=cfg.to_dict())
+        if state.step == 80:
+            raise Stop
+
+    with pytest.raises(Stop):
+        train(controls=dict(checkpoint=save_then_die, checkpoint_every=40))
+    state, meta = checkpoint.load(path)
+    assert state.step == 80 and state.theta.dtype == np.float32
+    assert state.h.shape == (2 * 2 * 12, 4)  # both layers' [h; s] for each of 4 streams
+    resumed = train(resume=state)
+    assert full.params.layers == 2 and full.params.dtype == np.float32
+    np.testing.assert_array_equal(resumed.params.flatten(), full.params.flatten())
+    np.testing.assert_array_equal(resumed.best_params.flatten(), full.best_params.flatten())
+    np.testing.assert_array_equal(resumed.loss, full.loss)
+    np.testing.assert_array_equal(resumed.val_loss, full.val_loss)
+    np.testing.assert_array_equal(resumed.state.h, full.state.h)
+    for step in full.samples:
+        np.testing.assert_array_equal(resumed.samples[step], full.samples[step])
+    # and without dropout, the same run is another (dropout really acts while training)
+    plain = rnn.train(params, ids, spec.replace(dropout=0.0), val_ids=val_ids)
+    assert not np.array_equal(plain.loss, full.loss)
+
+
+def test_float32_training_agrees_with_float64_over_100_updates(macbeth_split):
+    """Float32 (about 7 digits) follows float64 over 100 Adam updates of a 2-layer GRU: the
+    losses within 1e-5 relative and the weights (of order 1) within 1e-5 absolute (measured:
+    4.5e-8 and 3.3e-7)."""
+    vocab, ids, _ = macbeth_split
+    base = rnn.Config(assignment="adam", cell="gru", m=16, layers=2, n_updates=100, batch_size=4)
+    spec = base.train_spec().replace(sample_every=None, eval_every=None)
+    runs = {}
+    for dtype in ("float64", "float32"):
+        s = spec.replace(dtype=dtype)
+        runs[dtype] = rnn.train(s.init_params(len(vocab)), ids, s)
+    a, b = runs["float64"], runs["float32"]
+    assert b.params.dtype == np.float32 and a.params.dtype == np.float64
+    np.testing.assert_allclose(b.loss, a.loss, rtol=1e-5)
+    np.testing.assert_allclose(b.params.flatten(), a.params.flatten(), rtol=0, atol=1e-5)
+    assert np.abs(b.params.flatten() - a.params.flatten()).max() > 0  # two precisions indeed
+
+
+def test_a_tiny_time_budget_stops_training_and_keeps_the_best(macbeth_split):
+    vocab, ids, val_ids = macbeth_split
+    spec = rnn.Config(m=8, layers=2, n_updates=1_000_000, time_budget=0.5).train_spec()
+    spec = spec.replace(sample_every=None, eval_every=25)
+    result = rnn.train(spec.init_params(len(vocab)), ids, spec, val_ids=val_ids)
+    n = len(result.loss)
+    assert result.stopped_by_budget and 0 < n < spec.n_updates
+    assert result.state.budget_stop == n == result.state.step
+    assert np.isfinite(result.loss).all()  # only the updates made
+    assert result.val_steps[-1] == n  # validated where it stopped
+    assert result.best_step == result.val_steps[np.argmin(result.val_loss)]
+    # the validation curve against seconds, up to the budget and a little past it
+    seconds = result.val_seconds
+    assert len(seconds) == len(result.val_loss) and (np.diff(seconds) > 0).all()
+    assert 0.5 <= seconds[-1] < 0.5 + 5
+    assert not rnn.verdict(result).failed or "time_budget" in rnn.verdict(result).advice
+
+
+def test_the_learning_rate_decays_per_epoch_as_char_rnn():
+    spec = rnn.Config(eta=0.1, lr_decay=0.5, lr_decay_after=2).train_spec()
+    etas = [rnn.optim.decayed_eta(spec, epoch) for epoch in range(5)]
+    assert etas == [0.1, 0.1, 0.05, 0.025, 0.0125]  # after epochs 2, 3, 4 end
+    assert rnn.optim.decayed_eta(spec.replace(lr_decay=1.0), 9) == 0.1
+
+
+def test_lr_decay_changes_training_only_after_the_epochs_it_waits(macbeth_split):
+    vocab, ids, _ = macbeth_split
+    spec = rnn.Config(m=8, n_updates=500, seq_length=25).train_spec()
+    spec = spec.replace(sample_every=None, eval_every=None)
+    per_epoch = (len(ids) - 1) // 25
+    params = spec.init_params(len(vocab))
+    plain = rnn.train(params, ids, spec)
+    decayed = rnn.train(params, ids, spec.replace(lr_decay=0.5, lr_decay_after=1))
+    np.testing.assert_array_equal(decayed.loss[:per_epoch], plain.loss[:per_epoch])
+    assert not np.array_equal(decayed.loss[per_epoch + 1 :], plain.loss[per_epoch + 1 :])

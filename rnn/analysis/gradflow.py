@@ -4,14 +4,19 @@ L_t = -ln p_t[y_t] is the loss of the single character y_t = ids[t+1] predicted 
 x_t = ids[t]; h_t is the hidden state just after reading x_t, so k = 0 is dL_t/dh_t (through
 the output layer only) and k steps back cost k backward steps through the cell, with no loss
 term on the way (model.step_backward with y = None). Any cell: the state's first m rows are
-h, and for the LSTM the memory s_{t-k} is held fixed in dL_t/dh_{t-k}.
+h, and for the LSTM the memory s_{t-k} is held fixed in dL_t/dh_{t-k}. In a stack of layers the
+loss reads the top layer's h and the norm is that of the first layer's h_{t-k} (the state's
+first m rows): how far back, through every layer, the gradient reaches the first one.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..model import Params, step_backward, step_forward, zero_state
+from ..cells import gru, lstm, vanilla
+from ..model import Params, split_state, step_backward, step_forward, zero_state
+
+_CELLS = {"vanilla": vanilla, "lstm": lstm, "gru": gru}
 
 FALL = 1e3  # "the gradient has fallen by FALL": the first k with norm(k) <= norm(0) / FALL
 # gradient_norms' defaults, which the report describes
@@ -19,11 +24,13 @@ MAX_K, N_POSITIONS, PER_STRETCH, SPACING, WARMUP = 100, 200, 5, 20, 50
 
 
 def output_grad(params: Params, logp: np.ndarray, y: int, size: int) -> np.ndarray:
-    """dL_t/dstate_t (size, 1) of L_t = -ln p_t[y]: V^T (p_t - onehot(y)) in the h rows."""
+    """dL_t/dstate_t (size, 1) of L_t = -ln p_t[y]: V^T (p_t - onehot(y)) in the top layer's
+    h rows (the first m rows of a 1-layer network)."""
     do = np.exp(logp)
     do[y] -= 1.0
-    d = np.zeros((size, 1))
-    d[: params.m] = params.V.T @ do
+    d = np.zeros((size, 1), dtype=do.dtype)
+    top = size - params.layer_state_size
+    d[top : top + params.m] = params.V.T @ do
     return d
 
 
@@ -40,7 +47,7 @@ def stretch_norms(params: Params, ids, positions, max_k: int = MAX_K, warmup: in
     if first < 0 or last > len(ids) - 2:
         raise ValueError(f"positions must lie in [{warmup + max_k}, {len(ids) - 2}]")
     ids = np.asarray(ids)  # read one int() at a time: uint8 or uint16 ids need no cast
-    m, keep_from = params.m, int(positions[0]) - max_k + 1
+    keep_from = int(positions[0]) - max_k  # the step before the farthest k's, for stacks
     state, caches, grads = zero_state(params), {}, {}
     for tau in range(first, last + 1):
         state, logp, cache = step_forward(params, int(ids[tau]), state)
@@ -51,11 +58,27 @@ def stretch_norms(params: Params, ids, positions, max_k: int = MAX_K, warmup: in
     norms = np.empty((len(positions), max_k + 1))
     for i, t in enumerate(positions):
         d = grads[int(t)]
-        norms[i, 0] = np.linalg.norm(d[:m])
+        norms[i, 0] = np.linalg.norm(first_layer_grad(params, d, caches[int(t)]))
         for k in range(1, max_k + 1):
             d = step_backward(None, d, caches[int(t) - k + 1], params, None)
-            norms[i, k] = np.linalg.norm(d[:m])
+            h1 = first_layer_grad(params, d, caches.get(int(t) - k))
+            norms[i, k] = np.linalg.norm(h1)
     return norms
+
+
+def first_layer_grad(params: Params, d: np.ndarray, cache) -> np.ndarray:
+    """dL/dh of the first layer at a step, from d = dL/dstate after that step (every layer's
+    rows) and the step's cache: d's first m rows, plus, in a stack, what the layers above
+    pass down at that same step (they read this h)."""
+    if params.layers == 1:
+        return d[: params.m]
+    parts, (_, caches, _) = split_state(params, d), cache
+    cell, dabove = _CELLS[params.cell], 0.0
+    for l in range(params.layers, 1, -1):
+        W, U, _ = params.layer(l)
+        D, _ = cell.layer_backward(dabove, parts[l - 1], caches[l - 1][0], W, None)
+        dabove = U.T @ D
+    return parts[0][: params.m] + dabove
 
 
 def norms_at(params: Params, ids, t: int, max_k: int = MAX_K, warmup: int = WARMUP) -> np.ndarray:

@@ -43,10 +43,11 @@ class Reading:
 
 def read(params: Params, ids, state0) -> Reading:
     """Run the model over ids from state0 (the state before ids[0]; a hidden vector of length
-    m is taken as a column). Only step_forward's contract is used, so any cell reads."""
+    m is taken as a column). Only step_forward's contract is used, so any cell reads. h is
+    the top layer's (the one V reads; the only one of a 1-layer network)."""
     ids = np.asarray(ids).astype(np.int64)
     state = np.asarray(state0, dtype=np.float64).reshape(-1, 1)
-    m = params.m
+    m, top = params.m, params.state_size - params.layer_state_size  # the top layer's rows
     h = np.empty((len(ids), m), dtype=np.float32)
     bits = np.full(len(ids), np.nan)
     logp = None
@@ -54,7 +55,7 @@ def read(params: Params, ids, state0) -> Reading:
         if logp is not None:
             bits[t] = -logp[x, 0] / math.log(2)
         state, logp, _ = step_forward(params, int(x), state)
-        h[t] = state[:m, 0]
+        h[t] = state[top : top + m, 0]
     return Reading(ids=ids, h=h, bits=bits)
 
 
