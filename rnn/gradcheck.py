@@ -28,7 +28,7 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .model import Params, loss_and_grads, loss_scale, sequence_losses
+from .model import Params, init_network, loss_and_grads, loss_scale, sequence_losses
 
 DELTA = 1e-3  # finite-difference step
 REL_FLOOR = 1e-4  # floor of rel_error's denominator
@@ -171,3 +171,11 @@ def gradient_check(
         error = rel_error(a, n, REL_FLOOR).max() if len(idx) else 0.0
         result[name] = ParamCheck(error, len(idx), size)
     return result
+
+
+def check_network(spec, K: int, m: int) -> Params:
+    """The network part I checks: a training spec's (rnn.spec.TrainSpec) cell, layers and
+    initialisation with m units, always in float64 and without dropout (the check's
+    differences need float64's digits; dropout's masks are constants to BPTT, and the tests
+    check the stack with masks by complex step)."""
+    return init_network(K, spec.replace(m=m, dtype="float64", dropout=0.0))
