@@ -282,7 +282,7 @@ def cmd_sample(args) -> int:
     state, meta = checkpoint.load(args.checkpoint)
     vocab, m, K = Vocab(meta["vocab"]), meta["m"], meta["K"]
     if args.final:
-        theta, h = state.theta, state.h
+        theta, h = state.theta, state.h[:, :1]  # the first stream's, as validation reads
     elif state.best_val_theta is not None:
         theta, h = state.best_val_theta, state.best_val_h
     else:

@@ -282,3 +282,39 @@ def test_lr_decay_changes_training_only_after_the_epochs_it_waits(macbeth_split)
     decayed = rnn.train(params, ids, spec.replace(lr_decay=0.5, lr_decay_after=1))
     np.testing.assert_array_equal(decayed.loss[:per_epoch], plain.loss[:per_epoch])
     assert not np.array_equal(decayed.loss[per_epoch + 1 :], plain.loss[per_epoch + 1 :])
+
+
+# --- every way in: the command line trains, reuses and samples a stack ------------------------
+
+
+def test_the_command_line_trains_a_stack_to_its_time_budget_then_reuses_and_samples_it(
+    tmp_path, capsys
+):
+    from pathlib import Path
+
+    from rnn import checkpoint
+    from rnn.__main__ import main
+
+    corpus = Path(__file__).parent / "data" / "macbeth-act1.txt"
+    args = ["train", "--data", str(corpus), "--out", str(tmp_path), "--quiet", "--m", "8"]
+    args += ["--layers", "2", "--dtype", "float32", "--dropout", "0.1", "--batch_size", "4"]
+    args += ["--n_updates", "1000000", "--time_budget", "0.5", "--eval_every", "50"]
+    main(args)  # a run this short may not learn: its exit status is the verdict's
+    out = capsys.readouterr().out
+    state, meta = checkpoint.load(tmp_path / "checkpoint.npz")
+    n = state.step
+    assert 0 < n < 1_000_000 and state.budget_stop == n
+    assert f"time budget of 0.5 s reached: training stopped at update {n:,} of 1,000,000" in out
+    assert f"{n:,} updates (" in out and "1,000,000 updates" not in out.split("reached")[1]
+    assert state.theta.dtype == np.float32 and meta["config"]["layers"] == 2
+    assert len(state.val_seconds) == len(state.val_steps) and state.val_steps[-1] == n
+
+    assert main(args) in (0, 1)  # the same command again: the run is finished, not continued
+    assert "nothing to train" in capsys.readouterr().out
+
+    sample = ["sample", "--checkpoint", str(tmp_path / "checkpoint.npz"), "--length", "40"]
+    for extra in ([], ["--final", "--prime", "MACBETH"]):
+        assert main(sample + extra) == 0
+        text = capsys.readouterr().out
+        prime = "MACBETH" if extra else "?"  # or the vocabulary's first character
+        assert len(text) == len(prime) + 40 + 1 and (not extra or text.startswith(prime))

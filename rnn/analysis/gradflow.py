@@ -42,6 +42,7 @@ def stretch_norms(params: Params, ids, positions, max_k: int = MAX_K, warmup: in
     to ids[max(positions)], so each h_{t-max_k} has read at least warmup + 1 characters.
     Positions must lie in [warmup + max_k, len(ids) - 2].
     """
+    params = params.astype(np.float64)  # float32's range would flush the far norms to zero
     positions = np.sort(np.asarray(positions, dtype=np.int64))
     first, last = int(positions[0]) - max_k - warmup, int(positions[-1])
     if first < 0 or last > len(ids) - 2:
