@@ -259,7 +259,9 @@ class Config:
         low_open=True,
     )
     lr_decay_after: int = _param(
-        10, TRAINING, "epochs before lr_decay starts acting",
+        10,
+        TRAINING,
+        "epochs before lr_decay starts acting",
         minimum=0,
     )
     checkpoint_every: int = _param(10_000, RUN, "updates between checkpoints", minimum=1)

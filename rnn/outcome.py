@@ -80,8 +80,7 @@ def verdict(result: TrainResult) -> Verdict:
         return Verdict(failed=False)
     if rose and n < SHORT and getattr(result, "stopped_by_budget", False):
         advice = (
-            f"raise time_budget (it stopped training at update {n:,}, too few to judge a "
-            f"run by)"
+            f"raise time_budget (it stopped training at update {n:,}, too few to judge a run by)"
         )
     elif rose and n < SHORT:  # it climbs over the first updates: too few to blame eta
         advice = f"train for more updates ({n:,} are too few to judge a run by)"

@@ -549,9 +549,7 @@ def header_for(trained) -> RunHeader:
             corpus_sha256=corpus.sha256,
             n_train=len(trained.data.train_ids),
             n_val=len(trained.data.val_ids),
-            config=cfg.to_dict()
-            | {"assignment": cfg.preset_description()}
-            | _budget_rows(result),
+            config=cfg.to_dict() | {"assignment": cfg.preset_description()} | _budget_rows(result),
             epochs=result.epochs,
             per_epoch=result.per_epoch,
             seconds=result.seconds,

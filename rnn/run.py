@@ -89,9 +89,7 @@ def prepare(cfg: Config, source) -> Data:
 
 def check_memory(cfg: Config, K: int) -> None:
     """Refuse a run that cannot fit in memory before it starts, rather than fail inside."""
-    n_params = sum(
-        int(np.prod(s)) for s in param_shapes(cfg.m, K, cfg.cell, cfg.layers).values()
-    )
+    n_params = sum(int(np.prod(s)) for s in param_shapes(cfg.m, K, cfg.cell, cfg.layers).values())
     # parameters, the optimizer's state (one or two arrays), gradients, the best models
     # and their starting copies; two float64 histories (loss and smooth loss) of n_updates
     n_opt = len([name for name in state_names(cfg.optimizer) if name != "t"])

@@ -2,8 +2,8 @@
 
 States are columns (S, 1), S = Params.state_size (m, or 2m for the LSTM's [h; s]; every
 layer's stacked for a stack of layers, which sampling reads through), in the parameters'
-dtype (float64 or float32), as in rnn.model and rnn.train; `as_state` reads a flat (S,) array, as older checkpoints hold, as
-that column.
+dtype (float64 or float32), as in rnn.model and rnn.train; `as_state` reads a flat (S,)
+array, as older checkpoints hold, as that column.
 """
 
 from __future__ import annotations

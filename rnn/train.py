@@ -212,6 +212,7 @@ def _run_updates_stack(
     params = Params.unflatten(s.theta, m, K, cell, spec.layers)
     opt, state = optim.from_spec(spec), optim.unflat_state(s.opt, m, K, cell, spec.layers)
     scale = loss_scale(spec.loss, L)
+    g_scale = params.dtype.type(scale)  # keeps float32 gradients float32
     starts, resets = sched.window(s.step, n)
     for i, step in enumerate(range(s.step, s.step + n)):
         s.h[:, resets[i]] = 0.0
@@ -219,7 +220,7 @@ def _run_updates_stack(
         masks = dropout_masks(params, L, X.shape[1], spec.dropout, s.rng)
         loss, grads, h_next = stack_gradients(params, X, Y, s.h, masks)
         if scale != 1.0:
-            loss, grads = loss * scale, grads.map(lambda g: g * params.dtype.type(scale))
+            loss, grads = loss * scale, grads.map(lambda g: g * g_scale)
         s.smooth = SMOOTH_DECAY * s.smooth + SMOOTH_WEIGHT * loss
         s.loss[step], s.smooth_loss[step] = loss, s.smooth
         if s.smooth < s.best_smooth:
