@@ -268,3 +268,38 @@ def test_a_checkpoint_of_format_3_loads_with_adagrads_G(problem, tmp_path):
     np.testing.assert_array_equal(state.opt["G"], result.state.opt["G"])
     again = run(params, ids, val_ids, resume=state)  # and it trains on as AdaGrad
     np.testing.assert_array_equal(again.params.flatten(), result.params.flatten())
+
+
+def test_a_checkpoint_of_format_4_loads_as_one_float64_layer(problem, tmp_path):
+    """Format 4 had no layers, dtype, validation seconds or time budget: it reads as one
+    float64 layer, its validation seconds unknown (NaN), not stopped by a budget."""
+    vocab, ids, val_ids, params = problem
+    result = run(params, ids, val_ids)
+    path = tmp_path / "ck.npz"
+    old_config = {k: v for k, v in CONFIG.items() if k not in ("layers", "dtype", "dropout")}
+    checkpoint.save(path, result.state, vocab_chars=vocab.chars, config=old_config)
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files if k not in ("digest", "val_seconds")}
+    meta = json.loads(arrays["meta"].tobytes()) | {"format": 4}
+    del meta["budget_stop"]
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    arrays["digest"] = np.frombuffer(checkpoint._digest(arrays).encode(), dtype=np.uint8)
+    np.savez(tmp_path / "old.npz", **arrays)
+    state, meta = checkpoint.load(tmp_path / "old.npz")
+    assert state.budget_stop == -1 and state.val_seconds == []
+    np.testing.assert_array_equal(state.theta, result.state.theta)
+    from rnn.train import result_of
+
+    old = result_of(state, "vanilla", 24, len(vocab), result.per_epoch)
+    assert old.best_params.layers == 1 and not old.stopped_by_budget
+    assert np.isnan(old.val_seconds).all() and len(old.val_seconds) == len(old.val_steps)
+
+
+def test_a_float32_checkpoint_whose_arrays_are_not_its_dtype_is_refused(problem, tmp_path):
+    vocab, ids, val_ids, params = problem
+    result = run(params, ids, val_ids)
+    path = tmp_path / "ck.npz"
+    config = CONFIG | {"dtype": "float32"}  # says float32, holds float64
+    checkpoint.save(path, result.state, vocab_chars=vocab.chars, config=config)
+    with pytest.raises(rnn.CheckpointError, match="array theta is float64, not float32"):
+        checkpoint.load(path)
