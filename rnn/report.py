@@ -153,16 +153,23 @@ STATE = {
 }
 
 
-def model_html(cell: str, loss: str = "sum") -> str:
+def model_html(cell: str, loss: str = "sum", layers: int = 1) -> str:
     """The report's statement of the model: the cell's equations and the output layer; loss
-    the loss mode, "sum" or "mean" (rnn.model.LOSSES)."""
+    the loss mode, "sum" or "mean" (rnn.model.LOSSES); layers, how many are stacked."""
     carried = STATE[cell]
     total = "sum" if loss == "sum" else "mean"
+    stack = (
+        f" The network stacks {layers} such layers: layer l > 1 reads the h of the layer below "
+        f"in place of xₜ (Uˡ hₜˡ⁻¹, Uˡ of m columns), each carrying its own state, and V reads "
+        f"the top layer's hₜ."
+        if layers > 1
+        else ""
+    )
     return (
         f"<p><b>Model.</b> The network reads the text one character at a time: the character "
         f"at step t is a one-hot vector xₜ over the corpus's K distinct characters, and "
         f"{carried} of m units each is carried from step to step. The {CELL_LABELS[cell]} cell: "
-        f"{CELL_EQUATIONS[cell]}. Then pₜ = softmax(V hₜ + c) are the model's "
+        f"{CELL_EQUATIONS[cell]}.{stack} Then pₜ = softmax(V hₜ + c) are the model's "
         f"probabilities for the next character yₜ. The loss of a sequence is the {total} of "
         f"−ln pₜ[yₜ] over its characters, in nats.</p>"
     )

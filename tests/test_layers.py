@@ -318,3 +318,41 @@ def test_the_command_line_trains_a_stack_to_its_time_budget_then_reuses_and_samp
         text = capsys.readouterr().out
         prime = "MACBETH" if extra else "?"  # or the vocabulary's first character
         assert len(text) == len(prime) + 40 + 1 and (not extra or text.startswith(prime))
+
+
+# --- the report says what was trained ----------------------------------------------------------
+
+
+def test_the_report_names_depth_dropout_precision_budget_and_decay_and_a_budget_stop(
+    macbeth_split,
+):
+    from rnn import report
+
+    vocab, ids, val_ids = macbeth_split
+    cfg = rnn.Config(
+        m=8, layers=2, dropout=0.2, dtype="float32", n_updates=1_000_000, time_budget=0.3,
+        lr_decay=0.97, lr_decay_after=3, eval_every=20,
+    )  # fmt: skip
+    result = rnn.train(cfg.train_spec().init_params(len(vocab)), ids, cfg.train_spec(),
+                       val_ids=val_ids)  # fmt: skip
+    n = len(result.loss)
+    facts = report.metrics(result, cfg)
+    assert facts["updates"] == n and facts["stopped_by_budget"] is True
+    assert len(facts["val_seconds"]) == len(facts["val_loss"]) == len(facts["val_steps"])
+    summary = report.summary_html(facts, len(val_ids))
+    assert f"<b>Training.</b> {n:,} updates" in summary
+    assert "stopped by the time budget of 0.3 s (of 1,000,000 updates allowed)" in summary
+    rows = [(k, report._show(v)) for k, v in cfg.to_dict().items()]
+    rows.append((report.BUDGET_ROW, report._show(n)))
+    line = report.run_line(rows)
+    assert "vanilla cell, m = 8, 2 layers, dropout 0.2, float32" in line
+    assert f"{n:,} of 1,000,000 updates" in line and "stopped by the time budget" in line
+    assert "η × 0.97 per epoch after epoch 3" in line and "time budget 0.3 s" in line
+    plain = report.run_line([(k, report._show(v)) for k, v in rnn.Config().to_dict().items()])
+    assert not any(w in plain for w in ("layers", "dropout", "float", "budget", "per epoch"))
+    described = cfg.train_spec().describe()
+    for words in ("stacks 2 layers", "dropped with probability 0.2", "float32",
+                  "0.3 s of training", "multiplied by 0.97"):  # fmt: skip
+        assert words in described
+    assert "layer" not in rnn.Config().train_spec().describe()
+    assert "stacks 2 such layers" in report.model_html("gru", "sum", 2)
