@@ -188,12 +188,13 @@ def gradcheck_html(errors: dict, params, T: int, autograd=None, caption: str = "
         f"{name} {value.shape[0]} × {value.shape[1]}" for name, value in params.items()
     )
     stacked = f" ({GATE_ORDER[params.cell]} stacked row-wise)" if GATE_ORDER[params.cell] else ""
-    depth = ""
+    depth, dropout = "", ""
     if params.layers > 1:
-        depth = (
-            f" of {params.layers} layers (W2, U2, b2 ... the upper layers', U2 reading the "
-            f"layer below's h), without dropout (its masks are constants that BPTT multiplies "
-            f"by; the test suite checks the stack with masks by complex step)"
+        depth = f" of {params.layers} layers"
+        dropout = (
+            " The upper layers' W2, U2, b2 ... are checked like the first's (U2 reads the h of "
+            "the layer below), with dropout off: its masks are constants BPTT multiplies by, "
+            "and the test suite checks the stack with masks by complex step."
         )
         if autograd is not None:  # PyTorch's column is of a single layer: not this network
             caption = (
@@ -210,7 +211,9 @@ def gradcheck_html(errors: dict, params, T: int, autograd=None, caption: str = "
         f"|g<sub>n</sub>|), g<sub>a</sub> being the BPTT gradient. A parameter of at most "
         f"{FULL_UP_TO:,} entries is checked entry by entry, a larger one on {SAMPLE} entries "
         f"drawn at random (for U, half of them in the columns of the characters the sequence "
-        f"reads: U's gradient is zero elsewhere).</p>" + caption + gradcheck_table(errors, autograd)
+        f"reads: U's gradient is zero elsewhere).{dropout}</p>"
+        + caption
+        + gradcheck_table(errors, autograd)
     )
 
 
