@@ -202,3 +202,7 @@ class TrainSpec:
                 f"{params.layers} layer(s); the training parameters say cell {self.cell}, "
                 f"m={self.m}, layers={self.layers}"
             )
+        if params.dtype != self.dtype:
+            raise ConfigError(
+                f"the network is {params.dtype}; the training parameters say dtype {self.dtype}"
+            )
