@@ -297,21 +297,24 @@ def cmd_sample(args) -> int:
 
 def cmd_gradcheck(args) -> int:
     from .data import load_corpus
-    from .gradcheck import DELTA, PASS_BELOW, REL_FLOOR, gradient_check
-    from .model import init_params
+    from .gradcheck import DELTA, PASS_BELOW, REL_FLOOR, check_network, gradient_check
 
     check_int("m", args.m, 1, 100)
-    Config(cell=args.cell, seq_length=args.seq_length, sigma=args.sigma, seed=args.seed)
+    given = Config(
+        cell=args.cell, seq_length=args.seq_length, sigma=args.sigma, seed=args.seed,
+        layers=args.layers,
+    )  # fmt: skip
     corpus = load_corpus(args.data)
     vocab, ids = corpus.vocab, corpus.ids[: args.seq_length + 1]
     if len(ids) < args.seq_length + 1:
         raise RNNError(
             f"{args.data}: shorter than seq_length + 1 = {args.seq_length + 1} characters"
         )
-    params = init_params(len(vocab), m=args.m, sigma=args.sigma, seed=args.seed, cell=args.cell)
+    params = check_network(given.train_spec(), len(vocab), args.m)
     errors = gradient_check(params, ids[:-1], ids[1:], np.zeros((params.state_size, 1)))
+    layers = f", {args.layers} layers" if args.layers > 1 else ""
     print(
-        f"{args.cell} cell, m = {args.m}, K = {len(vocab)}, {args.seq_length} characters; "
+        f"{args.cell} cell{layers}, m = {args.m}, K = {len(vocab)}, {args.seq_length} characters; "
         f"fourth-order centered differences, delta = {DELTA:g}; error "
         f"|ga - gn| / max({REL_FLOOR:g}, |ga| + |gn|), largest of the entries checked:"
     )
@@ -547,6 +550,7 @@ def make_parser() -> argparse.ArgumentParser:
     option(p, "--seq_length", type=int, default=25, help="characters in the checked sequence")
     option(p, "--sigma", type=float, default=0.01, help="standard deviation of the weights")
     option(p, "--seed", type=int, default=0, help="seeds the weights")
+    option(p, "--layers", type=int, default=1, help="recurrent layers (all checked)")
 
     p = subcommand(
         sub,
