@@ -47,6 +47,7 @@ from .model import (
     loss_scale,
     sequence_losses,
     split_state,
+    stack_losses,
     zero_state,
 )
 from .order import Order, Schedule, schedule
@@ -326,8 +327,8 @@ def mean_loss(
     if len(ids) < 2:
         return math.nan
     h0 = as_state(params, h0)
-    if params.layers > 1 or params.dtype != np.float64:  # the stack's reference, one step
-        return float(sequence_losses(params, ids[:-1], ids[1:], h0).mean(dtype=np.float64))
+    if params.layers > 1 or params.dtype != np.float64:  # the stack's numpy forward
+        return float(stack_losses(params, ids[:-1], ids[1:], h0).mean(dtype=np.float64))
     if _resolve(backend) == "numba":
         theta, gates = params.flatten(), GATES[params.cell]
         return float(kernels.mean_loss_flat(theta, ids, h0, params.m, params.K, gates))

@@ -356,3 +356,23 @@ def test_the_report_names_depth_dropout_precision_budget_and_decay_and_a_budget_
         assert words in described
     assert "layer" not in rnn.Config().train_spec().describe()
     assert "stacks 2 such layers" in report.model_html("gru", "sum", 2)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("layers", [1, 3])
+def test_the_stacks_forward_for_validation_equals_the_step_by_step_one(cell, layers):
+    from rnn.model import sequence_losses, stack_losses
+
+    P, X, Y, states = stack_problem(cell, layers=layers, T=1500, B=1)
+    column = np.concatenate(states)
+    ref = sequence_losses(P, X[:, 0], Y[:, 0], column)
+    np.testing.assert_allclose(stack_losses(P, X[:, 0], Y[:, 0], column), ref, rtol=1e-12)
+    P32 = P.astype(np.float32)
+    fast = stack_losses(P32, X[:, 0], Y[:, 0], column)
+    assert fast.dtype == np.float32
+    np.testing.assert_allclose(fast, ref, rtol=1e-4)
+    from rnn.train import mean_loss
+
+    ids = np.concatenate([X[:1, 0], Y[:, 0]])  # mean_loss reads ids[:-1] -> ids[1:]
+    ref = sequence_losses(P, ids[:-1], ids[1:], column)
+    assert mean_loss(P32, ids, h0=column) == pytest.approx(ref.mean(), rel=1e-5)
