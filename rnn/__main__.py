@@ -119,7 +119,8 @@ def cmd_report(args) -> int:
     params = cli_values.collect(
         build.NOTEBOOK, args.parameters, args.parameters_raw, args.parameters_file, args.yaml
     )
-    built = build.build_report(args.data, args.out, params, args.retrain, log=say)
+    request = build.Request(args.data, args.out, params, args.retrain)
+    built = build.build_report(request, log=say)
     print(f"wrote {built.html} ({time.perf_counter() - started:.1f} s in all)")
     problem = built.verdict.line
     return failed(f"{problem}; the report says so", args.accept_failure) if problem else OK
@@ -202,11 +203,8 @@ def cmd_train(args) -> int:
                 cfg,
                 data,
                 args.out,
-                replace_other=args.force,
-                progress=show,
-                should_stop=should_stop,
-                backend=args.backend,
-                extend=True,
+                policy=driver.Policy(replace_other=args.force, extend=True),
+                controls=driver.Controls(args.backend, show, should_stop=should_stop),
             )
     result = trained.result
     print(what_train_did(p, trained, args.out))

@@ -408,8 +408,7 @@ def build(data: Path, out: Path, params: dict, *, progress: bool = True, log=pri
                     cfg,
                     prepared[name],
                     out / "runs" / name,
-                    progress=progress,
-                    should_stop=should_stop,
+                    controls=driver.Controls(progress=progress, should_stop=should_stop),
                 )
                 log(f"  {name}: {trained.provenance}")
         if bc.speed_seconds:
