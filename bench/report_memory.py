@@ -44,7 +44,8 @@ def tree_rss(root: psutil.Process) -> tuple[int, dict]:
     each = {}
     for p in [root, *root.children(recursive=True)]:
         try:
-            each[p.pid] = (" ".join(p.cmdline()[:3])[:80], p.memory_info().rss)
+            name = f"{p.pid} (of {p.ppid()}) " + " ".join(p.cmdline()[:3])[:80]
+            each[p.pid] = (name, p.memory_info().rss)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             pass
     return sum(rss for _, rss in each.values()), each

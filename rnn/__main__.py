@@ -269,7 +269,7 @@ def driver_names() -> list[str]:
 def cmd_sample(args) -> int:
     from .data import Vocab
     from .model import Params
-    from .sample import sample_primed
+    from .sample import Sampling, sample_primed
 
     check_int("length", args.length, 0, TEXT_MAX)
     check_float("temperature", args.temperature, low=0.0)
@@ -286,7 +286,8 @@ def cmd_sample(args) -> int:
     params = Params.unflatten(theta, m, K, meta["config"]["cell"])
     prime = vocab.encode(args.prime) if args.prime else vocab.encode(vocab.chars[:1])
     rng = np.random.default_rng(args.seed)
-    ids = sample_primed(params, prime, args.length, rng, args.temperature, args.top_p, h0=h)
+    how = Sampling(args.temperature, args.top_p)
+    ids = sample_primed(params, prime, args.length, rng, how, h0=h)
     sys.stdout.write(vocab.decode(prime) + vocab.decode(ids) + "\n")
     return OK
 

@@ -117,6 +117,7 @@ class Trainer:
             reply = self._reply(should_stop)
         if "trained" not in reply:
             raise _error(reply, self.child)
+        self.child.wait()  # gone, and its memory with it, before papermill's kernel starts
         t = reply["trained"]
         verdict = Verdict(**(t["verdict"] | {"findings": tuple(t["verdict"]["findings"])}))
         return Trained(t["provenance"], Path(t["checkpoint"]), verdict)

@@ -450,22 +450,22 @@ def test_sampling_comparison_draws_every_setting_from_the_same_numbers(small_pro
     params, _, _, h0 = small_problem(K=12, m=6, sigma=0.5)
     vocab = rnn.Vocab.from_text("abcdefghijkl")
     prime = np.array([1, 2, 3])
-    got = compare.sampling_comparison(
-        params, vocab, prime, 40, temperatures=[0.5, 1.0], top_p=0.9, seed=7, h0=h0
-    )
+    draws = compare.Draws(prime, 40, seed=7, h0=h0)
+    got = compare.sampling_comparison(params, vocab, draws, temperatures=[0.5, 1.0], top_p=0.9)
     assert [label for label, _, _ in got] == [
         "temperature 0.5",
         "temperature 1",
         "nucleus, top_p = 0.9",
     ]
     for (_, text, logp), (t, p) in zip(got, [(0.5, 1.0), (1.0, 1.0), (1.0, 0.9)]):
-        drawn = rnn.sample_primed(params, prime, 40, np.random.default_rng(7), t, p, h0=h0)
+        how = rnn.Sampling(t, p)
+        drawn = rnn.sample_primed(params, prime, 40, np.random.default_rng(7), how, h0=h0)
         assert text == "bcd" + vocab.decode(drawn)
         h = rnn.warm(params, prime, h0.reshape(-1, 1))
         assert logp == pytest.approx(-rnn.mean_loss(params, np.concatenate([[3], drawn]), h0=h))
         assert logp < 0
     assert got == compare.sampling_comparison(
-        params, vocab, prime, 40, temperatures=[0.5, 1.0], top_p=0.9, seed=7, h0=h0
+        params, vocab, draws, temperatures=[0.5, 1.0], top_p=0.9
     )
 
 
