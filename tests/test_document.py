@@ -25,26 +25,18 @@ needs_chromium = pytest.mark.skipif(
 )
 
 
-def rows(**changes):
-    values = dict(
-        title="A title",
-        author="",
-        corpus="corpus.txt",
-        characters=1000,
-        K=30,
-        corpus_sha256="ab" * 32,
-        n_train=950,
-        n_val=50,
-        config={"n_updates": 300, "eta": 0.1, "prime": "", "temperatures": "0.5, 1.0"},
-        epochs=2.5,
-        per_epoch=120,
-        seconds=1.5,
-        updates_per_sec=200.0,
-        provenance="trained in this build (1.5 s)",
-        run_date="2026-01-02 03:04 UTC",
-        commit=None,
+CONFIG = {"n_updates": 300, "eta": 0.1, "prime": "", "temperatures": "0.5, 1.0"}
+
+
+def rows(config=CONFIG, provenance="trained in this build (1.5 s)", corpus="corpus.txt", **heading):
+    """header_rows of a small run; heading: the Heading's fields to change."""
+    return report.header_rows(
+        report.Heading("A title", "", "2026-01-02 03:04 UTC", None)._replace(**heading),
+        report.CorpusFacts(corpus, 1000, 30, "ab" * 32, 950, 50),
+        config,
+        report.Timing(2.5, 120, 1.5, 200.0),
+        provenance,
     )
-    return report.header_rows(**(values | changes))
 
 
 # --- the heading and the run table ---------------------------------------------------------
@@ -151,7 +143,7 @@ def test_every_user_string_is_escaped_by_the_display_functions():
             corpus=MARKUP,
             config={"prime": MARKUP},
             provenance=MARKUP,
-            run_date=MARKUP,
+            date=MARKUP,
             commit=MARKUP,
         )
     )
