@@ -42,15 +42,15 @@ from . import run as driver
 from .config import Config
 from .errors import RNNError
 from .outcome import Verdict
-from .progress import STILL_EVERY, cold_cache
+from .progress import STILL_EVERY
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 # The HTML and its seal last: a report is there only once everything of it is
 PRODUCTS = ("report.ipynb", "metrics.json", "report.html", "report.run.json")
 # What executing the report notebook takes (the kernel's start, the gradient check, the samples,
-# part VI): measured 23.7 s at the defaults on the 2-core machine under a load average of 11,
-# and 85.1 s on a fresh clone's first run, whose kernel compiles what the report uses.
+# part VI): measured 23.7 s at the defaults on the 2-core machine under a load average of 11.
+# The kernel compiles nothing: it never loads numba (rnn.trainer's docstring says why).
 EXECUTE_SECONDS = "about 15 s, more with a large vocabulary"
 # The notebook's path parameters (rnn.config.PATH_PARAMETERS) are the build's to set.
 SET_BY_BUILD = {
@@ -256,7 +256,6 @@ def build_report(request: Request, *, progress=True, log=print) -> Built:
     build_id = uuid.uuid4().hex
     with trainer.Trainer(values, data, out, build_id, request.retrain, progress) as child:
         child.prepared()  # the corpus read and checked, before anything is written
-        first_run = cold_cache()  # then the notebook's kernel compiles what the report uses
         with lock.hold(out, f"make report into {out} {lock.build_note(build_id)}"):
             before = sealed_run(out)
             trained = child.train()
@@ -275,10 +274,7 @@ def build_report(request: Request, *, progress=True, log=print) -> Built:
                     "train_if_missing": False,
                 }
                 executed = staging / "report.ipynb"
-                first = "; a minute more on a first run, for compiling" if first_run else ""
-                log(
-                    f"executing the notebook (a Python kernel of its own; {EXECUTE_SECONDS}{first})"
-                )
+                log(f"executing the notebook (a Python kernel of its own; {EXECUTE_SECONDS})")
                 try:
                     with still("executing the notebook", log):
                         execute(notebook, executed, values, cwd=staging, progress=bool(progress))

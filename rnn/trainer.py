@@ -104,11 +104,14 @@ class Trainer:
         self.replies.close()
 
     def prepared(self) -> None:
-        """Wait until the child has read and checked the corpus; its error if it could not."""
+        """Wait until the child has read and checked the corpus; its error if it could not.
+        A stop request meanwhile (Ctrl-C reaches the child too) ends the build here."""
         with stop_requests() as should_stop:
-            reply = self._reply(should_stop)
+            reply = self._reply()
         if "prepared" not in reply:
             raise _error(reply, self.child)
+        if should_stop():
+            raise Cancelled("interrupted before training; nothing was trained or written")
 
     def train(self) -> Trained:
         """Tell the child to train (the parent holds the folder now) and wait for the run."""
@@ -130,8 +133,9 @@ class Trainer:
             pass
 
     def _reply(self, should_stop=None) -> dict:
-        """The child's next message; {} when it ended without one. A stop request to this
-        process (SIGTERM, or Ctrl-C that reached only it) is passed on once."""
+        """The child's next message; {} when it ended without one. With should_stop, a stop
+        request to this process (SIGTERM, or Ctrl-C that reached only it) is passed on once:
+        the child, training, takes it as a request too, never as an exception."""
         passed_on = False
         while True:
             ready, _, _ = select.select([self.replies], [], [], 0.2)
@@ -186,7 +190,7 @@ def _error(reply: dict, child: subprocess.Popen) -> BaseException:
 def main(argv=None) -> int:
     """`python -m rnn.trainer FD`: one request on stdin, replies on file descriptor FD."""
     argv = sys.argv[1:] if argv is None else argv
-    terminate_like_interrupt()  # SIGTERM from the parent, before training, as Ctrl-C
+    terminate_like_interrupt()  # until training, SIGTERM as Ctrl-C: KeyboardInterrupt
     with os.fdopen(int(argv[0]), "w", encoding="utf-8", buffering=1) as replies:
 
         def send(**message) -> None:
@@ -194,47 +198,66 @@ def main(argv=None) -> int:
 
         try:
             request = json.loads(sys.stdin.readline())
-            send(**_train(request, send))
-        except KeyboardInterrupt:  # before training, or while waiting for "go"
+            prepared = _prepare(request)
+        except KeyboardInterrupt:
             send(cancelled=READ_INTERRUPTED)
+            return 0
         except MemoryError:
             send(memory=True)
+            return 0
+        if isinstance(prepared, dict):  # what was wrong with the parameters or the corpus
+            send(**prepared)
+            return 0
+        send(prepared=True)
+        # From here a stop request is one for training (it checkpoints and says so), never an
+        # exception, until the reply is sent.
+        with stop_requests() as should_stop:
+            go = sys.stdin.readline().strip() == '"go"'
+            if not go or should_stop():
+                send(cancelled="interrupted before training; nothing was trained or written")
+                return 0
+            try:
+                send(**_train(request, prepared, should_stop))
+            except MemoryError:
+                send(memory=True)
     return 0
 
 
-def _train(request: dict, send) -> dict:
-    """Read and check the corpus, say so, wait for "go", train (or reuse); the reply."""
+def _prepare(request: dict):
+    """(Config, rnn.run.Data) of the request, or the error reply."""
     from . import run as driver
     from .config import Config
-    from .outcome import verdict
 
-    parent = os.getppid()
     try:
         cfg = Config.from_dict(request["values"])
-        data = driver.prepare(cfg, Path(request["data"]))
+        return cfg, driver.prepare(cfg, Path(request["data"]))
     except RNNError as err:
         return {"error": [type(err).__name__, str(err)]}
-    except KeyboardInterrupt:
-        return {"cancelled": READ_INTERRUPTED}
-    send(prepared=True)
-    if sys.stdin.readline().strip() != '"go"':
-        return {"cancelled": "stopped before training; nothing was trained"}
+
+
+def _train(request: dict, prepared: tuple, should_stop) -> dict:
+    """Train (or reuse) the run; the reply."""
+    from . import run as driver
+    from .outcome import verdict
+
+    cfg, data = prepared
+    parent = os.getppid()
     shown = request["progress"]
     if isinstance(shown, dict):
         shown = Progress(every=shown["every"], stream=sys.stdout)
     try:
-        with driver.stop_requests() as should_stop:
-            trained = driver.run(
-                cfg,
-                data,
-                request["out"],
-                build_id=request["build_id"],
-                policy=driver.Policy(fresh=request["fresh"], promote=False),
-                controls=driver.Controls(
-                    progress=shown,
-                    should_stop=lambda: should_stop() or os.getppid() != parent,
-                ),
-            )
+        trained = driver.run(
+            cfg,
+            data,
+            request["out"],
+            build_id=request["build_id"],
+            policy=driver.Policy(fresh=request["fresh"], promote=False),
+            controls=driver.Controls(
+                progress=shown,
+                # a parent that died (kill -9) leaves no one to render the run: stop too
+                should_stop=lambda: should_stop() or os.getppid() != parent,
+            ),
+        )
     except RNNError as err:
         return {"error": [type(err).__name__, str(err)]}
     except Interrupted as stop:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import rnn
-from rnn import checkpoint
+from rnn import checkpoint, kernels
 from rnn import run as driver
 from rnn.model import PARAM_NAMES
 
@@ -24,7 +24,7 @@ def refuse_training(monkeypatch):
         raise AssertionError("the training loop was called")
 
     monkeypatch.setattr(driver, "train", refuse)
-    monkeypatch.setattr(rnn.kernels, "run_updates", refuse)
+    monkeypatch.setattr(kernels, "run_updates", refuse)
     monkeypatch.setattr(sys.modules["rnn.train"], "run_updates_reference", refuse)
 
 
