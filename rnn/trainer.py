@@ -191,35 +191,36 @@ def main(argv=None) -> int:
     """`python -m rnn.trainer FD`: one request on stdin, replies on file descriptor FD."""
     argv = sys.argv[1:] if argv is None else argv
     terminate_like_interrupt()  # until training, SIGTERM as Ctrl-C: KeyboardInterrupt
-    with os.fdopen(int(argv[0]), "w", encoding="utf-8", buffering=1) as replies:
+    replies = int(argv[0])
 
-        def send(**message) -> None:
-            replies.write(json.dumps(message) + "\n")
+    def send(**message) -> None:
+        with contextlib.suppress(BrokenPipeError):  # a parent killed outright hears nothing
+            os.write(replies, (json.dumps(message) + "\n").encode("utf-8"))
 
-        try:
-            request = json.loads(sys.stdin.readline())
-            prepared = _prepare(request)
-        except KeyboardInterrupt:
-            send(cancelled=READ_INTERRUPTED)
+    try:
+        request = json.loads(sys.stdin.readline())
+        prepared = _prepare(request)
+    except KeyboardInterrupt:
+        send(cancelled=READ_INTERRUPTED)
+        return 0
+    except MemoryError:
+        send(memory=True)
+        return 0
+    if isinstance(prepared, dict):  # what was wrong with the parameters or the corpus
+        send(**prepared)
+        return 0
+    send(prepared=True)
+    # From here a stop request is one for training (it checkpoints and says so), never an
+    # exception, until the reply is sent.
+    with stop_requests() as should_stop:
+        go = sys.stdin.readline().strip() == '"go"'
+        if not go or should_stop():
+            send(cancelled="interrupted before training; nothing was trained or written")
             return 0
+        try:
+            send(**_train(request, prepared, should_stop))
         except MemoryError:
             send(memory=True)
-            return 0
-        if isinstance(prepared, dict):  # what was wrong with the parameters or the corpus
-            send(**prepared)
-            return 0
-        send(prepared=True)
-        # From here a stop request is one for training (it checkpoints and says so), never an
-        # exception, until the reply is sent.
-        with stop_requests() as should_stop:
-            go = sys.stdin.readline().strip() == '"go"'
-            if not go or should_stop():
-                send(cancelled="interrupted before training; nothing was trained or written")
-                return 0
-            try:
-                send(**_train(request, prepared, should_stop))
-            except MemoryError:
-                send(memory=True)
     return 0
 
 
