@@ -18,8 +18,9 @@ on the child's stdin; the child answers on a pipe of its own ({"prepared": ...},
 {"trained": ...} or what stopped it). The child's stdout and stderr are the parent's (the
 training bar), except when progress is an rnn.progress.Progress that emits its lines
 elsewhere (a sweep's worker): then the child prints them and the parent hands them on.
-Ctrl-C reaches both (one process group); a SIGTERM to the parent is passed on to the child,
-which stops at a checkpoint as it would in one process. A child whose parent died stops too.
+Ctrl-C reaches both (one process group); a SIGTERM to the parent while the child trains is
+passed on, and the child stops at a checkpoint as it would in one process (while it reads the
+corpus, the parent waits for it and then stops). A child whose parent died stops too.
 """
 
 from __future__ import annotations
