@@ -124,7 +124,8 @@ def speed_table(ids, K: int, cells, seconds: float) -> list[dict]:
             flush=True,
         )
 
-    rows = speed.table(cells=cells, m=100, ids=ids, K=K, seconds=seconds, progress=show)
+    work = speed.Workload(cells=tuple(cells), m=100, seconds=seconds)
+    rows = speed.table(ids, K, work=work, progress=show)
     rounded = {
         "updates_per_sec": 1,
         "updates_per_cpu_sec": 1,

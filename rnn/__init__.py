@@ -26,7 +26,7 @@ from .gradcheck import ParamCheck, gradient_check, numerical_grads, rel_error
 from .model import CELLS, Params, init_params, loss_and_grads, sequence_losses, zero_state
 from .optim import AdaGrad, Adam, RMSProp, clip
 from .outcome import Verdict, verdict
-from .sample import sample, sample_primed, warm
+from .sample import Sampling, sample, sample_primed, warm
 from .spec import TrainSpec
 from .train import Controls, TrainResult, TrainState, mean_loss, train
 
@@ -46,6 +46,7 @@ __all__ = [
     "Params",
     "RMSProp",
     "RNNError",
+    "Sampling",
     "TrainResult",
     "TrainSpec",
     "TrainState",

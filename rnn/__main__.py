@@ -119,7 +119,8 @@ def cmd_report(args) -> int:
     params = cli_values.collect(
         build.NOTEBOOK, args.parameters, args.parameters_raw, args.parameters_file, args.yaml
     )
-    built = build.build_report(args.data, args.out, params, args.retrain, log=say)
+    request = build.Request(args.data, args.out, params, args.retrain)
+    built = build.build_report(request, log=say)
     print(f"wrote {built.html} ({time.perf_counter() - started:.1f} s in all)")
     problem = built.verdict.line
     return failed(f"{problem}; the report says so", args.accept_failure) if problem else OK
@@ -202,11 +203,8 @@ def cmd_train(args) -> int:
                 cfg,
                 data,
                 args.out,
-                replace_other=args.force,
-                progress=show,
-                should_stop=should_stop,
-                backend=args.backend,
-                extend=True,
+                policy=driver.Policy(replace_other=args.force, extend=True),
+                controls=driver.Controls(args.backend, show, should_stop=should_stop),
             )
     result = trained.result
     print(what_train_did(p, trained, args.out))
@@ -273,7 +271,7 @@ def driver_names() -> list[str]:
 def cmd_sample(args) -> int:
     from .data import Vocab
     from .model import Params
-    from .sample import sample_primed
+    from .sample import Sampling, sample_primed
 
     check_int("length", args.length, 0, TEXT_MAX)
     check_float("temperature", args.temperature, low=0.0)
@@ -290,7 +288,8 @@ def cmd_sample(args) -> int:
     params = Params.unflatten(theta, m, K, meta["config"]["cell"])
     prime = vocab.encode(args.prime) if args.prime else vocab.encode(vocab.chars[:1])
     rng = np.random.default_rng(args.seed)
-    ids = sample_primed(params, prime, args.length, rng, args.temperature, args.top_p, h0=h)
+    how = Sampling(args.temperature, args.top_p)
+    ids = sample_primed(params, prime, args.length, rng, how, h0=h)
     sys.stdout.write(vocab.decode(prime) + vocab.decode(ids) + "\n")
     return OK
 

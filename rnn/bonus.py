@@ -387,7 +387,8 @@ def measure_speed(corpus, seconds: float, path: Path, log) -> None:
             + (f"{rate:,.0f} updates/s" if rate else row["note"])
         )
 
-    rows = speed.table(ids=corpus.ids, K=len(corpus.vocab), seconds=seconds, progress=said)
+    work = speed.Workload(seconds=seconds)
+    rows = speed.table(corpus.ids, len(corpus.vocab), work=work, progress=said)
     write_atomic(path, json.dumps(rows, indent=1) + "\n")
 
 
@@ -408,8 +409,7 @@ def build(data: Path, out: Path, params: dict, *, progress: bool = True, log=pri
                     cfg,
                     prepared[name],
                     out / "runs" / name,
-                    progress=progress,
-                    should_stop=should_stop,
+                    controls=driver.Controls(progress=progress, should_stop=should_stop),
                 )
                 log(f"  {name}: {trained.provenance}")
         if bc.speed_seconds:

@@ -8,8 +8,9 @@ report`, and `python -m rnn.build --pdf-only` as `python -m rnn pdf`).
 1. The effective parameters are the notebook's own defaults (its `parameters` cell, as it
    is on disk) with the given ones over them; all are validated, with the corpus, before
    anything starts.
-2. The build holds OUT (rnn.lock) and trains there through rnn.run: in this process, so that
-   Ctrl-C stops training cleanly at a checkpoint.
+2. A process of its own (rnn.trainer) reads and checks the corpus; then the build holds OUT
+   (rnn.lock) and that process trains there through rnn.run (Ctrl-C stops it cleanly at a
+   checkpoint) and ends, giving back numba's and the corpus's memory before papermill starts.
 3. papermill executes the notebook with exactly those parameters and the run's folder and
    checkpoint; the notebook reads the run (rnn.run.read_run) and trains nothing. nbconvert
    renders the HTML.
@@ -32,24 +33,24 @@ import tempfile
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from . import lock, report
+from . import lock, report, trainer
 from . import run as driver
 from .config import Config
-from .data import release_free_memory
-from .errors import Cancelled, RNNError
-from .outcome import Verdict, verdict
-from .progress import STILL_EVERY, cold_cache
+from .errors import RNNError
+from .outcome import Verdict
+from .progress import STILL_EVERY
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 # The HTML and its seal last: a report is there only once everything of it is
 PRODUCTS = ("report.ipynb", "metrics.json", "report.html", "report.run.json")
 # What executing the report notebook takes (the kernel's start, the gradient check, the samples,
-# part VI): measured 23.7 s at the defaults on the 2-core machine under a load average of 11,
-# and 85.1 s on a fresh clone's first run, whose kernel compiles what the report uses.
+# part VI): measured 23.7 s at the defaults on the 2-core machine under a load average of 11.
+# The kernel compiles nothing: it never loads numba (rnn.trainer's docstring says why).
 EXECUTE_SECONDS = "about 15 s, more with a large vocabulary"
 # The notebook's path parameters (rnn.config.PATH_PARAMETERS) are the build's to set.
 SET_BY_BUILD = {
@@ -221,100 +222,94 @@ class Built(NamedTuple):
     verdict: Verdict  # on the run it reports (rnn.outcome)
 
 
-def build(data: Path, out: Path, params: dict, retrain: bool = False, **options) -> Path:
-    """Train (or reuse) and render the report into `out`; returns the HTML's path. The
-    options are build_report's."""
-    return build_report(data, out, params, retrain, **options).html
+@dataclass(frozen=True)
+class Request:
+    """What a report build is asked for: the corpus, the output folder, the parameters given
+    over the notebook's defaults, whether to train afresh (make's RETRAIN=1), and the notebook
+    to execute (default: the package's)."""
+
+    data: Path
+    out: Path
+    params: dict
+    retrain: bool = False
+    notebook: Path | None = None
 
 
-def build_report(
-    data: Path,
-    out: Path,
-    params: dict,
-    retrain: bool = False,
-    *,
-    notebook: Path | None = None,
-    progress=True,
-    log=print,
-) -> Built:
-    """Train (or reuse) and render the report into `out`, saying each stage through `log`.
-    notebook: the report notebook to execute (default: the package's); progress: training's
-    (rnn.train.Progress, or True)."""
-    data, out = resolved(data), resolved(out)
-    notebook = Path(notebook or NOTEBOOK)
-    cfg, values = effective_parameters(notebook, params)
-    try:
-        prepared = driver.prepare(cfg, data)
-    except KeyboardInterrupt:
-        raise Cancelled(
-            "interrupted while reading the corpus; nothing was trained or written"
-        ) from None
-    first_run = cold_cache()  # then the notebook's kernel compiles what the report uses, too
+def build(
+    data: Path, out: Path, params: dict, retrain: bool = False, *, notebook=None, progress=True
+) -> Path:
+    """Train (or reuse) and render the report into `out`, saying each stage on stdout;
+    returns the HTML's path (build_report, for a Request)."""
+    return build_report(Request(data, out, params, retrain, notebook), progress=progress).html
+
+
+def build_report(request: Request, *, progress=True, log=print) -> Built:
+    """Train (or reuse) and render the report into request.out, saying each stage through
+    `log`. progress: training's (rnn.progress.Progress, or True).
+
+    The training runs in a process of its own (rnn.trainer), which ends before papermill's
+    kernel starts: this process never loads numba, and the whole build holds one copy of
+    the corpus at a time."""
+    data, out = resolved(request.data), resolved(request.out)
+    notebook = Path(request.notebook or NOTEBOOK)
+    cfg, values = effective_parameters(notebook, request.params)
     build_id = uuid.uuid4().hex
-    with lock.hold(out, f"make report into {out} {lock.build_note(build_id)}"):
-        before = printed_from(out)
-        with driver.stop_requests() as should_stop:
-            trained = driver.run(
-                cfg,
-                prepared,
-                out,
-                build_id=build_id,
-                fresh=retrain,
-                progress=progress,
-                should_stop=should_stop,
-                promote=False,  # below, with the report: they are always of one run
-            )
-        if trained.result.stopped_by_budget:
-            log(driver.budget_line(trained.result, trained.cfg))
-        log(f"{trained.provenance}; rendering the report")
-        made_from, judged = trained.checkpoint, verdict(trained.result)
-        del prepared, trained  # the kernel reads the corpus itself: not two copies at once
-        release_free_memory()
-        started = time.perf_counter()
-        staging = Path(tempfile.mkdtemp(dir=out, prefix=lock.transient_prefix("staging")))
-        try:
-            values |= {
-                "data_path": str(data),
-                "out_dir": str(staging),
-                "run_dir": str(out),
-                # not yet promoted (below, with the report): the partial file, when trained
-                "run_checkpoint": made_from.name,
-                "build_id": build_id,
-                "train_if_missing": False,
-            }
-            executed = staging / "report.ipynb"
-            first = "; a minute more on a first run, for compiling" if first_run else ""
-            log(f"executing the notebook (a Python kernel of its own; {EXECUTE_SECONDS}{first})")
-            try:
-                with still("executing the notebook", log):
-                    execute(notebook, executed, values, cwd=staging, progress=bool(progress))
-            except Exception as err:
-                raise BuildError(describe_failure(err), keep_failed(executed, out)) from None
-            log(f"executed the notebook in {time.perf_counter() - started:.1f} s; rendering HTML")
+    with trainer.Trainer(values, data, out, build_id, request.retrain, progress) as child:
+        child.prepared()  # the corpus read and checked, before anything is written
+        with lock.hold(out, f"make report into {out} {lock.build_note(build_id)}"):
+            before = sealed_run(out)
+            trained = child.train()
+            if trained.budget:
+                log(trained.budget)
+            log(f"{trained.provenance}; rendering the report")
+            made_from = trained.checkpoint
             started = time.perf_counter()
+            staging = Path(tempfile.mkdtemp(dir=out, prefix=lock.transient_prefix("staging")))
             try:
-                # Parts turned off (or outside the layout) are left out, headings and prose
-                # included.
-                render(executed, staging / "report.html", report.dropped_tags(cfg))
-                write_seal(staging, made_from, build_id)
-                log(f"rendered HTML in {time.perf_counter() - started:.1f} s")
-                for name in PRODUCTS:  # each rename is atomic
-                    os.replace(staging / name, out / name)
-                driver.promote_run(out)
-                # A PDF printed from the previous report describes this one only if both
-                # are of the same run, parameters and corpus.
-                if (out / "report.pdf").exists() and printed_from(out) != before:
-                    (out / "report.pdf").unlink()
-                    log("removed the previous report's report.pdf; make pdf prints this one")
-            except OSError as err:
-                raise BuildError(
-                    f"could not write the report into {out} ({err.strerror})",
-                    keep_failed(executed, out),
-                ) from None
-            (out / "report.failed.ipynb").unlink(missing_ok=True)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-    return Built(out / "report.html", judged)
+                values |= {
+                    "data_path": str(data),
+                    "out_dir": str(staging),
+                    "run_dir": str(out),
+                    # not yet promoted (below, with the report): the partial file, when trained
+                    "run_checkpoint": made_from.name,
+                    "build_id": build_id,
+                    "train_if_missing": False,
+                }
+                executed = staging / "report.ipynb"
+                log(f"executing the notebook (a Python kernel of its own; {EXECUTE_SECONDS})")
+                try:
+                    with still("executing the notebook", log):
+                        execute(notebook, executed, values, cwd=staging, progress=bool(progress))
+                except Exception as err:
+                    raise BuildError(describe_failure(err), keep_failed(executed, out)) from None
+                log(
+                    f"executed the notebook in {time.perf_counter() - started:.1f} s; "
+                    f"rendering HTML"
+                )
+                started = time.perf_counter()
+                try:
+                    # Parts turned off (or outside the layout) are left out, headings and
+                    # prose included.
+                    render(executed, staging / "report.html", report.dropped_tags(cfg))
+                    write_seal(staging, made_from, build_id)
+                    log(f"rendered HTML in {time.perf_counter() - started:.1f} s")
+                    for name in PRODUCTS:  # each rename is atomic
+                        os.replace(staging / name, out / name)
+                    driver.promote_run(out)
+                    # A PDF printed from the previous report describes this one only if both
+                    # are of the same run, parameters and corpus (their seals say).
+                    if (out / "report.pdf").exists() and sealed_run(out) != before:
+                        (out / "report.pdf").unlink()
+                        log("removed the previous report's report.pdf; make pdf prints this one")
+                except OSError as err:
+                    raise BuildError(
+                        f"could not write the report into {out} ({err.strerror})",
+                        keep_failed(executed, out),
+                    ) from None
+                (out / "report.failed.ipynb").unlink(missing_ok=True)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+    return Built(out / "report.html", trained.verdict)
 
 
 @contextlib.contextmanager
@@ -332,23 +327,6 @@ def still(doing: str, log, every: float = STILL_EVERY):
         yield
     finally:
         done.set()
-
-
-def printed_from(out: Path) -> tuple | None:
-    """What out's report is of: the finished run (its checkpoint file, which a re-render
-    leaves untouched) and every parameter and the corpus (from metrics.json)."""
-    try:
-        run = (out / driver.FINAL).stat()
-        metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return (
-        run.st_ino,
-        run.st_mtime_ns,
-        run.st_size,
-        metrics.get("config"),
-        metrics.get("corpus_sha256"),
-    )
 
 
 def file_sha256(path: Path) -> str:
@@ -370,14 +348,29 @@ def write_seal(staging: Path, checkpoint_file: Path, build_id: str) -> None:
 
     _, meta = checkpoint.load(checkpoint_file)
     last = meta["sessions"][-1] if meta["sessions"] else {}
+    metrics = json.loads((staging / "metrics.json").read_text(encoding="utf-8"))
     seal = {
         "build_id": build_id,
         "run_finished": last.get("finished", ""),
         "checkpoint_sha256": file_sha256(checkpoint_file),
         "report_sha256": file_sha256(staging / "report.html"),
         "metrics_sha256": file_sha256(staging / "metrics.json"),
+        # what sealed_run compares: every parameter (report ones too) and the corpus
+        "config": metrics.get("config"),
+        "corpus_sha256": metrics.get("corpus_sha256"),
     }
     (staging / SEAL).write_text(json.dumps(seal, indent=1) + "\n", encoding="utf-8")
+
+
+def sealed_run(out: Path) -> tuple | None:
+    """What out's report is of, by its seal: the run (its checkpoint's SHA-256), every
+    parameter and the corpus; None without a readable seal. A build keeps report.pdf only
+    when this is the same before and after it."""
+    try:
+        seal = json.loads((out / SEAL).read_text(encoding="utf-8"))
+        return seal["checkpoint_sha256"], seal["config"], seal["corpus_sha256"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def check_seal(out: Path) -> dict:

@@ -3,10 +3,12 @@ drawn with the same random numbers, and how likely the model finds its own sampl
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .model import Params
-from .sample import sample_primed, warm
+from .sample import Sampling, sample_primed, warm
 from .train import mean_loss
 
 
@@ -18,29 +20,42 @@ def settings(temperatures, top_p: float) -> list[tuple[str, float, float]]:
     return out
 
 
-def sampling_comparison(
-    params: Params,
-    vocab,
-    prime_ids,
-    n: int,
-    *,
-    temperatures,
-    top_p: float,
-    seed: int,
-    h0: np.ndarray | None = None,
-) -> list[tuple[str, str, float]]:
-    """(label, text, mean ln p per character) for each setting of `settings`.
+@dataclass(frozen=True)
+class Draws:
+    """What each setting of a comparison draws: n characters continuing the priming text
+    prime_ids (at least one index), read from state h0 (S, 1) (zero when None), from a
+    generator seeded with `seed`, so that the settings differ only in how they turn the
+    same uniform numbers into characters."""
 
-    Every setting draws from a generator seeded with `seed`, so the settings differ only in
-    how they turn the same uniform numbers into characters. The text is the priming text
-    followed by n sampled characters; the log-probability is the model's mean ln p of the n
-    sampled characters, read after the priming text from h0 (zero when None)."""
-    prime_ids = np.asarray(prime_ids)
-    h_primed = warm(params, prime_ids, None if h0 is None else np.reshape(h0, (-1, 1)))
+    prime_ids: np.ndarray
+    n: int
+    seed: int
+    h0: np.ndarray | None = None
+
+    def drawn(self, params: Params, how: Sampling) -> np.ndarray:
+        """The n indices drawn at this setting."""
+        rng = np.random.default_rng(self.seed)
+        return sample_primed(params, self.prime_ids, self.n, rng, how, h0=self.h0)
+
+    def mean_logp(self, params: Params, drawn: np.ndarray) -> float:
+        """The model's own mean ln p per character of what it drew, read after the priming
+        text from h0."""
+        prime_ids = np.asarray(self.prime_ids)
+        h0 = None if self.h0 is None else np.reshape(self.h0, (-1, 1))
+        ids = np.concatenate([prime_ids[-1:], drawn])
+        # numpy's loop: a sample is short, and the report's kernel then never loads numba
+        # (about 100 MB of its memory)
+        return -mean_loss(params, ids, "reference", h0=warm(params, prime_ids, h0))
+
+
+def sampling_comparison(
+    params: Params, vocab, draws: Draws, *, temperatures, top_p: float
+) -> list[tuple[str, str, float]]:
+    """(label, text, mean ln p per character) for each setting of `settings`: the text is
+    the priming text followed by the sampled characters (see Draws)."""
     rows = []
     for label, temperature, p in settings(temperatures, top_p):
-        rng = np.random.default_rng(seed)
-        drawn = sample_primed(params, prime_ids, n, rng, temperature, p, h0=h0)
-        logp = -mean_loss(params, np.concatenate([prime_ids[-1:], drawn]), h0=h_primed)
-        rows.append((label, vocab.decode(prime_ids) + vocab.decode(drawn), logp))
+        drawn = draws.drawn(params, Sampling(temperature, p))
+        text = vocab.decode(np.asarray(draws.prime_ids)) + vocab.decode(drawn)
+        rows.append((label, text, draws.mean_logp(params, drawn)))
     return rows

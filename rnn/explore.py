@@ -19,7 +19,7 @@ from .analysis import show, surprisal, units
 from .config import TEXT_MAX
 from .errors import RNNError
 from .run import FINAL, Run, resolve_path
-from .sample import sample_primed
+from .sample import Sampling, sample_primed
 
 MAX_LENGTH = 5000  # characters a slider may ask for: sampling takes about 26 ms per 1000
 PASSAGE = 400  # characters of the validation split the unit picker shades by default
@@ -112,8 +112,7 @@ def sample_html(
         ex.vocab.encode(prime),
         int(length),
         np.random.default_rng(seed),
-        float(temperature),
-        float(top_p),
+        Sampling(float(temperature), float(top_p)),
         h0=result.best_h,
     )
     text = ex.vocab.decode(drawn)

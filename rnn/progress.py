@@ -47,9 +47,8 @@ def cold_cache() -> bool:
     no index file of the update loop in rnn/kernels/__pycache__ (rnn.kernels.stale removes
     them all when a kernel's source changes). A guess for saying so, never for deciding
     anything."""
-    from . import kernels
-
-    source = Path(kernels.__file__)
+    # Found, not imported: the kernels' import loads numba, which a build's parent never needs.
+    source = Path(__file__).resolve().parent / "kernels" / "__init__.py"
     return not any((source.parent / "__pycache__").glob(f"{source.stem}.run_updates-*.nbi"))
 
 

@@ -17,6 +17,7 @@ import math
 import platform
 import subprocess
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -418,24 +419,39 @@ def git_commit(path) -> str | None:
     return commit + ("+dirty" if status.returncode != 0 or status.stdout.strip() else "")
 
 
+class Heading(NamedTuple):
+    """The report's heading: its title, author ("" for none), the run's date, and the commit
+    of the package's checkout (None when unknown)."""
+
+    title: str
+    author: str
+    date: str
+    commit: str | None
+
+
+class CorpusFacts(NamedTuple):
+    """The corpus as the run table names it: its file's name, size, vocabulary, SHA-256 and
+    the characters of the two splits."""
+
+    name: str
+    characters: int
+    K: int
+    sha256: str
+    n_train: int
+    n_val: int
+
+
+class Timing(NamedTuple):
+    """How long the run trained (rnn.train.TrainResult has these too)."""
+
+    epochs: float
+    per_epoch: int
+    seconds: float
+    updates_per_sec: float
+
+
 def header_rows(
-    *,
-    title: str,
-    author: str,
-    corpus: str,
-    characters: int,
-    K: int,
-    corpus_sha256: str,
-    n_train: int,
-    n_val: int,
-    config: dict,
-    epochs: float,
-    per_epoch: int,
-    seconds: float,
-    updates_per_sec: float,
-    provenance: str,
-    run_date: str,
-    commit: str | None,
+    heading: Heading, corpus: CorpusFacts, config: dict, timing: Timing, provenance: str
 ) -> list[tuple[str, str]]:
     """The run's identity and parameters as (name, value) text rows, plain values in.
 
@@ -443,24 +459,25 @@ def header_rows(
     (when known); run_header shows them as the heading and the rest as a compact table.
     `provenance` is one sentence from the caller, e.g. "trained in this build (18.2 s)".
     """
-    rows = [("title", title)]
-    if author:
-        rows.append(("author", author))
-    rows.append(("date", run_date))
-    if commit:
-        rows.append(("commit", commit))
+    rows = [("title", heading.title)]
+    if heading.author:
+        rows.append(("author", heading.author))
+    rows.append(("date", heading.date))
+    if heading.commit:
+        rows.append(("commit", heading.commit))
     rows += [
-        ("corpus", f"{corpus} ({characters:,} characters, K = {K})"),
-        ("corpus SHA-256", corpus_sha256[:16]),
-        ("training / validation", f"{n_train:,} / {n_val:,} characters"),
+        ("corpus", f"{corpus.name} ({corpus.characters:,} characters, K = {corpus.K})"),
+        ("corpus SHA-256", corpus.sha256[:16]),
+        ("training / validation", f"{corpus.n_train:,} / {corpus.n_val:,} characters"),
         ("run", provenance),
     ]
     rows += [(name, _show(value)) for name, value in config.items() if name not in HEADING]
+    rate = timing.updates_per_sec
     rows += [
-        ("epochs", f"{epochs:.2f}"),
-        ("updates per epoch", f"{per_epoch:,}"),
-        ("training time", f"{seconds:.1f} s"),
-        ("updates/s", f"{updates_per_sec:,.0f}" if math.isfinite(updates_per_sec) else "–"),
+        ("epochs", f"{timing.epochs:.2f}"),
+        ("updates per epoch", f"{timing.per_epoch:,}"),
+        ("training time", f"{timing.seconds:.1f} s"),
+        ("updates/s", f"{rate:,.0f}" if math.isfinite(rate) else "–"),
         ("versions", ", ".join(f"{k} {v}" for k, v in versions().items())),
     ]
     return rows
@@ -549,24 +566,21 @@ def header_for(trained) -> RunHeader:
     checkout (none for an installed copy)."""
     cfg, corpus, result = trained.cfg, trained.data.corpus, trained.result
     finished = trained.finished_at.replace("T", " ")[:16]
+    commit = git_commit(Path(__file__).resolve().parent)
     return run_header(
         header_rows(
-            title=cfg.report_title,
-            author=cfg.author,
-            corpus=corpus.path.name,
-            characters=corpus.n_chars,
-            K=len(corpus.vocab),
-            corpus_sha256=corpus.sha256,
-            n_train=len(trained.data.train_ids),
-            n_val=len(trained.data.val_ids),
-            config=cfg.to_dict() | {"assignment": cfg.preset_description()} | _budget_rows(result),
-            epochs=result.epochs,
-            per_epoch=result.per_epoch,
-            seconds=result.seconds,
-            updates_per_sec=result.updates_per_sec,
-            provenance=trained.provenance,
-            run_date=finished,
-            commit=git_commit(Path(__file__).resolve().parent),
+            Heading(cfg.report_title, cfg.author, finished, commit),
+            CorpusFacts(
+                corpus.path.name,
+                corpus.n_chars,
+                len(corpus.vocab),
+                corpus.sha256,
+                len(trained.data.train_ids),
+                len(trained.data.val_ids),
+            ),
+            cfg.to_dict() | {"assignment": cfg.preset_description()} | _budget_rows(result),
+            Timing(result.epochs, result.per_epoch, result.seconds, result.updates_per_sec),
+            trained.provenance,
         )
     )
 

@@ -269,7 +269,11 @@ def read_run(
         with holding:
             with stop_requests() as should_stop:
                 trained = run(
-                    cfg, data, run_dir, replace_other=False, progress=True, should_stop=should_stop
+                    cfg,
+                    data,
+                    run_dir,
+                    policy=Policy(replace_other=False),
+                    controls=Controls(progress=True, should_stop=should_stop),
                 )
         return trained
     found = Run.load(file, corpus=data_path or None, build_id=build_id)
@@ -290,28 +294,39 @@ def _now() -> str:
     return datetime.datetime.now().astimezone().isoformat(timespec="seconds")
 
 
+@dataclass(frozen=True)
+class Policy:
+    """What `run` may do with the checkpoints it finds in a run folder.
+
+    fresh: do not reuse the finished run (see `plan`); extend: continue a finished shorter
+    run (`extends`); replace_other: train over a finished run of other parameters (else
+    refuse); promote: make the trained run the folder's finished one at once (a build does
+    it later, with its report)."""
+
+    fresh: bool = False
+    extend: bool = False
+    replace_other: bool = True
+    promote: bool = True
+
+
 def run(
     cfg: Config,
     data: Data,
     run_dir,
     *,
     build_id: str = "",
-    fresh: bool = False,
-    replace_other: bool = True,
-    progress: bool = False,
-    should_stop=None,
-    backend: str = "auto",
-    promote: bool = True,
-    extend: bool = False,
+    policy: Policy = Policy(),
+    controls: Controls | None = None,
 ) -> Run:
-    """Train `cfg` on `data` in run_dir, or reuse or continue what is there (see `plan`).
-    promote: make the trained run the folder's finished one at once (a build does it later,
-    with its report). extend: continue a finished shorter run (`extends`)."""
+    """Train `cfg` on `data` in run_dir, or reuse or continue what is there (see `plan` and
+    Policy). controls: backend, progress and stop requests (rnn.train.Controls; the
+    checkpoints are the driver's)."""
     run_dir = Path(run_dir)
     final, partial = run_dir / FINAL, run_dir / PARTIAL
     check_run_files(run_dir)
-    p = plan(run_dir, cfg, data.corpus.sha256, fresh, extend)
-    if p.action == "train" and p.other and not replace_other:
+    promote = policy.promote
+    p = plan(run_dir, cfg, data.corpus.sha256, policy.fresh, policy.extend)
+    if p.action == "train" and p.other and not policy.replace_other:
         raise RNNError(
             f"{final}: holds a finished run of other parameters ({'; '.join(p.other[:3])}); "
             f"use --force to replace it, or another output folder"
@@ -353,7 +368,9 @@ def run(
                 f"({err.strerror or err}); the one before it, if any, is unchanged"
             ) from None
 
-    controls = Controls(backend, progress, save, cfg.checkpoint_every, should_stop)
+    controls = replace(
+        controls or Controls(), checkpoint=save, checkpoint_every=cfg.checkpoint_every
+    )
     try:
         result = train(
             params0, data.train_ids, spec, val_ids=val_ids, resume=state, controls=controls

@@ -8,6 +8,8 @@ array, as older checkpoints hold, as that column.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from numpy.typing import ArrayLike
 
@@ -55,11 +57,22 @@ def next_distribution(logp: np.ndarray, temperature: float, top_p: float) -> np.
     return p
 
 
-def _check(temperature: float, top_p: float, n: int) -> None:
-    if not (np.isfinite(temperature) and temperature >= 0):
-        raise ConfigError(f"temperature must be a number >= 0, got {temperature!r}")
-    if not 0.0 < top_p <= 1.0:
-        raise ConfigError(f"top_p must be in (0, 1], got {top_p!r}")
+@dataclass(frozen=True)
+class Sampling:
+    """How each character is drawn from the model's distribution: at `temperature` (0: the
+    most likely character), from the nucleus of mass `top_p` (1: every character)."""
+
+    temperature: float = 1.0
+    top_p: float = 1.0
+
+    def __post_init__(self):
+        if not (np.isfinite(self.temperature) and self.temperature >= 0):
+            raise ConfigError(f"temperature must be a number >= 0, got {self.temperature!r}")
+        if not 0.0 < self.top_p <= 1.0:
+            raise ConfigError(f"top_p must be in (0, 1], got {self.top_p!r}")
+
+
+def _check(n: int) -> None:
     if not (isinstance(n, (int, np.integer)) and n >= 0):
         raise ConfigError(f"the sample length must be an integer >= 0, got {n!r}")
 
@@ -80,20 +93,19 @@ def sample(
     x0: int,
     n: int,
     rng: np.random.Generator,
-    temperature: float = 1.0,
-    top_p: float = 1.0,
+    how: Sampling = Sampling(),
 ) -> np.ndarray:
-    """n character indices drawn from the model, starting from state h0 (S, 1) and input
-    character x0. Each step uses exactly one rng.random() draw, whatever the temperature and
-    top_p, so settings can be compared on the same random numbers."""
-    _check(temperature, top_p, n)
+    """n character indices drawn from the model as `how` says, starting from state h0 (S, 1)
+    and input character x0. Each step uses exactly one rng.random() draw, whatever the
+    temperature and top_p, so settings can be compared on the same random numbers."""
+    _check(n)
     check_finite(params)
     state = as_state(params, h0)
     x = int(x0)
     out = np.empty(n, dtype=np.int64)
     for t in range(n):
         state, logp, _ = step_forward(params, x, state)
-        cum = np.cumsum(next_distribution(logp[:, 0], temperature, top_p))
+        cum = np.cumsum(next_distribution(logp[:, 0], how.temperature, how.top_p))
         x = int(np.searchsorted(cum, rng.random() * cum[-1], side="right"))
         x = min(x, params.K - 1)  # guards u * total rounding onto the last edge
         out[t] = x
@@ -114,14 +126,13 @@ def sample_primed(
     prime_ids: ArrayLike,
     n: int,
     rng: np.random.Generator,
-    temperature: float = 1.0,
-    top_p: float = 1.0,
+    how: Sampling = Sampling(),
     h0: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Sample n indices continuing prime_ids (at least one index), read from state h0 (S, 1)
-    (zero by default)."""
+    """Sample n indices as `how` says, continuing prime_ids (at least one index), read from
+    state h0 (S, 1) (zero by default)."""
     prime_ids = np.asarray(prime_ids)
     if prime_ids.size == 0:
         raise ConfigError("the priming text must have at least one character")
     state = warm(params, prime_ids, h0)
-    return sample(params, state, int(prime_ids[-1]), n, rng, temperature, top_p)
+    return sample(params, state, int(prime_ids[-1]), n, rng, how)

@@ -1,14 +1,14 @@
 """Updates per second of four implementations of one training step, measured in-process on
 one thread: the bonus report's speed table.
 
-    rows = speed.table(cells=("vanilla", "lstm", "gru"), m=100, ids=train_ids, K=len(vocab),
-                       seconds=2.0, seq_length=25, eta=0.1, seed=0, variants=speed.VARIANTS,
-                       progress=None)
+    work = speed.Workload(cells=("vanilla", "lstm", "gru"), m=100, seconds=2.0)
+    rows = speed.table(train_ids, len(vocab), work=work, variants=speed.VARIANTS)
     display(HTML(speed.html(rows)))
 
-Every variant trains the same network (init_params(K, m, seed=seed, cell=cell)) the same way
-as the package's defaults: consecutive sequences of seq_length characters from ids, the
-state carried and zeroed at each epoch's start, the summed loss, gradients clipped to
+Every variant trains the same network (init_params(K, m, seed=seed, cell=cell), the
+Workload's) the same way as the package's defaults: consecutive sequences of seq_length
+characters from ids, the state carried and zeroed at each epoch's start, the summed loss,
+gradients clipped to
 [-CLIP, CLIP], AdaGrad (G += g^2; theta -= eta g / sqrt(G + EPS)), one sequence per update:
 
     textbook   min-char-rnn's loop: x_t a one-hot column, a = W h + U x + b, every outer
@@ -49,6 +49,7 @@ import importlib
 import math
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -345,23 +346,34 @@ def measure(run: Callable, params: Params, ids, seconds: float, L: int, eta: flo
     return n / took, n, took, cpu, np.asarray(losses)
 
 
+@dataclass(frozen=True)
+class Workload:
+    """What every variant is timed on: for each cell, the network init_params(K, m,
+    seed=seed, cell=cell), trained on sequences of seq_length characters by AdaGrad at eta,
+    for about `seconds` a row."""
+
+    cells: tuple[str, ...] = CELLS
+    m: int = 100
+    seq_length: int = 25
+    eta: float = 0.1
+    seed: int = 0
+    seconds: float = 2.0
+
+
 def table(
-    cells=CELLS,
-    m: int = 100,
-    *,
     ids: ArrayLike,
     K: int | None = None,
-    seconds: float = 2.0,
-    seq_length: int = 25,
-    eta: float = 0.1,
-    seed: int = 0,
+    *,
+    work: Workload = Workload(),
     variants=VARIANTS,
     progress: Callable[[dict], None] | None = None,
 ) -> list[dict]:
-    """Updates per second of each variant for each cell (see the module's docstring for the
-    rows). ids: the training text's character indices; K: the vocabulary's size (ids.max() + 1
-    by default); variants: a subset of VARIANTS ("textbook" is always measured: the ratios are
-    to it); progress: called with each row as soon as it is measured."""
+    """Updates per second of each variant for each of work's cells (see the module's
+    docstring for the rows). ids: the training text's character indices; K: the vocabulary's
+    size (ids.max() + 1 by default); variants: a subset of VARIANTS ("textbook" is always
+    measured: the ratios are to it); progress: called with each row as soon as it is
+    measured."""
+    m, seconds, seq_length, eta = work.m, work.seconds, work.seq_length, work.eta
     if not (isinstance(seconds, (int, float)) and math.isfinite(seconds) and seconds > 0):
         raise ValueError(f"seconds must be a positive number, got {seconds!r}")
     ids = np.asarray(ids)
@@ -370,7 +382,7 @@ def table(
         raise ValueError(f"ids has {len(ids)} characters; seq_length={seq_length} needs more")
     if ids.min() < 0 or ids.max() >= K:
         raise ValueError(f"character indices must lie in [0, {K}) for K={K}")
-    cells = [check_cell(cell) for cell in cells]  # every bad name before any measuring
+    cells = [check_cell(cell) for cell in work.cells]  # every bad name before any measuring
     variants = ["textbook"] + [v for v in variants if v != "textbook"]
     for v in variants:
         if v not in RUNS:
@@ -378,7 +390,7 @@ def table(
     rows = []
     with one_thread() as limited:
         for cell in cells:
-            params = init_params(K, m=m, seed=seed, cell=cell)
+            params = init_params(K, m=m, seed=work.seed, cell=cell)
             base = None
             for variant in variants:
                 row = dict(
@@ -467,4 +479,4 @@ def html(rows: list[dict]) -> str:
     return table(body, header=HEADER) + f"<p>{_e(note)}</p>"
 
 
-__all__ = ["RUNS", "VARIANTS", "html", "measure", "one_thread", "table"]
+__all__ = ["RUNS", "VARIANTS", "Workload", "html", "measure", "one_thread", "table"]

@@ -225,11 +225,8 @@ def run_point(
         t0 = time.perf_counter()
         progress = _progress_to_client(name, params)
         try:
-            build.build(
-                tmp / corpus_name,
-                out,
-                params,
-                notebook=tmp / "report.ipynb",
+            build.build_report(
+                build.Request(tmp / corpus_name, out, params, notebook=tmp / "report.ipynb"),
                 progress=progress,
                 log=progress.emit if progress else lambda line: None,  # the build's stages
             )

@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .cells import check_cell
 from .errors import ConfigError, DataError
 from .gradcheck import REL_FLOOR, rel_error
 from .model import PARAM_NAMES, Params, init_params, loss_and_grads, zero_state
+from .spec import TrainSpec
 
 CHECK_M = 10  # hidden units of the network compared with autograd (the current assignment's)
 LOSSES = ("sum", "mean")  # the loss over a sequence: sum or mean of -ln p_t[y_t]
@@ -181,16 +181,16 @@ def compare(
     state0: np.ndarray,
     loss: str = "sum",
     grad_fn=bptt_grads,
-    floor: float = REL_FLOOR,
 ) -> AutogradCheck:
     """Largest error between grad_fn's gradients (our BPTT by default) and autograd's for each
-    of W, U, b, V, c, over every entry. grad_fn(params, X, Y, state0, loss) -> (loss, grads,
-    state). Needs torch (TorchMissing otherwise)."""
+    of W, U, b, V, c, over every entry (the gradient check's measure, REL_FLOOR its floor).
+    grad_fn(params, X, Y, state0, loss) -> (loss, grads, state). Needs torch (TorchMissing
+    otherwise)."""
     version = torch_module().__version__
     ours, g_a, _ = grad_fn(params, X, Y, state0, loss)
     theirs, g_t, _ = autograd_grads(params, X, Y, state0, loss)
     errors = {
-        name: float(rel_error(getattr(g_a, name), getattr(g_t, name), floor).max())
+        name: float(rel_error(getattr(g_a, name), getattr(g_t, name), REL_FLOOR).max())
         for name in PARAM_NAMES
     }
     return AutogradCheck(
@@ -198,29 +198,19 @@ def compare(
     )
 
 
-def autograd_check(
-    cell: str,
-    ids: ArrayLike,
-    K: int,
-    *,
-    m: int = CHECK_M,
-    seq_length: int = 25,
-    sigma: float = 0.01,
-    seed: int = 0,
-    loss: str = "sum",
-    init: str = "sigma",
-) -> AutogradCheck:
-    """Part I's second column: a `cell` network of m units (init_params(K, m, sigma, seed,
-    cell, init)), on ids[:seq_length] predicting ids[1:seq_length + 1] (fewer when ids is
-    shorter) from a zero state. Without torch the result has no errors and says the extra is
-    needed (it does not raise); bad input raises first, either way."""
-    _check_loss(loss)
-    check_cell(cell)
+def autograd_check(spec: TrainSpec, ids: ArrayLike, K: int, m: int = CHECK_M) -> AutogradCheck:
+    """Part I's second column: a network of the run's cell with m units, drawn as the run's
+    are (its init, sigma and seed), on ids[:seq_length] predicting ids[1:seq_length + 1]
+    (fewer when ids is shorter) from a zero state, with the run's loss mode: spec is the
+    run's rnn.spec.TrainSpec, checked when it was made. Without torch the result has no
+    errors and says the extra is needed (it does not raise); bad input raises first, either
+    way."""
+    cell, seq_length, loss = spec.cell, spec.seq_length, spec.loss
     ids = np.asarray(ids)
     if len(ids) < 2:
         raise DataError(f"the check needs at least 2 characters, got {len(ids)}")
     if torch_version() is None:
         return AutogradCheck(cell, m, seq_length, loss, None)
     X, Y = ids[:seq_length], ids[1 : seq_length + 1]
-    params = init_params(K, m=m, sigma=sigma, seed=seed, cell=cell, init=init)
+    params = init_params(K, m=m, sigma=spec.sigma, seed=spec.seed, cell=cell, init=spec.init)
     return compare(params, X, Y, zero_state(params), loss)

@@ -30,11 +30,12 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from . import kernels, optim
+from . import optim
 from .batch import loss_and_grads_batch, sequences, streams_mean
 from .cells import GATES
 from .config import check_int
@@ -54,6 +55,9 @@ from .order import Order, Schedule, schedule
 from .progress import Progress, cold_cache, progress_bar
 from .sample import as_state, sample
 from .spec import TrainSpec
+
+if TYPE_CHECKING:  # imported where used: numba costs ~80 MB a process that only reads runs
+    from . import kernels
 
 BACKENDS = ("auto", "numba", "reference")
 SMOOTH_DECAY, SMOOTH_WEIGHT = 0.999, 0.001  # smooth = 0.999 smooth + 0.001 loss
@@ -87,7 +91,8 @@ class Controls:
 
     def __post_init__(self):
         check_int("checkpoint_every", self.checkpoint_every, 1, allow_none=True)
-        _resolve(self.backend)
+        if self.backend != "auto":  # auto always resolves, and finding out loads numba
+            _resolve(self.backend)
 
 
 @dataclass
@@ -276,6 +281,8 @@ def _run_updates_compiled(
     s: TrainState, n: int, ids, spec: TrainSpec, K: int, sched: Schedule | None = None
 ):
     """The same as run_updates_reference for one stream (B = 1), compiled (rnn.kernels)."""
+    from . import kernels
+
     L = spec.seq_length
     net = kernels.Net(spec.m, K, GATES[spec.cell])
     starts, resets = (sched or spec_schedule(spec, len(ids))).window(s.step, n)
@@ -305,6 +312,8 @@ _NONE = np.zeros(0)  # Model.s2 for the optimizers with one state array
 def compiled_rule(spec: TrainSpec) -> kernels.Rule:
     """The spec's update rule as the compiled path takes it: clip 0 (off) is an infinite
     bound, the mean loss a scale of 1/L."""
+    from . import kernels
+
     return kernels.Rule(
         kernels.KINDS[spec.optimizer],
         float(spec.eta),
@@ -330,6 +339,8 @@ def mean_loss(
     if params.layers > 1 or params.dtype != np.float64:  # the stack's numpy forward
         return float(stack_losses(params, ids[:-1], ids[1:], h0).mean(dtype=np.float64))
     if _resolve(backend) == "numba":
+        from . import kernels
+
         theta, gates = params.flatten(), GATES[params.cell]
         return float(kernels.mean_loss_flat(theta, ids, h0, params.m, params.K, gates))
     return float(sequence_losses(params, ids[:-1], ids[1:], h0).mean())
@@ -349,6 +360,10 @@ def _as_ids(ids) -> np.ndarray:
 def _resolve(backend: str) -> str:
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "reference":
+        return backend
+    from . import kernels
+
     if backend == "auto":
         return "numba" if kernels.AVAILABLE else "reference"
     if backend == "numba" and not kernels.AVAILABLE:

@@ -218,9 +218,8 @@ def test_steps_to_fall():
 def test_gradient_norms_shapes_and_positions():
     ids = np.random.default_rng(11).integers(0, 5, 60)
     params = rnn.init_params(5, 4, 0.5, seed=0)
-    positions, norms = gradflow.gradient_norms(
-        params, ids, max_k=10, n_positions=7, per_stretch=3, spacing=4, warmup=3
-    )
+    where = gradflow.Stretches(max_k=10, n_positions=7, per_stretch=3, spacing=4, warmup=3)
+    positions, norms = gradflow.gradient_norms(params, ids, where=where)
     assert norms.shape == (7, 11) and len(positions) == 7
     assert positions.min() >= 13 and positions.max() <= 58
     for i, (t, row) in enumerate(zip(positions, norms)):  # a stretch's shared reading is the

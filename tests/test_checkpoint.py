@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import rnn
-from rnn import checkpoint
+from rnn import checkpoint, kernels
 
 from .training import fit
 
@@ -202,9 +202,7 @@ def test_edited_checkpoints_with_a_valid_checksum_are_refused(problem, tmp_path,
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "rmsprop"])
-@pytest.mark.parametrize(
-    "backend", ["reference", "numba"] if rnn.kernels.AVAILABLE else ["reference"]
-)
+@pytest.mark.parametrize("backend", ["reference", "numba"] if kernels.AVAILABLE else ["reference"])
 def test_an_interrupted_run_of_each_optimizer_continues_bit_identically(
     problem, tmp_path, optimizer, backend
 ):

@@ -25,26 +25,18 @@ needs_chromium = pytest.mark.skipif(
 )
 
 
-def rows(**changes):
-    values = dict(
-        title="A title",
-        author="",
-        corpus="corpus.txt",
-        characters=1000,
-        K=30,
-        corpus_sha256="ab" * 32,
-        n_train=950,
-        n_val=50,
-        config={"n_updates": 300, "eta": 0.1, "prime": "", "temperatures": "0.5, 1.0"},
-        epochs=2.5,
-        per_epoch=120,
-        seconds=1.5,
-        updates_per_sec=200.0,
-        provenance="trained in this build (1.5 s)",
-        run_date="2026-01-02 03:04 UTC",
-        commit=None,
+CONFIG = {"n_updates": 300, "eta": 0.1, "prime": "", "temperatures": "0.5, 1.0"}
+
+
+def rows(config=CONFIG, provenance="trained in this build (1.5 s)", corpus="corpus.txt", **heading):
+    """header_rows of a small run; heading: the Heading's fields to change."""
+    return report.header_rows(
+        report.Heading("A title", "", "2026-01-02 03:04 UTC", None)._replace(**heading),
+        report.CorpusFacts(corpus, 1000, 30, "ab" * 32, 950, 50),
+        config,
+        report.Timing(2.5, 120, 1.5, 200.0),
+        provenance,
     )
-    return report.header_rows(**(values | changes))
 
 
 # --- the heading and the run table ---------------------------------------------------------
@@ -151,7 +143,7 @@ def test_every_user_string_is_escaped_by_the_display_functions():
             corpus=MARKUP,
             config={"prime": MARKUP},
             provenance=MARKUP,
-            run_date=MARKUP,
+            date=MARKUP,
             commit=MARKUP,
         )
     )
@@ -450,22 +442,22 @@ def test_sampling_comparison_draws_every_setting_from_the_same_numbers(small_pro
     params, _, _, h0 = small_problem(K=12, m=6, sigma=0.5)
     vocab = rnn.Vocab.from_text("abcdefghijkl")
     prime = np.array([1, 2, 3])
-    got = compare.sampling_comparison(
-        params, vocab, prime, 40, temperatures=[0.5, 1.0], top_p=0.9, seed=7, h0=h0
-    )
+    draws = compare.Draws(prime, 40, seed=7, h0=h0)
+    got = compare.sampling_comparison(params, vocab, draws, temperatures=[0.5, 1.0], top_p=0.9)
     assert [label for label, _, _ in got] == [
         "temperature 0.5",
         "temperature 1",
         "nucleus, top_p = 0.9",
     ]
     for (_, text, logp), (t, p) in zip(got, [(0.5, 1.0), (1.0, 1.0), (1.0, 0.9)]):
-        drawn = rnn.sample_primed(params, prime, 40, np.random.default_rng(7), t, p, h0=h0)
+        how = rnn.Sampling(t, p)
+        drawn = rnn.sample_primed(params, prime, 40, np.random.default_rng(7), how, h0=h0)
         assert text == "bcd" + vocab.decode(drawn)
         h = rnn.warm(params, prime, h0.reshape(-1, 1))
         assert logp == pytest.approx(-rnn.mean_loss(params, np.concatenate([[3], drawn]), h0=h))
         assert logp < 0
     assert got == compare.sampling_comparison(
-        params, vocab, prime, 40, temperatures=[0.5, 1.0], top_p=0.9, seed=7, h0=h0
+        params, vocab, draws, temperatures=[0.5, 1.0], top_p=0.9
     )
 
 

@@ -39,8 +39,7 @@ def test_a_sample_follows_its_settings_and_draws_the_same_numbers(ex):
         ex.vocab.encode("MACBETH"),
         120,
         np.random.default_rng(3),
-        0.8,
-        1.0,
+        rnn.Sampling(0.8, 1.0),
         h0=result.best_h,
     )
     assert sampled_text(page) == ex.vocab.decode(expected)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import rnn
-from rnn import checkpoint
+from rnn import checkpoint, kernels
 from rnn import run as driver
 from rnn.model import PARAM_NAMES
 
@@ -24,7 +24,7 @@ def refuse_training(monkeypatch):
         raise AssertionError("the training loop was called")
 
     monkeypatch.setattr(driver, "train", refuse)
-    monkeypatch.setattr(rnn.kernels, "run_updates", refuse)
+    monkeypatch.setattr(kernels, "run_updates", refuse)
     monkeypatch.setattr(sys.modules["rnn.train"], "run_updates_reference", refuse)
 
 
@@ -101,7 +101,8 @@ def test_an_unfinished_run_is_not_shown_as_finished(finished_run, tmp_path):
     cfg = rnn.Config(**(trained.cfg.to_dict() | {"n_updates": 400}))
     out = tmp_path / "run"
     with pytest.raises(rnn.Interrupted):
-        driver.run(cfg, driver.prepare(cfg, MACBETH), out, should_stop=iter([0, 0, 1]).__next__)
+        stop = driver.Controls(should_stop=iter([0, 0, 1]).__next__)
+        driver.run(cfg, driver.prepare(cfg, MACBETH), out, controls=stop)
     partial = out / driver.PARTIAL
     with pytest.raises(rnn.RNNError) as err:
         driver.Run.load(partial)

@@ -119,3 +119,46 @@ def test_the_public_api_is_typed():
                 p for p, v in sig.parameters.items() if v.annotation is inspect.Parameter.empty
             ]
             assert not untyped and sig.return_annotation is not inspect.Signature.empty, name
+
+
+MAX_PARAMETERS = 6  # of any public function outside the compiled kernels (self, cls not counted)
+
+
+def public_functions():
+    """(qualified name, function) for every public function of every module of rnn/ but the
+    compiled kernels: module-level functions and the public methods of public classes, each
+    where it is defined."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import rnn
+
+    for info in pkgutil.walk_packages(rnn.__path__, "rnn."):
+        if info.name == "rnn.kernels" or info.name.startswith("rnn.kernels."):
+            continue
+        module = importlib.import_module(info.name)
+        for name, obj in vars(module).items():
+            if name.startswith("_") or getattr(obj, "__module__", None) != module.__name__:
+                continue
+            if inspect.isfunction(obj):
+                yield f"{module.__name__}.{name}", obj
+            elif inspect.isclass(obj):
+                for attr, member in vars(obj).items():
+                    member = getattr(member, "__func__", member)  # classmethod, staticmethod
+                    if not attr.startswith("_") and inspect.isfunction(member):
+                        yield f"{module.__name__}.{name}.{attr}", member
+
+
+def test_no_public_function_takes_more_than_six_parameters():
+    import inspect
+
+    found = dict(public_functions())
+    assert "rnn.run.run" in found and "rnn.report.header_rows" in found  # it looks everywhere
+    assert not any(name.startswith("rnn.kernels") for name in found)
+    over = {}
+    for name, function in found.items():
+        params = [p for p in inspect.signature(function).parameters if p not in ("self", "cls")]
+        if len(params) > MAX_PARAMETERS:
+            over[name] = len(params)
+    assert over == {}

@@ -24,14 +24,14 @@ def test_sample_shape_and_range(small_problem):
 @pytest.mark.parametrize("temperature", [0.0, 1e-8])
 def test_cold_temperature_follows_the_argmax(small_problem, temperature):
     params, _, _, h0 = small_problem(K=10, m=6, sigma=0.5)
-    ids = rnn.sample(params, h0, 2, 40, np.random.default_rng(1), temperature=temperature)
+    ids = rnn.sample(params, h0, 2, 40, np.random.default_rng(1), rnn.Sampling(temperature))
     assert list(ids) == argmax_path(params, h0, 2, 40)
 
 
 def test_top_p_one_is_plain_sampling(small_problem):
     params, _, _, h0 = small_problem(K=10, m=6, sigma=0.5)
     a = rnn.sample(params, h0, 2, 200, np.random.default_rng(5))
-    b = rnn.sample(params, h0, 2, 200, np.random.default_rng(5), top_p=1.0)
+    b = rnn.sample(params, h0, 2, 200, np.random.default_rng(5), rnn.Sampling(top_p=1.0))
     np.testing.assert_array_equal(a, b)
 
 
@@ -82,7 +82,7 @@ def test_mean_loss_scores_a_continuation(small_problem):
 def test_bad_sampling_settings(small_problem, kwargs, name):
     params, _, _, h0 = small_problem(K=5, m=3)
     with pytest.raises(rnn.ConfigError, match=name):
-        rnn.sample(params, h0, 0, 5, np.random.default_rng(0), **kwargs)
+        rnn.sample(params, h0, 0, 5, np.random.default_rng(0), rnn.Sampling(**kwargs))
 
 
 @pytest.mark.parametrize("cell", rnn.CELLS)

@@ -60,7 +60,8 @@ def test_low_settings_repeat_more_and_each_row_is_scored_as_its_own_text(macbeth
     scorer = sampling.Scorer(ids, vocab, order=4)
     settings = sampling.sampling_settings([0.3, 1.0, 1.6], [0.3, 0.9, 0.999])
     assert [s[0] for s in settings][::3] == ["temperature 0.3 (low)", "nucleus p = 0.3 (low)"]
-    rows = sampling.measure_samples(params, None, ids[:1], 600, scorer, settings=settings, seed=0)
+    draws = sampling.Draws(ids[:1], 600, seed=0)
+    rows = sampling.measure_samples(params, draws, scorer, settings=settings)
     by = {r["setting"]: r for r in rows}
     low, high = by["temperature 0.3 (low)"], by["temperature 1.6 (high)"]
     assert low["distinct"] < high["distinct"]

@@ -42,7 +42,7 @@ def test_each_implementation_computes_the_packages_losses(short, cell, variant):
 
 def test_table_rows_as_documented(macbeth):
     vocab, ids = macbeth
-    rows = speed.table(cells=("gru",), m=6, ids=ids, K=len(vocab), seconds=0.05)
+    rows = speed.table(ids, len(vocab), work=speed.Workload(cells=("gru",), m=6, seconds=0.05))
     assert [r["variant"] for r in rows] == list(speed.VARIANTS)
     by = {r["variant"]: r for r in rows}
     assert by["textbook"]["ratio"] == 1.0 and by["textbook"]["loss_difference"] == 0.0
@@ -69,9 +69,8 @@ def test_table_rows_as_documented(macbeth):
 def test_without_torch_the_pytorch_row_says_what_it_needs(monkeypatch, macbeth):
     monkeypatch.setitem(sys.modules, "torch", None)
     vocab, ids = macbeth
-    rows = speed.table(
-        cells=("vanilla",), m=4, ids=ids, seconds=0.02, variants=("textbook", "pytorch")
-    )
+    work = speed.Workload(cells=("vanilla",), m=4, seconds=0.02)
+    rows = speed.table(ids, work=work, variants=("textbook", "pytorch"))
     assert [r["variant"] for r in rows] == ["textbook", "pytorch"]
     assert rows[0]["K"] == int(ids.max()) + 1
     torch_row = rows[1]
@@ -93,10 +92,10 @@ def test_one_thread_is_restored_afterwards():
 def test_bad_arguments_are_named(macbeth):
     _, ids = macbeth
     with pytest.raises(ValueError, match="unknown variant 'jax'"):
-        speed.table(ids=ids, variants=("jax",))
+        speed.table(ids, variants=("jax",))
     with pytest.raises(rnn.ConfigError, match="parameter cell"):
-        speed.table(cells=("rnn",), ids=ids, variants=("textbook",))
+        speed.table(ids, work=speed.Workload(cells=("rnn",)), variants=("textbook",))
     with pytest.raises(ValueError, match="seq_length=25 needs more"):
-        speed.table(ids=ids[:10])
+        speed.table(ids[:10])
     with pytest.raises(ValueError, match=r"must lie in \[0, 5\)"):
-        speed.table(ids=ids, K=5)
+        speed.table(ids, K=5)

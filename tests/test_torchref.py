@@ -24,7 +24,7 @@ def without_torch(monkeypatch):
 @pytest.mark.parametrize("cell", rnn.CELLS)
 def test_autograd_agrees_with_bptt_for_each_cell(torch, macbeth, cell):
     vocab, ids = macbeth
-    check = torchref.autograd_check(cell, ids, len(vocab))
+    check = torchref.autograd_check(rnn.TrainSpec(cell=cell), ids, len(vocab))
     assert (check.cell, check.m, check.seq_length, check.loss) == (cell, 10, 25, "sum")
     assert check.available and check.torch_version == torch.__version__
     assert set(check.errors) == set("WUbVc")
@@ -72,19 +72,20 @@ def test_the_check_catches_a_wrong_gradient(torch, small_problem):
 def test_bad_input_is_named(monkeypatch, hidden):
     if hidden:  # as if torch were not installed
         monkeypatch.setitem(sys.modules, "torch", None)
+    # the loss mode and the cell are the run's TrainSpec's, refused when it is made
     with pytest.raises(rnn.ConfigError, match="parameter loss must be one of sum, mean"):
-        torchref.autograd_check("vanilla", np.arange(30) % 5, 5, loss="median")
+        torchref.autograd_check(rnn.TrainSpec(loss="median"), np.arange(30) % 5, 5)
     with pytest.raises(rnn.ConfigError, match="parameter cell"):
-        torchref.autograd_check("rnn", np.arange(30) % 5, 5)
+        torchref.autograd_check(rnn.TrainSpec(cell="rnn"), np.arange(30) % 5, 5)
     with pytest.raises(rnn.DataError, match="at least 2 characters, got 1"):
-        torchref.autograd_check("gru", [3], 5)
+        torchref.autograd_check(rnn.TrainSpec(cell="gru"), [3], 5)
 
 
 def test_part_one_shows_the_autograd_column(torch, macbeth):
     vocab, ids = macbeth
     params = rnn.init_params(len(vocab), m=5, cell="lstm")
     errors = rnn.gradient_check(params, ids[:25], ids[1:26], rnn.zero_state(params))
-    check = torchref.autograd_check("lstm", ids, len(vocab))
+    check = torchref.autograd_check(rnn.TrainSpec(cell="lstm"), ids, len(vocab))
     html = report.gradcheck_html(errors, params, 25, check)
     assert f"against PyTorch autograd (m = {torchref.CHECK_M})</th>" in html
     cells = [row.split("</td>") for row in html.split("<tr>")[2:]]
@@ -99,7 +100,7 @@ def test_without_torch_part_one_says_the_column_needs_the_extra(without_torch, m
     assert torchref.torch_version() is None
     with pytest.raises(torchref.TorchMissing, match=r"pip install '\.\[torch\]'"):
         torchref.torch_module()
-    check = torchref.autograd_check("vanilla", ids, len(vocab))
+    check = torchref.autograd_check(rnn.TrainSpec(), ids, len(vocab))
     assert not check.available and check.errors == {}
     params = rnn.init_params(len(vocab), m=5)
     errors = rnn.gradient_check(params, ids[:25], ids[1:26], rnn.zero_state(params))

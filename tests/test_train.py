@@ -40,7 +40,7 @@ def test_memorises_a_repetitive_text(backend, cell):
         vocab.encode("a")[0],
         16,
         np.random.default_rng(0),
-        temperature=0.0,
+        rnn.Sampling(temperature=0.0),
     )
     assert vocab.decode(greedy) == "bcdefgha" * 2
 

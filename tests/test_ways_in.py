@@ -411,17 +411,50 @@ def test_ctrl_c_at_start_up_is_one_line(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
-def test_ctrl_c_while_the_corpus_is_read_claims_nothing(tmp_path, capsys, monkeypatch):
-    def interrupted(*args):
-        raise KeyboardInterrupt
-        yield
+def reading(pid: int, path: Path) -> bool:
+    """Whether a child of process pid has `path` open (the build's training process reading
+    the corpus)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        return any(
+            os.readlink(fd) == str(path)
+            for child in children
+            for fd in Path(f"/proc/{child}/fd").iterdir()
+        )
+    except OSError:  # a process or a descriptor that has just gone
+        return False
 
-    monkeypatch.setattr(rnn.data, "_decoded_chunks", interrupted)
+
+def test_ctrl_c_while_the_corpus_is_read_claims_nothing(tmp_path):
+    big = tmp_path / "big.txt"  # seconds of reading
+    text = CORPUS.read_text(encoding="utf-8")
+    big.write_text(text * (20_000_000 // len(text)), encoding="utf-8")
     out = tmp_path / "o"
-    assert build.main(["--data", str(CORPUS), "--out", str(out), *QUICK]) == 130
-    err = capsys.readouterr().err.strip()
+    p = subprocess.Popen(
+        [sys.executable, "-m", "rnn.build", "--data", str(big), "--out", str(out), *QUICK],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # a process group of its own, as a terminal's command has
+    )
+    while p.poll() is None and not reading(p.pid, big):
+        time.sleep(0.01)
+    os.killpg(p.pid, signal.SIGINT)  # Ctrl-C reaches every process of the group
+    err = p.communicate(timeout=120)[1].strip()
+    assert p.returncode == 130
     assert err == "interrupted while reading the corpus; nothing was trained or written"
     assert not out.exists()
+
+
+def test_the_builds_own_process_and_the_reports_modules_never_load_numba():
+    # The build's own process: papermill and the package, never numba (its training runs in a
+    # process of its own, rnn.trainer, which ends first); the report's kernel: the same.
+    code = (
+        "import sys, rnn.build, rnn.run, rnn.report, rnn.compare, rnn.analysis, rnn.trainer; "
+        "print('numba' in sys.modules)"
+    )
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert found.stdout.strip() == "False", found.stderr
 
 
 def test_bytes_that_are_not_utf8_are_refused_before_training(tmp_path, capsys):

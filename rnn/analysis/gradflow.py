@@ -11,6 +11,8 @@ first m rows): how far back, through every layer, the gradient reaches the first
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..cells import gru, lstm, vanilla
@@ -87,23 +89,28 @@ def norms_at(params: Params, ids, t: int, max_k: int = MAX_K, warmup: int = WARM
     return stretch_norms(params, ids, [t], max_k, warmup)[0]
 
 
-def gradient_norms(
-    params: Params,
-    ids,
-    *,
-    max_k: int = MAX_K,
-    n_positions: int = N_POSITIONS,
-    per_stretch: int = PER_STRETCH,
-    spacing: int = SPACING,
-    warmup: int = WARMUP,
-    seed: int = 0,
-) -> tuple[np.ndarray, np.ndarray]:
-    """(positions, norms (n_positions, max_k + 1)) at n_positions positions t of ids.
+@dataclass(frozen=True)
+class Stretches:
+    """Where gradient_norms measures: n_positions positions in stretches read in one pass
+    each (to share the forward steps), per_stretch positions `spacing` characters apart, each
+    reading at least warmup + 1 characters before its h_{t-max_k}. The defaults are the
+    report's."""
 
-    The positions come in stretches read in one pass each (to share the forward steps):
-    per_stretch positions `spacing` characters apart, the first drawn at random with seed
-    (stretches are distinct, and fewer positions are taken if the text is short).
-    """
+    max_k: int = MAX_K
+    n_positions: int = N_POSITIONS
+    per_stretch: int = PER_STRETCH
+    spacing: int = SPACING
+    warmup: int = WARMUP
+
+
+def gradient_norms(
+    params: Params, ids, *, where: Stretches = Stretches(), seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """(positions, norms (n_positions, max_k + 1)) at where.n_positions positions t of ids,
+    each stretch's first drawn at random with seed (stretches are distinct, and fewer
+    positions are taken if the text is short)."""
+    max_k, n_positions, per_stretch = where.max_k, where.n_positions, where.per_stretch
+    spacing, warmup = where.spacing, where.warmup
     span = (per_stretch - 1) * spacing
     low, high = warmup + max_k, len(ids) - 2 - span
     if high < low:

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..compare import Draws
 from ..model import Params
-from ..sample import sample_primed, warm
-from ..train import mean_loss
+from ..sample import Sampling
 from .ngram import bits_per_char, fit
 
 WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)*")  # letters, apostrophes only inside a word
@@ -93,35 +93,21 @@ def sampling_settings(temperatures, top_ps) -> list[tuple[str, float, float]]:
     return out
 
 
-def measure_samples(
-    params: Params,
-    h0: np.ndarray,
-    prime_ids,
-    n: int,
-    scorer: Scorer,
-    *,
-    settings,
-    seed: int,
-) -> list[dict]:
+def measure_samples(params: Params, draws: Draws, scorer: Scorer, *, settings) -> list[dict]:
     """A row per setting (label, temperature, top_p, text, the model's own mean ln p per
-    character of it, and its Measures), each sample of
-    n characters continuing prime_ids from state h0, drawn with a generator seeded by
-    `seed` (every setting turns the same uniform numbers into characters)."""
+    character of it, and its Measures), each sample drawn as `draws` says (every setting
+    turns the same uniform numbers into characters)."""
     rows = []
-    warmed = warm(params, prime_ids, h0)
     for label, temperature, top_p in settings:
-        rng = np.random.default_rng(seed)
-        drawn = sample_primed(params, prime_ids, n, rng, temperature, top_p, h0=h0)
-        m = scorer.score(drawn, history=prime_ids)
-        # the model's own mean ln p of what it drew (as rnn.compare reports it)
-        own = -mean_loss(params, np.concatenate([np.asarray(prime_ids)[-1:], drawn]), h0=warmed)
+        drawn = draws.drawn(params, Sampling(temperature, top_p))
+        m = scorer.score(drawn, history=draws.prime_ids)
         rows.append(
             dict(
                 setting=label,
                 temperature=temperature,
                 top_p=top_p,
                 text=scorer.vocab.decode(drawn),
-                model_logp=own,
+                model_logp=draws.mean_logp(params, drawn),  # as rnn.compare reports it
                 **m.__dict__,
             )
         )
