@@ -9,14 +9,13 @@ to one), pinned to a core of its own (os.sched_setaffinity) when the machine giv
 process two or more, and both at once; otherwise one after the other. Both validate on the
 corpus's last 5% (rnn.data.split_train_val, the same characters on both sides), reading it as
 one stream from the state the first stream carries, before the first update, on a period
-and after the last. The budget is seconds of training: evaluation is excluded on both sides
-(and timed, and reported), so both curves' seconds are training seconds.
+every budget / EVAL_POINTS seconds of training and after the last update. The budget is
+seconds of training: validation is excluded on both sides (timed apart, and reported), so
+both curves' seconds are training seconds, and the last model is validated after it.
 
-The package's side (`train_rnn`) trains with rnn.train and the configuration's TrainSpec,
-validation every eval_every updates. Until training takes a time budget itself, this harness
-stops it: Controls.should_stop says stop when the seconds of training pass the budget, and
-the checkpoint callable, called at every validation, records the curve's points (see
-`_Clock`). The PyTorch side (rnn.race_torch) validates every budget / EVAL_POINTS seconds.
+The package's side (`train_rnn`) trains with rnn.train and the configuration's TrainSpec;
+the harness stops it and draws its curve through rnn.train's hooks (Controls.should_stop
+and the checkpoint callable, see `_Clock`). The PyTorch side is rnn.race_torch.
 
 Writes OUT/race.json (every figure, both configurations, the machine, the commit) and
 OUT/race.html; nothing is written unless the race finished.
@@ -93,8 +92,6 @@ def load_config(path) -> tuple:
             f"{path}: val_fraction is {cfg.val_fraction:g}; the race validates both sides on the "
             f"corpus's last {VAL_FRACTION:.0%} (leave val_fraction out, or give {VAL_FRACTION:g})"
         )
-    if not cfg.eval_every:
-        raise ConfigError(f"{path}: eval_every must be set: the race draws validation curves")
     return cfg, given
 
 
@@ -158,33 +155,28 @@ def plan(data, out, config=DEFAULT_CONFIG, budget=DEFAULT_BUDGET, sequential=Fal
 
 
 class _Clock:
-    """The budget and the curve for rnn.train, through its two hooks (rnn.train.Controls).
+    """The budget and the curve, through rnn.train's two hooks (rnn.train.Controls).
 
-    should_stop is called before every run of updates (at most CHUNK_SECONDS apart), before
-    that step's validation; the checkpoint callable right after it, with the state. So the
-    time between the last should_stop and a checkpoint call at a validated step is that
-    validation's: it is taken out of the seconds of training. The validation before the
-    first update (train's, at step 0, which calls no checkpoint) is taken out at the time
-    one validation took when timed before training.
+    should_stop is called before every run of updates (at most CHUNK_SECONDS apart): it
+    says stop once the seconds of training pass the budget. The checkpoint callable is
+    called every `checkpoint_every` updates with the state: when another `period` seconds
+    of training have passed it validates the model there (`evaluate(state)`), timed, and
+    that time is taken out of the seconds of training, as on the PyTorch side.
 
-    To replace by the time budget in training (Config.time_budget, rnn.train): drop
-    should_stop, and read the points from the run's validation log (its wall seconds at
-    each validation); the rest of `train_rnn` stays."""
+    Once training takes a time budget itself (time_budget), should_stop can give way to it
+    if that budget, too, leaves validation out; the curve stays the harness's."""
 
-    def __init__(self, budget: float, spec, report, first_eval: float):
-        self.budget, self.spec, self.report = budget, spec, report
-        self.t0 = self.mark = None
-        self.evals = first_eval  # the validation at step 0, as timed beforehand
-        self.first_eval = first_eval
+    def __init__(self, budget: float, period: float, evaluate, report, per_update: int):
+        self.budget, self.period, self.evaluate = budget, period, evaluate
+        self.report, self.per_update = report, per_update
+        self.t0 = None  # when training began (the first should_stop)
+        self.evals = 0.0  # seconds spent validating since t0
+        self.eval_total = 0.0  # ... and in all
+        self.next_eval = period
+        self.trained_to = 0.0  # seconds of training at the last hook
         self.state = None
-        self.stopping = False
-        self.seen = 0  # validations already on the curve
         self.points: list = []
         self.last_report = time.perf_counter()
-
-    @property
-    def chars_per_update(self) -> int:
-        return self.spec.batch_size * self.spec.seq_length
 
     def trained(self, now: float) -> float:
         return now - self.t0 - self.evals
@@ -193,41 +185,32 @@ class _Clock:
         now = time.perf_counter()
         if self.t0 is None:
             self.t0 = now
-        self.mark = now
+        self.trained_to = self.trained(now)
         if now - self.last_report >= 1.0 and self.state is not None:
             self.last_report = now
             s = self.state
             loss = float(s.loss[s.step - 1]) if s.step else math.nan
-            self.report("progress", {"seconds": self.trained(now), "updates": s.step, "loss": loss})
-        self.stopping = self.trained(now) >= self.budget
-        return self.stopping
+            self.report("progress", {"seconds": self.trained_to, "updates": s.step, "loss": loss})
+        return self.trained_to >= self.budget
 
     def checkpoint(self, s) -> None:
-        now = time.perf_counter()
         self.state = s
-        if self.stopping:
-            return
-        for k in range(self.seen, len(s.val_steps)):
-            step = s.val_steps[k]
-            if step == 0:
-                at = 0.0
-            elif step == self.spec.n_updates:  # the closing validation: n_updates reached
-                at = self.trained(now) - self.first_eval
-                self.evals += self.first_eval
-            else:
-                at = self.trained(self.mark)
-                self.evals += now - self.mark
-            point = [at, int(step), int(step) * self.chars_per_update, s.val_loss[k] / math.log(2)]
-            self.points.append(point)
-            self.report("point", {"point": point})
-        self.seen = len(s.val_steps)
+        self.trained_to = self.trained(time.perf_counter())
+        if self.next_eval <= self.trained_to < self.budget:
+            self.validate(s, self.trained_to)
+            self.next_eval = (self.trained_to // self.period + 1) * self.period
 
-
-def _every(eval_every: int) -> int:
-    """The checkpoint period: a divisor of eval_every, about a tenth of it (progress lines
-    between validations)."""
-    target = max(1, eval_every // 10)
-    return max(d for d in range(1, target + 1) if eval_every % d == 0)
+    def validate(self, s, at: float) -> None:
+        """A point of the curve: the model of state s, at `at` seconds of training."""
+        t = time.perf_counter()
+        bits = self.evaluate(s) / math.log(2)
+        took = time.perf_counter() - t
+        self.eval_total += took
+        if self.t0 is not None:
+            self.evals += took
+        point = [at, int(s.step), int(s.step) * self.per_update, bits]
+        self.points.append(point)
+        self.report("point", {"point": point})
 
 
 def _cold(batch_size: int) -> bool:
@@ -244,50 +227,51 @@ def _cold(batch_size: int) -> bool:
 
 
 def train_rnn(cfg, data, budget: float, report) -> dict:
-    """The package's side: rnn.train with the configuration's TrainSpec (sampling off) on
-    data (rnn.run.Data) until `budget` seconds of training or n_updates, whichever first."""
+    """The package's side: rnn.train with the configuration's TrainSpec on data
+    (rnn.run.Data) until `budget` seconds of training or n_updates, whichever first,
+    validated every budget / EVAL_POINTS seconds of training (sampling and the run's own
+    validation off: a race keeps figures, not models)."""
     from . import kernels
     from .config import TRAINING, names
     from .model import Params
-    from .train import Controls, mean_loss, train
+    from .train import Controls, mean_loss, spec_schedule, train
 
-    spec = cfg.train_spec().replace(sample_every=None)
+    spec = cfg.train_spec().replace(sample_every=None, eval_every=None)
     K = len(data.corpus.vocab)
     params = spec.init_params(K)
     if kernels.AVAILABLE and _cold(spec.batch_size):
         report("say", {"line": "compiling the kernels (first run only, about 30 s)"})
-    mean_loss(params, data.val_ids[:2])  # compiled before it is timed
-    t = time.perf_counter()
-    mean_loss(params, data.val_ids, h0=np.zeros((params.state_size, 1)))
-    clock = _Clock(budget, spec, report, time.perf_counter() - t)
+
+    def evaluate(s) -> float:  # from the state the first stream carries, as rnn.train does
+        h0 = np.ascontiguousarray(s.h[:, :1])
+        return mean_loss(Params.unflatten(s.theta, spec.m, K, spec.cell), data.val_ids, h0=h0)
+
+    per_update = spec.batch_size * spec.seq_length
+    clock = _Clock(budget, budget / EVAL_POINTS, evaluate, report, per_update)
     controls = Controls(
         checkpoint=clock.checkpoint,
-        checkpoint_every=_every(spec.eval_every),
+        # how often the clock looks: about a tenth of a second of updates either way
+        checkpoint_every=100 if spec.batch_size == 1 else 10,
         should_stop=clock.should_stop,
     )
+    from .train import new_state
+
+    wall0 = time.perf_counter()
+    clock.validate(new_state(params, spec), 0.0)  # before the clock starts (and compiled)
     try:
-        state = train(params, data.train_ids, spec, val_ids=data.val_ids, controls=controls).state
+        state = train(params, data.train_ids, spec, controls=controls).state
         stopped = "n_updates"
     except Interrupted:
         state, stopped = clock.state, "budget"
-    trained = clock.trained(time.perf_counter()) if stopped == "budget" else clock.points[-1][0]
-    if stopped == "budget":  # the last model, after the budget, as on the other side
-        t = time.perf_counter()
-        h0 = np.ascontiguousarray(state.h[:, :1])
-        v = mean_loss(Params.unflatten(state.theta, spec.m, K, spec.cell), data.val_ids, h0=h0)
-        clock.evals += time.perf_counter() - t
-        point = [trained, state.step, state.step * clock.chars_per_update, v / math.log(2)]
-        clock.points.append(point)
-        report("point", {"point": point})
-    from .train import spec_schedule
-
+    trained = clock.trained_to
+    clock.validate(state, trained)  # the last model, after the budget, as on the other side
     return {
         "points": clock.points,
         "updates": int(state.step),
-        "characters": int(state.step) * clock.chars_per_update,
+        "characters": int(state.step) * per_update,
         "train_seconds": trained,
-        "eval_seconds": clock.evals,
-        "wall_seconds": time.perf_counter() - clock.t0,
+        "eval_seconds": clock.eval_total,
+        "wall_seconds": time.perf_counter() - wall0,
         "epochs": state.step / spec_schedule(spec, len(data.train_ids)).per_epoch,
         "stopped": stopped,
         "configuration": {name: getattr(cfg, name) for name in names(TRAINING)},
@@ -592,10 +576,7 @@ def summary(rec: dict) -> str:
     ]
     for side, s in rec["sides"].items():
         if len(s["points"]) < MIN_POINTS:
-            out.append(
-                f"note: {NAMES[side]}'s curve has {len(s['points'])} points"
-                + (" (lower eval_every for more)" if side == "rnn" else "")
-            )
+            out.append(f"note: {NAMES[side]}'s curve has {len(s['points'])} points")
     if rec["torch_missing"]:
         out.append(rec["torch_missing"])
     return "\n".join(out)
@@ -658,9 +639,10 @@ def page(rec: dict) -> str:
         "second are of training alone; validation's time is given apart.</p>",
         report.table(final_rows(rec), [""] + names),
         f"<p>The sides ran {e(how)}, one thread each; the budget counts seconds of training "
-        "on each side, evaluation excluded (timed apart), and each side's last model is "
-        "validated after it. Both read the validation text as one stream from the state "
-        "the first training stream carries.</p>",
+        f"on each side, validation excluded (timed apart). Each side validates before its "
+        f"first update, every {rec['budget'] / EVAL_POINTS:g} seconds of training and, "
+        f"after the budget, its last model, reading the validation text as one stream from "
+        f"the state its first training stream carries.</p>",
         "<h2>The configurations</h2>",
     ]
     for side, s in rec["sides"].items():
