@@ -24,6 +24,7 @@ OUT/race.html; nothing is written unless the race finished.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import html
 import importlib.util
 import json
@@ -234,9 +235,13 @@ def train_rnn(cfg, data, budget: float, report) -> dict:
     from . import kernels
     from .config import TRAINING, names
     from .model import Params
+    from .spec import TrainSpec
     from .train import Controls, mean_loss, spec_schedule, train
 
-    spec = cfg.train_spec().replace(sample_every=None, eval_every=None)
+    off = {"sample_every": None, "eval_every": None}
+    if "time_budget" in {f.name for f in dataclasses.fields(TrainSpec)}:
+        off["time_budget"] = 0  # BUDGET stops it, with validation left out (should_stop)
+    spec = cfg.train_spec().replace(**off)
     K = len(data.corpus.vocab)
     params = spec.init_params(K)
     if kernels.AVAILABLE and _cold(spec.batch_size):
