@@ -126,8 +126,11 @@ def plan(data, out, config=DEFAULT_CONFIG, budget=DEFAULT_BUDGET, sequential=Fal
     if len(prepared.val_ids) < 2:
         raise ConfigError(f"{data}: too short for a validation split of {VAL_FRACTION:g}")
     with_torch = importlib.util.find_spec("torch") is not None
-    if with_torch:  # char-rnn's 50 streams of 50 characters must fit the training text
-        schedule(Order("sequential", 1, 50), len(prepared.train_ids), 50, 0)
+    if with_torch and len(prepared.train_ids) < 50 * 51:  # char-rnn's 50 streams of 50
+        raise ConfigError(
+            f"{data}: its training split has {len(prepared.train_ids):,} characters; PyTorch's "
+            f"side reads 50 streams of 50 characters (and their targets): at least 2,550"
+        )
     cores = tuple(sorted(os.sched_getaffinity(0))) if hasattr(os, "sched_getaffinity") else ()
     facts = {
         "path": str(prepared.corpus.path),
@@ -287,6 +290,10 @@ def train_rnn(cfg, data, budget: float, report) -> dict:
 # --- the two processes ---------------------------------------------------------------------
 
 
+class SideLost(RuntimeError):
+    """A side's process ended without its result (killed, out of memory): the race failed."""
+
+
 def _worker(side: str, job: dict, out: multiprocessing.Queue, core: int | None) -> None:
     """One side, in a process of its own: one thread, on its core; every event to `out`."""
 
@@ -386,13 +393,13 @@ class _Race:
         for side in sides:
             proc = self.procs[side]
             if side not in self.results and not proc.is_alive():
-                raise RNNError(
-                    f"the {NAMES[side]} side stopped without a result (exit status {proc.exitcode})"
+                raise SideLost(
+                    f"{NAMES[side]}'s side stopped without a result (exit status {proc.exitcode})"
                 )
 
     def handle(self, side: str, kind: str, payload: dict) -> None:
         if kind == "error":
-            raise RNNError(f"the {NAMES[side]} side failed: {payload['line']}")
+            raise RNNError(f"{NAMES[side]}'s side failed: {payload['line']}")
         if kind == "say":
             self.log(f"{NAMES[side]}: {payload['line']}")
         elif kind == "progress":
@@ -700,7 +707,11 @@ def main(args) -> int:
     if not p.torch:
         print(TORCH_MISSING, file=sys.stderr)
     with lock.hold(p.out, f"python -m rnn race into {p.out}"):
-        rec = run(p)
+        try:
+            rec = run(p)
+        except SideLost as err:
+            print(f"error: {err}; nothing was written", file=sys.stderr)
+            return 1
         print(summary(rec))
         paths = write(p.out, rec)
     print(f"wrote {paths[0]} and {paths[1]}")

@@ -178,6 +178,13 @@ def test_a_missing_config_or_corpus_is_one_line(tmp_path, capsys):
     config = tiny_config(tmp_path)
     assert main([*base, f"--data={tmp_path / 'none.txt'}", f"--config={config}"]) == 2
     assert capsys.readouterr().err == f"error: {tmp_path / 'none.txt'}: no such file\n"
+    if HAS_TORCH:  # too short for char-rnn's 50 streams of 50 characters
+        short = tmp_path / "short.txt"
+        short.write_text(MACBETH.read_text(encoding="utf-8")[:2000], encoding="utf-8")
+        assert main([*base, f"--data={short}", f"--config={config}"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and str(short) in err
+        assert "PyTorch's side reads 50 streams of 50 characters" in err
     assert not out.exists()
 
 
@@ -283,3 +290,16 @@ def test_the_torch_side_reads_validation_as_one_stream_whatever_the_chunks(monke
         direct = -logp[np.arange(299), ids[1:]].mean().item()
     assert whole == pytest.approx(direct, rel=1e-6)
     assert net.lstm.bias_ih_l0[cfg.m : 2 * cfg.m].min().item() == 1.0  # char-rnn's forget bias
+
+
+def test_a_side_killed_before_its_result_fails_the_race(tmp_path):
+    p = race.plan(MACBETH, tmp_path / "out", tiny_config(tmp_path), 30)
+    running = race._Race(p, log=lambda line: None)
+    try:
+        running.start("rnn", None)
+        running.procs["rnn"].kill()  # as the out-of-memory killer would
+        with pytest.raises(race.SideLost, match=r"this package.s side stopped without a result"):
+            running.wait(("rnn",))
+    finally:
+        running.stop()
+    assert not running.procs["rnn"].is_alive()
