@@ -303,3 +303,23 @@ def test_a_side_killed_before_its_result_fails_the_race(tmp_path):
     finally:
         running.stop()
     assert not running.procs["rnn"].is_alive()
+
+
+def test_make_race_and_report_take_config_and_budget_through_make_as_typed():
+    from tests.test_trust import make_arguments
+
+    config = "my $(HOME) `x`.yaml"
+    assert make_arguments("race", f"CONFIG={config}", "BUDGET=1e2") == [
+        "race",
+        "--data=data/shakespeare.txt",
+        "--out=reports/race",
+        f"--config={config}",
+        "--budget=1e2",
+    ]
+    assert make_arguments("race")[-2:] == ["--config=configs/ten-minutes.yaml", "--budget=600"]
+    report = make_arguments("report", f"CONFIG={config}", "OUT=r", "PARAMS=-p m 8")
+    assert report == ["report", "--data=data/shakespeare.txt", "--out=r", "-f", config] + [
+        "-p",
+        "m",
+        "8",
+    ]  # PARAMS after (and so over) CONFIG
