@@ -48,6 +48,7 @@ DEFAULT_CONFIG = ROOT / "configs" / "ten-minutes.yaml"
 DEFAULT_BUDGET = 600.0
 MAX_BUDGET = 7 * 24 * 3600.0
 VAL_FRACTION = 0.05  # char-rnn's held-out share; both sides validate on this suffix
+CHAR_RNN_STREAMS, CHAR_RNN_LENGTH = 50, 50  # char-rnn's batch: 50 sequences of 50 characters
 EVAL_POINTS = 20  # the PyTorch side's validations in the budget (a point every budget / 20 s)
 MIN_POINTS = 10  # fewer on a side's curve is said at the end
 PROGRESS_EVERY = 5.0  # seconds between the terminal's progress lines
@@ -115,21 +116,22 @@ class Plan:
 def plan(data, out, config=DEFAULT_CONFIG, budget=DEFAULT_BUDGET, sequential=False) -> Plan:
     """Every input checked, the corpus read once: one clear error before anything runs."""
     from . import run as driver
+    from .order import Order, schedule
 
     budget = check_budget(budget)
     cfg, given = load_config(config)
     prepared = driver.prepare(cfg, data)
-    from .order import Order, schedule
-
     spec = cfg.train_spec()
     schedule(Order.from_config(cfg), len(prepared.train_ids), spec.seq_length, spec.seed)
     if len(prepared.val_ids) < 2:
-        raise ConfigError(f"{data}: too short for a validation split of {VAL_FRACTION:g}")
+        raise ConfigError(f"{data}: too short for a validation split of {VAL_FRACTION:.0%}")
     with_torch = importlib.util.find_spec("torch") is not None
-    if with_torch and len(prepared.train_ids) < 50 * 51:  # char-rnn's 50 streams of 50
+    need = CHAR_RNN_STREAMS * (CHAR_RNN_LENGTH + 1)  # every stream a sequence and its targets
+    if with_torch and len(prepared.train_ids) < need:
         raise ConfigError(
             f"{data}: its training split has {len(prepared.train_ids):,} characters; PyTorch's "
-            f"side reads 50 streams of 50 characters (and their targets): at least 2,550"
+            f"side reads {CHAR_RNN_STREAMS} streams of {CHAR_RNN_LENGTH} characters (and their "
+            f"targets): at least {need:,}"
         )
     cores = tuple(sorted(os.sched_getaffinity(0))) if hasattr(os, "sched_getaffinity") else ()
     facts = {
@@ -427,7 +429,7 @@ class _Race:
 
     def chars_per_update(self, side: str) -> int:
         if side == "torch":
-            return 50 * 50
+            return CHAR_RNN_STREAMS * CHAR_RNN_LENGTH
         return self.plan.cfg.batch_size * self.plan.cfg.seq_length
 
     def stop(self) -> None:

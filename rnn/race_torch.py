@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from .order import Order, schedule
+from .race import CHAR_RNN_LENGTH, CHAR_RNN_STREAMS
 
 EVAL_CHUNK = 10_000  # validation characters per forward call (bounds its memory)
 
@@ -37,8 +38,8 @@ class CharRNN:
 
     layers: int = 2
     m: int = 128
-    batch_size: int = 50
-    seq_length: int = 50
+    batch_size: int = CHAR_RNN_STREAMS
+    seq_length: int = CHAR_RNN_LENGTH
     eta: float = 2e-3  # Adam, betas (0.9, 0.999), eps 1e-8 (torch's defaults)
     clip_norm: float = 5.0  # the whole gradient's 2-norm
     init_range: float = 0.08  # every weight and bias from U(-0.08, 0.08)
