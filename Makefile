@@ -16,6 +16,8 @@ PARAMS ?=
 PAPER  ?= a4
 SWEEP  ?= sweeps/example.yaml
 SCHEDULER ?=
+CONFIG ?=
+BUDGET ?= 600
 PYTEST_ARGS ?=
 # What was typed for each variable, character for character: make would expand a '$' in it
 # ($(value) expands nothing), and the environment carries quotes, backslashes and newlines
@@ -26,6 +28,8 @@ export RNN_PARAMS = $(value PARAMS)
 export RNN_PAPER = $(value PAPER)
 export RNN_SWEEP = $(value SWEEP)
 export RNN_SCHEDULER = $(value SCHEDULER)
+export RNN_CONFIG = $(value CONFIG)
+export RNN_BUDGET = $(value BUDGET)
 export RNN_OUT_ORIGIN = $(origin OUT)
 # The default corpus is downloaded only when it is the one asked for.
 CORPUS := $(if $(filter $(DEFAULT_DATA),$(value DATA)),$(DEFAULT_DATA))
@@ -33,11 +37,11 @@ CORPUS := $(if $(filter $(DEFAULT_DATA),$(value DATA)),$(DEFAULT_DATA))
 AS_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv torch data test test-fast lint lock report bonus pdf notebook lab explore bench sweep clean
+.PHONY: help venv torch data test test-fast lint lock report bonus pdf notebook lab explore bench sweep race clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
-	@echo "  variables: DATA=$(DEFAULT_DATA) OUT=reports PARAMS='-p eta 0.05 -p m 200' PAPER=a4|letter SWEEP=sweeps/example.yaml SCHEDULER=tcp://host:8786"
+	@echo "  variables: DATA=$(DEFAULT_DATA) OUT=reports PARAMS='-p eta 0.05 -p m 200' CONFIG=configs/ten-minutes.yaml BUDGET=600 PAPER=a4|letter SWEEP=sweeps/example.yaml SCHEDULER=tcp://host:8786"
 
 venv: $(STAMP)  ## create .venv and install the pinned dependencies
 
@@ -84,7 +88,7 @@ lock:  ## regenerate constraints.txt from requirements*.txt in a scratch venv
 	  .venv-lock/bin/pip freeze --all --exclude rnn | grep -v -E '^(pip|setuptools|wheel)==' | sed -E 's/^(torch==[^+]*)\+.*/\1/'; } > constraints.txt
 	rm -rf .venv-lock
 
-report: $(STAMP) $(CORPUS)  ## train and render $(OUT)/report.html (DATA=, OUT=, PARAMS=, RETRAIN=1, ACCEPT_FAILURE=1)
+report: $(STAMP) $(CORPUS)  ## train and render $(OUT)/report.html (DATA=, OUT=, CONFIG=file.yaml, PARAMS=, RETRAIN=1, ACCEPT_FAILURE=1)
 	$(PY) -m rnn.make report $(if $(value RETRAIN),--retrain) $(if $(value ACCEPT_FAILURE),--accept-failure)
 
 bonus: $(STAMP) $(CORPUS)  ## train the bonus variants and render $(OUT)/bonus.html (OUT defaults to reports/bonus)
@@ -106,6 +110,9 @@ bench: $(STAMP) $(DEFAULT_DATA)  ## measure speed and memory; writes bench/resul
 	$(PY) bench/bench.py --data $(DEFAULT_DATA) --json bench/results/bench.json
 	$(PY) bench/corpus.py --data $(DEFAULT_DATA) --mb 100 --json bench/results/corpus.json
 	$(PY) bench/report_memory.py --data $(DEFAULT_DATA) --mb 100 --json bench/results/report_memory.json
+
+race: $(STAMP) $(CORPUS)  ## CONFIG (default configs/ten-minutes.yaml) against PyTorch's char-rnn, BUDGET=600 s each; $(OUT)/race.html (OUT defaults to reports/race)
+	$(PY) -m rnn.make race
 
 sweep: $(STAMP)  ## run a hyperparameter sweep (SWEEP=file.yaml, SCHEDULER=tcp://...)
 	$(PY) -m rnn.make sweep

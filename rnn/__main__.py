@@ -1,10 +1,12 @@
-"""The command line: python -m rnn (or `rnn`) report | bonus | pdf | sweep | train | sample |
-gradcheck | parameters. Options take the notebook's parameter names (--n_updates, or --n-updates).
+"""The command line: python -m rnn (or `rnn`) report | bonus | pdf | sweep | race | train |
+sample | gradcheck | parameters. Options take the notebook's parameter names (--n_updates, or
+--n-updates).
 
 python -m rnn report --data data/shakespeare.txt --out reports -p eta 0.05
 python -m rnn bonus --data data/shakespeare.txt --out reports/bonus -p assignment adam
 python -m rnn pdf --out reports
 python -m rnn sweep sweeps/example.yaml
+python -m rnn race --config configs/ten-minutes.yaml --budget 600
 python -m rnn train --data data/shakespeare.txt --out runs/default --n_updates 100000
 python -m rnn sample --checkpoint runs/default/checkpoint.npz --temperature 0.8 --prime "ROMEO"
 python -m rnn gradcheck --data data/shakespeare.txt --m 5
@@ -148,6 +150,12 @@ def cmd_bonus(args) -> int:
     html_file = bonus.build(args.data, args.out, params, log=say)
     print(f"wrote {html_file} ({time.perf_counter() - started:.1f} s in all)")
     return OK
+
+
+def cmd_race(args) -> int:
+    from . import race
+
+    return race.main(args)
 
 
 def cmd_sweep(args) -> int:
@@ -489,6 +497,31 @@ def make_parser() -> argparse.ArgumentParser:
     )
     option(p, "--workers", type=int, help="local worker processes (default: one per core)")
     option(p, "--out", type=Path, default=ROOT / "reports", help="parent of the sweep's folder")
+
+    p = subcommand(
+        sub,
+        "race",
+        cmd_race,
+        "train a configuration file and PyTorch with char-rnn's configuration for the same "
+        "seconds on one core each; write OUT/race.json and OUT/race.html",
+        "interrupted; both sides were stopped and nothing was written",
+    )
+    option(p, "--data", type=Path, default=DEFAULT_DATA, help="UTF-8 text to train on")
+    option(p, "--out", type=Path, default=ROOT / "reports" / "race", help="folder of the result")
+    option(
+        p,
+        "--config",
+        type=Path,
+        default=ROOT / "configs" / "ten-minutes.yaml",
+        help="the package's side: a parameters file, as make report PARAMS='-f FILE' reads it",
+    )
+    option(p, "--budget", default="600", help="seconds of training on each side")
+    option(
+        p,
+        "--sequential",
+        action="store_true",
+        help="one side after the other, even with two cores or more",
+    )
 
     p = subcommand(sub, "train", cmd_train, "train, writing OUT/checkpoint.npz")
     option(p, "--data", type=Path, required=True, help="UTF-8 text to train on")

@@ -3,10 +3,11 @@
 make expands `$` in the variables given on its command line before a recipe runs, and a
 shell pasting them into a command would expand them again. The Makefile instead exports what
 was typed (`$(value VAR)`, which expands nothing) as RNN_DATA, RNN_OUT, RNN_PARAMS, RNN_PAPER,
-RNN_SWEEP and RNN_SCHEDULER; this module reads them from the environment, refuses in one line
-what cannot be meant (an empty OUT, unbalanced quotes in PARAMS), and calls the command:
+RNN_SWEEP, RNN_SCHEDULER, RNN_CONFIG and RNN_BUDGET; this module reads them from the
+environment, refuses in one line what cannot be meant (an empty OUT, unbalanced quotes in
+PARAMS), and calls the command (CONFIG, a parameters file, comes before PARAMS' own):
 
-    python -m rnn.make report [--retrain] [--accept-failure] | bonus | pdf | sweep
+    python -m rnn.make report [--retrain] [--accept-failure] | bonus | pdf | sweep | race
 
 PARAMS is split as a POSIX shell splits words (quotes and backslashes), with nothing
 expanded, and handed on word for word: the command line takes each -p NAME VALUE as a pair
@@ -22,7 +23,7 @@ import sys
 
 from .errors import RNNError
 
-COMMANDS = ("report", "bonus", "pdf", "sweep")
+COMMANDS = ("report", "bonus", "pdf", "sweep", "race")
 PAPERS = ("a4", "letter")
 
 
@@ -59,6 +60,12 @@ def parameters_arguments(params: str) -> list[str]:
     return words
 
 
+def config_arguments() -> list[str]:
+    """CONFIG=file.yaml as the report's first parameters file (PARAMS over it)."""
+    config = variable("CONFIG", required=False)
+    return ["-f", config] if config else []
+
+
 def arguments(command: str, flags: set[str]) -> list[str]:
     """The command line (python -m rnn ...) of `command` from make's variables; RNNError if
     one is unusable."""
@@ -67,7 +74,12 @@ def arguments(command: str, flags: set[str]) -> list[str]:
         args = ["report", f"--data={data}", f"--out={out}"]
         args += ["--retrain"] * ("--retrain" in flags)
         args += ["--accept-failure"] * ("--accept-failure" in flags)
-        return args + parameters_arguments(variable("PARAMS", required=False))
+        return args + config_arguments() + parameters_arguments(variable("PARAMS", required=False))
+    if command == "race":  # OUT left as make's default means the race's own folder
+        out = "reports/race" if os.environ.get("RNN_OUT_ORIGIN") == "file" else variable("OUT")
+        config = variable("CONFIG", required=False) or "configs/ten-minutes.yaml"
+        args = ["race", f"--data={variable('DATA')}", f"--out={out}", f"--config={config}"]
+        return args + [f"--budget={variable('BUDGET')}"]
     if command == "bonus":  # OUT left as make's default means the bonus report's own folder
         out = "reports/bonus" if os.environ.get("RNN_OUT_ORIGIN") == "file" else variable("OUT")
         args = ["bonus", f"--data={variable('DATA')}", f"--out={out}"]

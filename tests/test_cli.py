@@ -159,6 +159,7 @@ def test_one_command_line_holds_every_command():
         "bonus",
         "pdf",
         "sweep",
+        "race",
         "train",
         "sample",
         "gradcheck",
