@@ -83,6 +83,9 @@ class _Workspace:
         self.O = e(T * B, K)  # o, then ln p, then dL/do
         self.tG = e(B, G * m)
         self.tm = [e(B, m) for _ in range(4)]
+        # the compiled steps' constants in the parameters' dtype: a float64 literal would
+        # turn float32 arithmetic into float64 and halve its speed
+        self.one, self.half = np.dtype(dtype).type(1), np.dtype(dtype).type(0.5)
 
 
 _WORKSPACES: dict = {}
@@ -119,15 +122,20 @@ def _vanilla_forward(Wh, A, H, ws, lay):
 
 
 def _vanilla_backward(W, dD, ws, lay):
-    H, DZ = ws.H[lay], ws.DZ
-    dnext, dh = ws.tm[0], ws.tm[1]
+    H, DZ, dnext = ws.H[lay], ws.DZ, ws.tm[0]
     dnext[...] = 0.0
     for t in range(len(dD) - 1, -1, -1):
-        np.add(dD[t], dnext, out=dh)  # dh: from above, and carried from step t+1
-        np.multiply(H[t + 1], H[t + 1], out=DZ[t])
-        np.subtract(1.0, DZ[t], out=DZ[t])  # tanh' = 1 - tanh^2
-        np.multiply(DZ[t], dh, out=DZ[t])
-        np.matmul(DZ[t], W, out=dnext)
+        _vanilla_step_backward(dD[t], dnext, H[t + 1], DZ[t], ws.one)
+        np.matmul(DZ[t], W, out=dnext)  # dh_{t-1} = W^T da
+
+
+@jit
+def _vanilla_step_backward(dD, dnext, h, da, one):
+    """da = dh (1 - h^2) (tanh' = 1 - tanh^2), dh = dD + dnext: from above and from t+1."""
+    B, m = h.shape
+    for b in range(B):
+        for j in range(m):
+            da[b, j] = (dD[b, j] + dnext[b, j]) * (one - h[b, j] * h[b, j])
 
 
 def _lstm_forward(Wh, A, H, ws, lay):
@@ -138,17 +146,17 @@ def _lstm_forward(Wh, A, H, ws, lay):
         np.matmul(H[t], Wh.T, out=tG)  # z = W h + U x + b (i, f, o rows halved)
         np.add(z, tG, out=z)
         np.tanh(z, out=z)
-        _lstm_gates(z, S[t], S[t + 1])  # i, f, o = sigma(z); s = f * s_prev + i * g
+        _lstm_gates(z, S[t], S[t + 1], ws.half)  # i, f, o = sigma(z); s = f * s_prev + i * g
         np.tanh(S[t + 1], out=TS[t])
         np.multiply(z[:, 2 * m : 3 * m], TS[t], out=H[t + 1])  # h = o * tanh(s)
 
 
 @jit
-def _lstm_gates(z, s_prev, s):
+def _lstm_gates(z, s_prev, s, half):
     B, m = s.shape
     for b in range(B):
         for j in range(3 * m):
-            z[b, j] = 0.5 * z[b, j] + 0.5  # sigma(a) = (1 + tanh(a / 2)) / 2
+            z[b, j] = half * z[b, j] + half  # sigma(a) = (1 + tanh(a / 2)) / 2
         for j in range(m):
             s[b, j] = z[b, m + j] * s_prev[b, j] + z[b, j] * z[b, 3 * m + j]
 
@@ -159,12 +167,12 @@ def _lstm_backward(W, dD, ws, lay):
     dnext[...] = 0.0
     ds[...] = 0.0  # dL/ds_t carried from step t+1: f_{t+1} * ds_{t+1}
     for t in range(len(dD) - 1, -1, -1):
-        _lstm_step_backward(dD[t], dnext, A[t], S[t], TS[t], ds, DZ[t])
+        _lstm_step_backward(dD[t], dnext, A[t], S[t], TS[t], ds, DZ[t], ws.one)
         np.matmul(DZ[t], W, out=dnext)  # dh_{t-1} = W^T dz
 
 
 @jit
-def _lstm_step_backward(dD, dnext, z, s_prev, tanh_s, ds, dz):
+def _lstm_step_backward(dD, dnext, z, s_prev, tanh_s, ds, dz, one):
     """dz of one step from dh = dD + dnext; ds in: carried from step t+1, out: to step t-1."""
     B, m = ds.shape
     for b in range(B):
@@ -172,11 +180,11 @@ def _lstm_step_backward(dD, dnext, z, s_prev, tanh_s, ds, dz):
             i, f, o, g = z[b, j], z[b, m + j], z[b, 2 * m + j], z[b, 3 * m + j]
             ts = tanh_s[b, j]
             dh = dD[b, j] + dnext[b, j]
-            d = ds[b, j] + dh * o * (1.0 - ts * ts)  # h = o tanh(s)
-            dz[b, j] = d * g * (i * (1.0 - i))  # sigma' = sigma (1 - sigma)
-            dz[b, m + j] = d * s_prev[b, j] * (f * (1.0 - f))
-            dz[b, 2 * m + j] = dh * ts * (o * (1.0 - o))
-            dz[b, 3 * m + j] = d * i * (1.0 - g * g)  # tanh' = 1 - tanh^2
+            d = ds[b, j] + dh * o * (one - ts * ts)  # h = o tanh(s)
+            dz[b, j] = d * g * (i * (one - i))  # sigma' = sigma (1 - sigma)
+            dz[b, m + j] = d * s_prev[b, j] * (f * (one - f))
+            dz[b, 2 * m + j] = dh * ts * (o * (one - o))
+            dz[b, 3 * m + j] = d * i * (one - g * g)  # tanh' = 1 - tanh^2
             ds[b, j] = d * f
 
 
@@ -190,29 +198,29 @@ def _gru_forward(Wh, A, H, ws, lay):
         np.matmul(H[t], Wzr.T, out=tzr)  # z, r = sigma(W_zr h + U_zr x + b_zr), rows halved
         np.add(zr, tzr, out=zr)
         np.tanh(zr, out=zr)
-        _gru_gates(zr, H[t], RH[t])  # z, r; r * h_prev
+        _gru_gates(zr, H[t], RH[t], ws.half)  # z, r; r * h_prev
         np.matmul(RH[t], Wn.T, out=tn)  # n = tanh(W_n (r * h) + U_n x + b_n)
         np.add(n, tn, out=n)
         np.tanh(n, out=n)
-        _gru_state(zr, n, H[t], H[t + 1])  # h = (1 - z) h_prev + z n
+        _gru_state(zr, n, H[t], H[t + 1], ws.one)  # h = (1 - z) h_prev + z n
 
 
 @jit
-def _gru_gates(zr, h_prev, rh):
+def _gru_gates(zr, h_prev, rh, half):
     B, m = h_prev.shape
     for b in range(B):
         for j in range(2 * m):
-            zr[b, j] = 0.5 * zr[b, j] + 0.5  # sigma(a) = (1 + tanh(a / 2)) / 2
+            zr[b, j] = half * zr[b, j] + half  # sigma(a) = (1 + tanh(a / 2)) / 2
         for j in range(m):
             rh[b, j] = zr[b, m + j] * h_prev[b, j]
 
 
 @jit
-def _gru_state(zr, n, h_prev, h):
+def _gru_state(zr, n, h_prev, h, one):
     B, m = h.shape
     for b in range(B):
         for j in range(m):
-            h[b, j] = (1.0 - zr[b, j]) * h_prev[b, j] + zr[b, j] * n[b, j]
+            h[b, j] = (one - zr[b, j]) * h_prev[b, j] + zr[b, j] * n[b, j]
 
 
 def _gru_backward(W, dD, ws, lay):
@@ -222,15 +230,15 @@ def _gru_backward(W, dD, ws, lay):
     dh, drh, dnext, rest = ws.tm
     dnext[...] = 0.0
     for t in range(len(dD) - 1, -1, -1):
-        _gru_step_backward_n(dD[t], dnext, A[t], dh, DZ[t])
+        _gru_step_backward_n(dD[t], dnext, A[t], dh, DZ[t], ws.one)
         np.matmul(DZ[t][:, 2 * m :], Wn, out=drh)  # dL/d(r * h_prev) = W_n^T dn
-        _gru_step_backward_zr(dh, drh, A[t], H[t], DZ[t], rest)
+        _gru_step_backward_zr(dh, drh, A[t], H[t], DZ[t], rest, ws.one)
         np.matmul(DZ[t][:, : 2 * m], Wzr, out=dnext)  # dh_prev = W_zr^T dzr + rest
         np.add(dnext, rest, out=dnext)
 
 
 @jit
-def _gru_step_backward_n(dD, dnext, g, dh, dz):
+def _gru_step_backward_n(dD, dnext, g, dh, dz, one):
     """dh = dD + dnext; dn = dh z (1 - n^2) (tanh' = 1 - tanh^2)."""
     B, m = dh.shape
     for b in range(B):
@@ -238,20 +246,20 @@ def _gru_step_backward_n(dD, dnext, g, dh, dz):
             d = dD[b, j] + dnext[b, j]
             n = g[b, 2 * m + j]
             dh[b, j] = d
-            dz[b, 2 * m + j] = d * g[b, j] * (1.0 - n * n)
+            dz[b, 2 * m + j] = d * g[b, j] * (one - n * n)
 
 
 @jit
-def _gru_step_backward_zr(dh, drh, g, h_prev, dz, rest):
+def _gru_step_backward_zr(dh, drh, g, h_prev, dz, rest, one):
     """dz = dh (n - h_prev) sigma'(z), dr = drh h_prev sigma'(r), and rest = dh (1 - z) +
     drh r, the part of dh_prev that does not pass through W_zr."""
     B, m = dh.shape
     for b in range(B):
         for j in range(m):
             z, r, n = g[b, j], g[b, m + j], g[b, 2 * m + j]
-            dz[b, j] = dh[b, j] * (n - h_prev[b, j]) * (z * (1.0 - z))
-            dz[b, m + j] = drh[b, j] * h_prev[b, j] * (r * (1.0 - r))
-            rest[b, j] = dh[b, j] * (1.0 - z) + drh[b, j] * r
+            dz[b, j] = dh[b, j] * (n - h_prev[b, j]) * (z * (one - z))
+            dz[b, m + j] = drh[b, j] * h_prev[b, j] * (r * (one - r))
+            rest[b, j] = dh[b, j] * (one - z) + drh[b, j] * r
 
 
 _FORWARD = {"vanilla": _vanilla_forward, "lstm": _lstm_forward, "gru": _gru_forward}
