@@ -70,7 +70,7 @@ def matmul_rates(dtype: str, seconds: float) -> dict:
         "step_50x256x512": (50, 256, 512),
     }.items():
         a, b = rng.standard_normal((r, k)).astype(dtype), rng.standard_normal((k, c)).astype(dtype)
-        wall, cpu = best_rate(lambda: a @ b, seconds)
+        wall, cpu = best_rate(lambda a=a, b=b: a @ b, seconds)
         out[name] = {"gflops": round(2 * r * k * c * wall / 1e9, 1)}
         out[name]["gflops_cpu"] = round(2 * r * k * c * cpu / 1e9, 1)
     return out
@@ -132,6 +132,7 @@ def stack_row(name, cell, L, m, B, T, dtype, ids, K, seconds, rates) -> dict:
     flops = matmul_flops(cell, L, m, K)
     chars, chars_cpu = wall * T * B, cpu * T * B
     square, small = rates[dtype]["square_1024"]["gflops"], rates[dtype]["step_50x256x512"]["gflops"]
+    square_cpu = rates[dtype]["square_1024"]["gflops_cpu"]
     return {
         "name": name,
         "cell": cell,
@@ -145,6 +146,7 @@ def stack_row(name, cell, L, m, B, T, dtype, ids, K, seconds, rates) -> dict:
         "gflops": round(chars * flops / 1e9, 1),
         "share_of_square_matmul": round(chars * flops / 1e9 / square, 3),
         "share_of_step_matmul": round(chars * flops / 1e9 / small, 3),
+        "share_of_square_matmul_cpu": round(chars_cpu * flops / 1e9 / square_cpu, 3),
         "adam_ms": round(1e3 / adam_wall, 3),
         "adam": label,
         "chars_per_sec_with_adam": round(T * B / (1 / wall + 1 / adam_wall)),
@@ -217,7 +219,8 @@ def main() -> None:
             f"T={row['seq_length']:3d} {row['dtype']}: {row['chars_per_sec']:7,d} chars/s "
             f"({row['chars_per_cpu_sec']:,d} per CPU s), {row['gflops']:5.1f} GFLOP/s = "
             f"{row['share_of_square_matmul']:.0%} of 1024^3 @, "
-            f"{row['share_of_step_matmul']:.0%} of a step's @; "
+            f"{row['share_of_step_matmul']:.0%} of a step's @ "
+            f"(per CPU s: {row['share_of_square_matmul_cpu']:.0%} of 1024^3 @); "
             f"Adam {row['adam_ms']:.2f} ms, {row['chars_per_sec_with_adam']:,d} chars/s with it",
             flush=True,
         )
