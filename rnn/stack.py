@@ -34,7 +34,7 @@ import numpy as np
 from .cells import GATES, STATE, check_cell
 from .kernels.blocks import jit
 
-__all__ = ["layer_names", "loss_and_grads_stack", "matmul_flops", "n_layers"]
+__all__ = ["layer_names", "loss_and_grads_stack", "loss_stack", "matmul_flops", "n_layers"]
 
 
 def layer_names(L: int) -> tuple[str, ...]:
@@ -295,57 +295,15 @@ def loss_and_grads_stack(P, cell: str, X, Y, state0, masks=None):
     P, the gradient of that loss. state: list of L arrays (S, B) after the T steps (copies;
     the undropped h).
     """
-    check_cell(cell)
     X, Y = np.asarray(X), np.asarray(Y)
-    L = n_layers(P)
-    W1, U1, _ = _layer(P, 1)
-    dtype = W1.dtype
-    K, m = P["V"].shape
-    if X.ndim != 2 or X.shape != Y.shape or X.shape[0] < 1:
-        raise ValueError(f"X and Y must both be (T, B) with T >= 1; got {X.shape} and {Y.shape}")
-    T, B = X.shape
-    if len(state0) != L or any(s.shape != (STATE[cell] * m, B) for s in state0):
-        got = [getattr(s, "shape", None) for s in state0]
-        raise ValueError(f"state0 must be {L} arrays ({STATE[cell] * m}, {B}); got {got}")
-    if masks is not None and (len(masks) != L or any(k.shape != (T, B, m) for k in masks)):
-        raise ValueError(f"masks must be None or {L} arrays ({T}, {B}, {m})")
-    ws = _workspace(cell, L, T, B, m, K, dtype)
-    TB = T * B
+    L, (T, B), (K, m) = n_layers(P), X.shape, P["V"].shape
+    ws, D = _forward(P, cell, X, Y, state0, masks)
+    TB, dtype = T * B, D.dtype
+    loss = _output_loss(P, D, Y, ws.O)
 
-    # forward, layer by layer
-    below = None  # d of the layer below, (T, B, m)
-    half = np.ones((GATES[cell] * m, 1), dtype)
-    half[: HALVED[cell] * m] = 0.5  # sigma's rows: see HALVED
-    for lay in range(L):
-        W, U, b = (a * half for a in _layer(P, lay + 1))
-        H = ws.H[lay]
-        if lay == 0:
-            # U x_t + b: x one-hot picks a column; a fresh array (a gather into out= is slower)
-            A = ws.A[0] = np.ascontiguousarray((U + b).T)[X]
-        else:
-            A = ws.A[lay]
-            np.matmul(below.reshape(TB, m), U.T, out=A.reshape(TB, -1))
-            np.add(A, b[:, 0], out=A)
-        H[0] = state0[lay][:m].T
-        if cell == "lstm":
-            ws.S[lay][0] = state0[lay][m:].T
-        _FORWARD[cell](W, A, H, ws, lay)
-        if masks is None:
-            below = H[1:]
-        else:
-            below = np.multiply(H[1:], masks[lay], out=ws.D[lay])
-
-    # the output layer over all T B rows: o = V d + c, ln p = log_softmax(o)
-    O = ws.O
-    D = below.reshape(TB, m)
-    np.matmul(D, P["V"].T, out=O)
-    np.add(O, P["c"][:, 0], out=O)
-    O -= O.real.max(axis=1, keepdims=True)  # the shift keeps exp from overflowing
-    O -= np.log(np.exp(O).sum(axis=1, keepdims=True))
-    rows = np.arange(TB)
-    y = Y.reshape(TB)
-    loss = -O[rows, y].sum() / B
-    np.exp(O, out=O)  # dL/do = (p - onehot(y)) / B: the 1/B of the mean once, here
+    # dL/do = (p - onehot(y)) / B: the 1/B of the mean once, here
+    O, rows, y = ws.O, np.arange(TB), Y.reshape(TB)
+    np.exp(O, out=O)
     O[rows, y] -= 1.0
     O *= 1.0 / B
     grads = {"V": O.T @ D, "c": O.sum(axis=0)[:, None]}
@@ -372,12 +330,76 @@ def loss_and_grads_stack(P, cell: str, X, Y, state0, masks=None):
             np.matmul(DZ, U, out=dD_below.reshape(TB, m))
             dD, dD_below = dD_below, dD
 
+    grads = {name: grads[name] for name in layer_names(L)}
+    return loss.item(), grads, _state(ws, cell, L, T, m)
+
+
+def loss_stack(P, cell: str, X, Y, state0):
+    """Forward only, without dropout (evaluation): (loss, state) as loss_and_grads_stack's."""
+    X, Y = np.asarray(X), np.asarray(Y)
+    L, T, m = n_layers(P), X.shape[0], P["V"].shape[1]
+    ws, D = _forward(P, cell, X, Y, state0, None)
+    return _output_loss(P, D, Y, ws.O).item(), _state(ws, cell, L, T, m)
+
+
+def _forward(P, cell, X, Y, state0, masks):
+    """(workspace, d of the top layer (T B, m)), every layer run forward over the T steps."""
+    check_cell(cell)
+    L = n_layers(P)
+    dtype = P["W"].dtype
+    K, m = P["V"].shape
+    if X.ndim != 2 or X.shape != Y.shape or X.shape[0] < 1:
+        raise ValueError(f"X and Y must both be (T, B) with T >= 1; got {X.shape} and {Y.shape}")
+    T, B = X.shape
+    if len(state0) != L or any(s.shape != (STATE[cell] * m, B) for s in state0):
+        got = [getattr(s, "shape", None) for s in state0]
+        raise ValueError(f"state0 must be {L} arrays ({STATE[cell] * m}, {B}); got {got}")
+    if masks is not None and (len(masks) != L or any(k.shape != (T, B, m) for k in masks)):
+        raise ValueError(f"masks must be None or {L} arrays ({T}, {B}, {m})")
+    ws = _workspace(cell, L, T, B, m, K, dtype)
+    TB = T * B
+    below = None  # d of the layer below, (T, B, m)
+    half = np.ones((GATES[cell] * m, 1), dtype)
+    half[: HALVED[cell] * m] = 0.5  # sigma's rows: see HALVED
+    for lay in range(L):
+        W, U, b = (a * half for a in _layer(P, lay + 1))
+        H = ws.H[lay]
+        if lay == 0:
+            # U x_t + b: x one-hot picks a column; a fresh array (a gather into out= is slower)
+            A = ws.A[0] = np.ascontiguousarray((U + b).T)[X]
+        else:
+            A = ws.A[lay]
+            np.matmul(below.reshape(TB, m), U.T, out=A.reshape(TB, -1))
+            np.add(A, b[:, 0], out=A)
+        H[0] = state0[lay][:m].T
+        if cell == "lstm":
+            ws.S[lay][0] = state0[lay][m:].T
+        _FORWARD[cell](W, A, H, ws, lay)
+        if masks is None:
+            below = H[1:]
+        else:
+            below = np.multiply(H[1:], masks[lay], out=ws.D[lay])
+    return ws, below.reshape(TB, m)
+
+
+def _output_loss(P, D, Y, O):
+    """The output layer over all T B rows: o = V d + c, ln p = log_softmax(o) left in O;
+    returns the loss, -sum ln p[y] / B (a numpy scalar)."""
+    TB, B = D.shape[0], Y.shape[1]
+    np.matmul(D, P["V"].T, out=O)
+    np.add(O, P["c"][:, 0], out=O)
+    O -= O.real.max(axis=1, keepdims=True)  # the shift keeps exp from overflowing
+    O -= np.log(np.exp(O).sum(axis=1, keepdims=True))
+    return -O[np.arange(TB), Y.reshape(TB)].sum() / B
+
+
+def _state(ws, cell, L, T, m):
+    """Each layer's state after step T, (S, B) copies: h, or the LSTM's [h; s]."""
     state = []
     for lay in range(L):
         h = ws.H[lay][T].T
         state.append(np.concatenate([h, ws.S[lay][T].T]) if cell == "lstm" else h.copy())
-    grads = {name: grads[name] for name in layer_names(L)}
-    return loss.item(), grads, state
+    return state
 
 
 @jit

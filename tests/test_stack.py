@@ -9,7 +9,7 @@ import pytest
 import rnn
 from rnn.cells import CELLS, GATES, STATE, gru, log_softmax, lstm, vanilla
 from rnn.model import Params
-from rnn.stack import layer_names, loss_and_grads_stack, matmul_flops, n_layers
+from rnn.stack import layer_names, loss_and_grads_stack, loss_stack, matmul_flops, n_layers
 
 STEPS = {"vanilla": vanilla, "lstm": lstm, "gru": gru}
 
@@ -181,6 +181,16 @@ def test_two_calls_carrying_the_state_are_one_call_of_twice_the_length(cell):
     assert first + second == pytest.approx(whole, rel=1e-13)
     for a, b in zip(end, end2):
         np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_forward_only_is_the_same_loss_and_state(cell):
+    P, X, Y, state0 = make_problem(cell, L=3, T=5, B=2, seed=8)
+    loss, _, state = loss_and_grads_stack(P, cell, X, Y, state0)
+    loss_only, state_only = loss_stack(P, cell, X, Y, state0)
+    assert loss_only == loss
+    for a, b in zip(state_only, state):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_results_are_not_views_of_reused_arrays():
