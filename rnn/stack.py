@@ -356,6 +356,12 @@ def _forward(P, cell, X, Y, state0, masks):
         raise ValueError(f"state0 must be {L} arrays ({STATE[cell] * m}, {B}); got {got}")
     if masks is not None and (len(masks) != L or any(k.shape != (T, B, m) for k in masks)):
         raise ValueError(f"masks must be None or {L} arrays ({T}, {B}, {m})")
+    for name, Z in (("X", X), ("Y", Y)):  # an index outside 0..K-1 would read another row
+        if not np.issubdtype(Z.dtype, np.integer) or Z.min() < 0 or Z.max() >= K:
+            raise ValueError(f"{name} must hold character indices 0..{K - 1} (K = {K})")
+    other = {name: str(P[name].dtype) for name in layer_names(L) if P[name].dtype != dtype}
+    if other:
+        raise ValueError(f"the parameters must share one dtype ({dtype} as W's); got {other}")
     ws = _workspace(cell, L, T, B, m, K, dtype)
     TB = T * B
     below = None  # d of the layer below, (T, B, m)

@@ -214,6 +214,12 @@ def test_bad_input_is_refused_in_one_line():
         loss_and_grads_stack(P, "gru", X, Y[:2], state0)
     with pytest.raises(ValueError, match="masks must be"):
         loss_and_grads_stack(P, "gru", X, Y, state0, masks=make_masks(2, 3, 2, 3))
+    with pytest.raises(ValueError, match="X must hold character indices 0..4"):
+        loss_and_grads_stack(P, "gru", X + 5, Y, state0)
+    with pytest.raises(ValueError, match="Y must hold"):
+        loss_and_grads_stack(P, "gru", X, -Y - 1, state0)
+    with pytest.raises(ValueError, match="share one dtype"):
+        loss_and_grads_stack(P | {"U2": P["U2"].astype(np.float32)}, "gru", X, Y, state0)
     with pytest.raises(rnn.ConfigError, match="cell"):
         loss_and_grads_stack(P, "lsmt", X, Y, state0)
 
