@@ -103,7 +103,9 @@ def _workspace(cell, L, T, B, m, K, dtype) -> _Workspace:
 
 # --- each cell over the T steps of one layer: forward beside backward ---------------------------
 # Forward: A[t] holds U x_t + b on entry (every step's, computed at once) and the gates on exit.
-# Wh is W with the rows of the sigmoid gates halved, and so were U's and b's rows in A: then
+# WT is W^T as its own C-ordered array (h_{t-1} W^T as a plain product runs about 1.3x faster
+# than through a transposed view, in OpenBLAS at these sizes), W's rows of the sigmoid gates
+# halved, and so were U's and b's in A: then
 # sigma(a) = (1 + tanh(a / 2)) / 2 takes ONE tanh over the step's whole contiguous (B, G m)
 # block (halving is exact: the numbers are those of sigma(a) itself).
 # Backward: dD (T, B, m) is dL/dh_t from above (the output or the next layer, through the mask);
@@ -113,10 +115,10 @@ def _workspace(cell, L, T, B, m, K, dtype) -> _Workspace:
 HALVED = {"vanilla": 0, "lstm": 3, "gru": 2}  # gate blocks (first rows of W, U, b) with a sigma
 
 
-def _vanilla_forward(Wh, A, H, ws, lay):
+def _vanilla_forward(WT, A, H, ws, lay):
     tG = ws.tG
     for t in range(len(A)):
-        np.matmul(H[t], Wh.T, out=tG)  # a = W h + U x + b
+        np.matmul(H[t], WT, out=tG)  # a = W h + U x + b
         np.add(A[t], tG, out=A[t])
         np.tanh(A[t], out=H[t + 1])  # h = tanh(a)
 
@@ -138,12 +140,12 @@ def _vanilla_step_backward(dD, dnext, h, da, one):
             da[b, j] = (dD[b, j] + dnext[b, j]) * (one - h[b, j] * h[b, j])
 
 
-def _lstm_forward(Wh, A, H, ws, lay):
+def _lstm_forward(WT, A, H, ws, lay):
     S, TS, tG = ws.S[lay], ws.TS[lay], ws.tG
     m = H.shape[2]
     for t in range(len(A)):
         z = A[t]  # gates i, f, o, g
-        np.matmul(H[t], Wh.T, out=tG)  # z = W h + U x + b (i, f, o rows halved)
+        np.matmul(H[t], WT, out=tG)  # z = W h + U x + b (i, f, o rows halved)
         np.add(z, tG, out=z)
         np.tanh(z, out=z)
         _lstm_gates(z, S[t], S[t + 1], ws.half)  # i, f, o = sigma(z); s = f * s_prev + i * g
@@ -188,18 +190,18 @@ def _lstm_step_backward(dD, dnext, z, s_prev, tanh_s, ds, dz, one):
             ds[b, j] = d * f
 
 
-def _gru_forward(Wh, A, H, ws, lay):
+def _gru_forward(WT, A, H, ws, lay):
     RH, tG = ws.RH[lay], ws.tG
     m = H.shape[2]
-    Wzr, Wn = Wh[: 2 * m], Wh[2 * m :]
+    WzrT, WnT = WT[:, : 2 * m], WT[:, 2 * m :]
     tzr, tn = tG[:, : 2 * m], tG[:, 2 * m :]
     for t in range(len(A)):
         zr, n = A[t][:, : 2 * m], A[t][:, 2 * m :]
-        np.matmul(H[t], Wzr.T, out=tzr)  # z, r = sigma(W_zr h + U_zr x + b_zr), rows halved
+        np.matmul(H[t], WzrT, out=tzr)  # z, r = sigma(W_zr h + U_zr x + b_zr), rows halved
         np.add(zr, tzr, out=zr)
         np.tanh(zr, out=zr)
         _gru_gates(zr, H[t], RH[t], ws.half)  # z, r; r * h_prev
-        np.matmul(RH[t], Wn.T, out=tn)  # n = tanh(W_n (r * h) + U_n x + b_n)
+        np.matmul(RH[t], WnT, out=tn)  # n = tanh(W_n (r * h) + U_n x + b_n)
         np.add(n, tn, out=n)
         np.tanh(n, out=n)
         _gru_state(zr, n, H[t], H[t + 1], ws.one)  # h = (1 - z) h_prev + z n
@@ -380,7 +382,7 @@ def _forward(P, cell, X, Y, state0, masks):
         H[0] = state0[lay][:m].T
         if cell == "lstm":
             ws.S[lay][0] = state0[lay][m:].T
-        _FORWARD[cell](W, A, H, ws, lay)
+        _FORWARD[cell](np.ascontiguousarray(W.T), A, H, ws, lay)
         if masks is None:
             below = H[1:]
         else:
