@@ -72,9 +72,10 @@ class _Workspace:
     def __init__(self, cell: str, L: int, T: int, B: int, m: int, K: int, dtype):
         G = GATES[cell]
         e = lambda *shape: np.empty(shape, dtype)  # noqa: E731
-        self.A = [e(T, B, G * m) for _ in range(L)]  # pre-activations, then gate values
+        # pre-activations, then gate values (layer 1's is made afresh by each call's gather)
+        self.A = [None] + [e(T, B, G * m) for _ in range(L - 1)]
         self.H = [e(T + 1, B, m) for _ in range(L)]  # h_0 .. h_T
-        self.D = [e(T, B, m) for _ in range(L)]  # d = h * mask (dropout on)
+        self.D = None  # d = h * mask, (T, B, m) a layer, made at the first call with dropout
         self.S = [e(T + 1, B, m) for _ in range(L)] if cell == "lstm" else None  # s_0 .. s_T
         self.TS = [e(T, B, m) for _ in range(L)] if cell == "lstm" else None  # tanh(s_t)
         self.RH = [e(T, B, m) for _ in range(L)] if cell == "gru" else None  # r * h_{t-1}
@@ -386,6 +387,8 @@ def _forward(P, cell, X, Y, state0, masks):
         if masks is None:
             below = H[1:]
         else:
+            if ws.D is None:
+                ws.D = [np.empty_like(H[1:]) for _ in range(L)]
             below = np.multiply(H[1:], masks[lay], out=ws.D[lay])
     return ws, below.reshape(TB, m)
 
