@@ -110,6 +110,7 @@ bench: $(STAMP) $(DEFAULT_DATA)  ## measure speed and memory; writes bench/resul
 	$(PY) bench/bench.py --data $(DEFAULT_DATA) --json bench/results/bench.json
 	$(PY) bench/corpus.py --data $(DEFAULT_DATA) --mb 100 --json bench/results/corpus.json
 	$(PY) bench/report_memory.py --data $(DEFAULT_DATA) --mb 100 --json bench/results/report_memory.json
+	$(PY) bench/stack.py --data $(DEFAULT_DATA) --json bench/results/stack.json
 
 race: $(STAMP) $(CORPUS)  ## CONFIG (default configs/ten-minutes.yaml) against PyTorch's char-rnn, BUDGET=600 s each; $(OUT)/race.html (OUT defaults to reports/race)
 	$(PY) -m rnn.make race
