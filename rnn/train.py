@@ -44,7 +44,6 @@ from .model import (
     Params,
     join_states,
     loss_and_grads,
-    loss_and_grads_layers,
     loss_scale,
     sequence_losses,
     split_state,
@@ -55,6 +54,7 @@ from .order import Order, Schedule, schedule
 from .progress import Progress, cold_cache, progress_bar
 from .sample import as_state, sample
 from .spec import TrainSpec
+from .stack import loss_and_grads_stack
 
 if TYPE_CHECKING:  # imported where used: numba costs ~80 MB a process that only reads runs
     from . import kernels
@@ -188,10 +188,10 @@ def stack_gradients(params: Params, X: np.ndarray, Y: np.ndarray, h: np.ndarray,
     the layout conversions at its boundary: h is the carried state as training keeps it,
     every layer's (S, B) stacked (L S, B); the stack's function takes and returns a list of
     L arrays. Returns (mean loss over the B sequences, mean gradients, next h (L S, B))."""
-    loss, grads, states = loss_and_grads_layers(
-        params, params.cell, X, Y, split_state(params, h), masks
+    loss, grads, states = loss_and_grads_stack(
+        dict(params.items()), params.cell, X, Y, split_state(params, h), masks
     )
-    return loss, grads, join_states(states)
+    return loss, Params(**grads), join_states(states)
 
 
 def dropout_masks(params: Params, T: int, B: int, p: float, rng: np.random.Generator):
