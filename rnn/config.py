@@ -182,7 +182,8 @@ class Config:
     seq_length: int = _param(25, TRAINING, "characters per sequence (BPTT length)", minimum=1)
     init: str | None = _preset_param(
         "init",
-        "initial weights: sigma (N(0, sigma^2)) or scaled (by each layer's inputs)",
+        "initial weights: sigma (N(0, sigma^2)), scaled (by each layer's inputs) or "
+        "uniform (U(-1/sqrt(m), 1/sqrt(m)), the biases too, as PyTorch's layers)",
         choices=INITS,
     )
     sigma: float = _param(

@@ -32,7 +32,7 @@ from .errors import ConfigError
 
 PARAM_NAMES = ("W", "U", "b", "V", "c")
 LOSSES = ("sum", "mean")  # a sequence's loss: summed over its characters, or their mean
-INITS = ("sigma", "scaled")  # how init_params draws the weights
+INITS = ("sigma", "scaled", "uniform")  # how init_params draws the weights
 _STEPS = {"vanilla": vanilla, "lstm": lstm, "gru": gru}
 _CELL_OF_GATES = {gates: cell for cell, gates in GATES.items()}
 
@@ -208,6 +208,8 @@ def init_params(
     of W (m, m) is drawn as the vanilla W, each block of U (m, K) as the vanilla U.
     Under either rule b and c start at zero, except the LSTM's forget gate's biases, which
     start at 1 (remember by default).
+    init "uniform" (PyTorch's default for its recurrent and linear layers): every weight and
+    bias, b and c included, ~ U(-1/sqrt(m), 1/sqrt(m)), sigma unused.
     """
     scale = _init_scale(K, m, sigma, init)
     return _draw(K, m, cell, scale, np.random.default_rng(seed), 1)
@@ -236,6 +238,8 @@ def _init_scale(K, m: int, sigma: float, init: str) -> dict:
         raise ConfigError(f"parameter init must be one of {', '.join(INITS)}, got {init!r}")
     if init == "sigma" and not (np.isfinite(sigma) and sigma > 0):
         raise ConfigError(f"sigma (init scale) must be a positive number, got {sigma!r}")
+    if init == "uniform":
+        return {"uniform": 1 / np.sqrt(m)}
     if init == "scaled":
         W = np.sqrt(1 / (2 * m))
         return {"W": W, "U": np.sqrt(1 / (2 * K)), "V": np.sqrt(1 / m), "U_upper": W}
@@ -244,6 +248,9 @@ def _init_scale(K, m: int, sigma: float, init: str) -> dict:
 
 def _draw(K: int, m: int, cell: str, scale: dict, rng, layers: int) -> Params:
     shapes = param_shapes(m, K, cell, layers)
+    if "uniform" in scale:  # every array, in the order of the names
+        r = scale["uniform"]
+        return Params(**{name: rng.uniform(-r, r, shape) for name, shape in shapes.items()})
     arrays = {
         "W": scale["W"] * rng.standard_normal(shapes["W"]),
         "U": scale["U"] * rng.standard_normal(shapes["U"]),

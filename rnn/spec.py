@@ -101,6 +101,8 @@ class TrainSpec:
             init = "U ~ N(0, 1/(2K)), W ~ N(0, 1/(2m)), V ~ N(0, 1/m) (each gate's block alike)"
             if self.layers > 1:
                 init += ", an upper layer's W and U ~ N(0, 1/(2m))"
+        elif self.init == "uniform":
+            init = f"U(−1/√m, 1/√m) = U(−{1 / self.m**0.5:.3g}, {1 / self.m**0.5:.3g})"
         else:
             init = f"W, U and V ~ N(0, {self.sigma:g}²)"
         clipping = (
@@ -109,6 +111,8 @@ class TrainSpec:
             else "Gradients are not clipped."
         )
         biases = "zero (the LSTM's forget gate's from 1)" if self.cell == "lstm" else "zero"
+        if self.init == "uniform":
+            biases = "the same uniform law"
         return (
             f"{self.reading()} A sequence's loss is {loss}"
             + (

@@ -376,3 +376,17 @@ def test_the_stacks_forward_for_validation_equals_the_step_by_step_one(cell, lay
     ids = np.concatenate([X[:1, 0], Y[:, 0]])  # mean_loss reads ids[:-1] -> ids[1:]
     ref = sequence_losses(P, ids[:-1], ids[1:], column)
     assert mean_loss(P32, ids, h0=column) == pytest.approx(ref.mean(), rel=1e-5)
+
+
+def test_uniform_init_draws_every_array_within_one_over_root_m():
+    from rnn.config import Config
+
+    spec = Config(init="uniform", cell="lstm", layers=2, m=16).train_spec()
+    params = init_network(7, spec)
+    r = 1 / np.sqrt(16)
+    for name, value in params.items():
+        assert np.abs(value).max() <= r, name
+        assert np.abs(value).max() > 0.8 * r, name  # drawn, not zero: the biases too
+    again = init_network(7, spec)
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(params.items(), again.items()))
+    assert "U(−1/√m, 1/√m)" in spec.describe()
