@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .jit import jit
 from .model import Params
 
 OPTIMIZERS = ("adagrad", "adam", "rmsprop")
@@ -156,6 +157,59 @@ def clip(grads: Params, bound: float = CLIP) -> Params:
 def _divided_step(params: Params, grads: Params, G: Params, eta: float, eps: float) -> Params:
     """theta - eta g / sqrt(G + eps): AdaGrad's step and RMSProp's, which differ only in G."""
     return _zip3(lambda w, g, G: w - eta * g / np.sqrt(G + eps), params, grads, G)
+
+
+def update_in_place(opt, params: Params, grads: Params, state: dict, scale: float, bound: float):
+    """One whole update as the stack's path makes it, in place: each gradient g becomes
+    clip(scale g) (no clipping at bound 0), then the optimizer steps. Adam runs one compiled
+    pass per array (what it costs next to a batch's products: ~0.1 ms at 2 x 128 LSTM units
+    in place of ~2 ms for the rule's numpy expressions); the others run their `step` and copy
+    its result in. Adam's form here folds the bias corrections into the rate and epsilon,
+
+        theta <- theta - (eta sqrt(c2) / c1) m / (sqrt(v) + eps sqrt(c2)),
+
+    which equals the rule above but rounds differently in the last bits."""
+    if isinstance(opt, Adam):
+        t = state["t"] + 1
+        c1, c2 = 1.0 - opt.beta1**t, 1.0 - opt.beta2**t
+        rate, eps = opt.eta * np.sqrt(c2) / c1, opt.eps * np.sqrt(c2)
+        for name, w in params.items():
+            g, m, v = getattr(grads, name), getattr(state["m"], name), getattr(state["v"], name)
+            _adam_in_place(
+                w.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1),
+                (opt.beta1, opt.beta2, rate, eps, scale, bound),
+            )  # fmt: skip
+        state["t"] = t
+        return
+    if scale != 1.0:
+        for _, g in grads.items():
+            g *= g.dtype.type(scale)
+    if bound > 0:
+        for _, g in grads.items():
+            np.clip(g, -bound, bound, out=g)
+    stepped, next_state = opt.step(params, grads, state)
+    for name, w in params.items():
+        w[...] = getattr(stepped, name)
+    for key, value in next_state.items():
+        if isinstance(value, Params):
+            for name, a in state[key].items():
+                a[...] = getattr(value, name)
+        else:
+            state[key] = value
+
+
+@jit
+def _adam_in_place(w, g, m, v, k):
+    """Adam's step over one flat array (see update_in_place); k = (beta1, beta2, rate, eps,
+    scale, bound)."""
+    b1, b2, rate, eps, scale, bound = k
+    for i in range(w.size):
+        gi = g[i] * scale
+        if bound > 0:
+            gi = min(max(gi, -bound), bound)
+        m[i] = b1 * m[i] + (1.0 - b1) * gi
+        v[i] = b2 * v[i] + (1.0 - b2) * gi * gi
+        w[i] -= rate * m[i] / (np.sqrt(v[i]) + eps)
 
 
 def decayed_eta(spec, epoch: int) -> float:

@@ -30,30 +30,12 @@ one. bench/stack.py measures it; README's "Stacked layers" gives the figures.
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
 from .cells import GATES, STATE, check_cell
+from .jit import jit
 
 __all__ = ["layer_names", "loss_and_grads_stack", "loss_stack", "matmul_flops", "n_layers"]
-
-
-def jit(fn):
-    """rnn.kernels' compilation, on the first call: importing this module (as training's and
-    the report's modules do) loads no numba; only a stack's first update does."""
-    compiled = None
-
-    @functools.wraps(fn)
-    def call(*args):
-        nonlocal compiled
-        if compiled is None:
-            from .kernels.blocks import jit as compile_
-
-            compiled = compile_(fn)
-        return compiled(*args)
-
-    return call
 
 
 def layer_names(L: int) -> tuple[str, ...]:

@@ -47,14 +47,13 @@ from .model import (
     loss_scale,
     sequence_losses,
     split_state,
-    stack_losses,
     zero_state,
 )
 from .order import Order, Schedule, schedule
 from .progress import Progress, cold_cache, progress_bar
 from .sample import as_state, sample
 from .spec import TrainSpec
-from .stack import loss_and_grads_stack
+from .stack import loss_and_grads_stack, loss_stack
 
 if TYPE_CHECKING:  # imported where used: numba costs ~80 MB a process that only reads runs
     from . import kernels
@@ -219,23 +218,19 @@ def _run_updates_stack(
     params = Params.unflatten(s.theta, m, K, cell, spec.layers)
     opt, state = optim.from_spec(spec), optim.unflat_state(s.opt, m, K, cell, spec.layers)
     scale = loss_scale(spec.loss, L)
-    g_scale = params.dtype.type(scale)  # keeps float32 gradients float32
     starts, resets = sched.window(s.step, n)
     for i, step in enumerate(range(s.step, s.step + n)):
         s.h[:, resets[i]] = 0.0
         X, Y = sequences(ids, starts[i], L)
         masks = dropout_masks(params, L, X.shape[1], spec.dropout, s.rng)
         loss, grads, h_next = stack_gradients(params, X, Y, s.h, masks)
-        if scale != 1.0:
-            loss, grads = loss * scale, grads.map(lambda g: g * g_scale)
+        loss *= scale
         s.smooth = SMOOTH_DECAY * s.smooth + SMOOTH_WEIGHT * loss
         s.loss[step], s.smooth_loss[step] = loss, s.smooth
         if s.smooth < s.best_smooth:
             s.best_smooth, s.best_smooth_step = s.smooth, step
             s.best_smooth_theta, s.best_smooth_h = params.flatten(), s.h[:, :1].copy()
-        if spec.clip > 0:
-            grads = optim.clip(grads, spec.clip)
-        params, state = opt.step(params, grads, state)
+        optim.update_in_place(opt, params, grads, state, scale, spec.clip)
         s.h = h_next
     s.theta[:] = params.flatten()
     s.opt = optim.flat_state(state)
@@ -336,14 +331,29 @@ def mean_loss(
     if len(ids) < 2:
         return math.nan
     h0 = as_state(params, h0)
-    if params.layers > 1 or params.dtype != np.float64:  # the stack's numpy forward
-        return float(stack_losses(params, ids[:-1], ids[1:], h0).mean(dtype=np.float64))
+    if params.layers > 1 or params.dtype != np.float64:  # the stack's fast forward
+        return _stack_mean_loss(params, ids, h0)
     if _resolve(backend) == "numba":
         from . import kernels
 
         theta, gates = params.flatten(), GATES[params.cell]
         return float(kernels.mean_loss_flat(theta, ids, h0, params.m, params.K, gates))
     return float(sequence_losses(params, ids[:-1], ids[1:], h0).mean())
+
+
+VAL_CHUNK = 2000  # steps per call of the stack's forward when validating: one stream, chunked
+
+
+def _stack_mean_loss(params: Params, ids: np.ndarray, h0: np.ndarray) -> float:
+    """mean_loss of a stack or a float32 network: rnn.stack's forward over one stream, a chunk
+    of VAL_CHUNK steps at a time with the state carried (3x model.stack_losses' rate for a
+    2-layer LSTM of 256; the sums of the chunks' losses added in float64)."""
+    P, state, total = dict(params.items()), split_state(params, h0), 0.0
+    for i in range(0, len(ids) - 1, VAL_CHUNK):
+        x = ids[i : i + VAL_CHUNK + 1]
+        loss, state = loss_stack(P, params.cell, x[:-1, None], x[1:, None], state)
+        total += loss
+    return total / (len(ids) - 1)
 
 
 def _as_ids(ids) -> np.ndarray:

@@ -173,3 +173,26 @@ def test_divergence_is_found_in_the_mean_losss_units(text, optimizer):
     result = rnn.train(params, ids, spec.replace(n_updates=300))
     assert result.smooth_loss[0] < 1.01 * math.log(len(vocab))  # per character: ln K at most
     assert result.smooth_loss[-1] < result.smooth_loss[0]
+
+
+@needs_numba
+@pytest.mark.parametrize("optimizer", optim.OPTIMIZERS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_in_place_update_is_scale_clip_and_step(optimizer, dtype):
+    """update_in_place (the stack's path) equals scaling, clipping and the rule's pure step,
+    three steps running, in the parameters' dtype."""
+    opt = optim.from_spec(rnn.TrainSpec(optimizer=optimizer, eta=0.01))
+    params, three = params_and_grads(0)
+    params = params.map(lambda a: a.astype(dtype))
+    state = opt.init(params)
+    mine, my_state = params.map(np.copy), copy.deepcopy(state)
+    for grads in three:
+        grads = grads.map(lambda g: (40 * g).astype(dtype))  # some entries past the bound
+        scaled = grads.map(lambda g: np.clip(g * dtype(0.5), -1.0, 1.0))
+        params, state = opt.step(params, scaled, state)
+        optim.update_in_place(opt, mine, grads.map(np.copy), my_state, 0.5, 1.0)
+        tol = 1e-12 if dtype == np.float64 else 1e-5
+        for name, w in params.items():
+            assert getattr(mine, name).dtype == dtype
+            np.testing.assert_allclose(getattr(mine, name), w, rtol=tol, atol=tol * 1e-2)
+    assert my_state.get("t") == state.get("t")

@@ -1,0 +1,22 @@
+"""numba compilation on a function's first call, so that importing a module of compiled
+loops (rnn.stack, rnn.optim) loads no numba: the build's own process and the report's kernel
+import them and never train (rnn.kernels' `jit`, with its options and on-disk cache)."""
+
+from __future__ import annotations
+
+import functools
+
+
+def jit(fn):
+    compiled = None
+
+    @functools.wraps(fn)
+    def call(*args):
+        nonlocal compiled
+        if compiled is None:
+            from .kernels.blocks import jit as compile_
+
+            compiled = compile_(fn)
+        return compiled(*args)
+
+    return call
