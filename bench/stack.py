@@ -88,36 +88,15 @@ def random_params(cell, L, m, K, dtype, rng) -> dict:
 
 
 def adam_step(P: dict, grads: dict):
-    """An Adam step over every parameter, as a function of no arguments. rnn.optim.Adam when
-    it takes these parameters (today's Params holds one layer), else the same rule in place
-    (numpy ufuncs with out=, in the parameters' dtype); the label says which."""
-    try:
-        params, g = rnn.model.Params(**P), rnn.model.Params(**grads)
-        opt = rnn.optim.Adam(eta=2e-3)
-        state = opt.init(params)
-        return (lambda: opt.step(params, g, state)), "rnn.optim.Adam"
-    except TypeError:
-        pass
-    m = {k: np.zeros_like(a) for k, a in P.items()}
-    v = {k: np.zeros_like(a) for k, a in P.items()}
-    tmp = {k: np.empty_like(a) for k, a in P.items()}
-
-    def step():
-        for k, w in P.items():
-            g, t = grads[k], tmp[k]
-            m[k] *= 0.9
-            m[k] += 0.1 * g
-            np.multiply(g, g, out=t)
-            t *= 0.001
-            v[k] *= 0.999
-            v[k] += t
-            np.sqrt(v[k], out=t)
-            t += 1e-8
-            np.divide(m[k], t, out=t)
-            t *= 2e-3
-            w -= t
-
-    return step, "in-place numpy Adam (rnn.optim's takes one layer)"
+    """Training's update of every parameter, as a function of no arguments: the gradients
+    clipped and Adam's step, in place (rnn.optim.update_in_place, what rnn.train runs on the
+    stack's path)."""
+    params, g = rnn.model.Params(**P), rnn.model.Params(**grads)
+    opt = rnn.optim.Adam(eta=2e-3)
+    state = opt.init(params)
+    return (lambda: rnn.optim.update_in_place(opt, params, g, state, 1.0, 5.0)), (
+        "rnn.optim.update_in_place (Adam, clipped at 5)"
+    )
 
 
 def stack_row(name, cell, L, m, B, T, dtype, ids, K, seconds, rates) -> dict:
@@ -153,16 +132,18 @@ def stack_row(name, cell, L, m, B, T, dtype, ids, K, seconds, rates) -> dict:
     }
 
 
-def torch_row(ids, K: int, seconds: float) -> dict | None:
-    """PyTorch, char-rnn's configuration, one thread: None without the extra."""
+def torch_row(config, ids, K: int, seconds: float) -> dict | None:
+    """PyTorch on one of CONFIGS (float32), one thread, as char-rnn trains (one-hot input,
+    Adam, the gradient's norm clipped at 5): None without the extra."""
     try:
         import torch
     except ImportError:
         return None
+    name, cell, L, m, B, T, _ = config
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    L, m, B, T = 2, 128, 50, 50
-    lstm, out = torch.nn.LSTM(K, m, num_layers=L), torch.nn.Linear(m, K)
+    layer = torch.nn.LSTM if cell == "lstm" else torch.nn.GRU
+    lstm, out = layer(K, m, num_layers=L), torch.nn.Linear(m, K)
     params = list(lstm.parameters()) + list(out.parameters())
     opt = torch.optim.Adam(params, lr=2e-3)
     rng = np.random.default_rng(0)
@@ -173,7 +154,7 @@ def torch_row(ids, K: int, seconds: float) -> dict | None:
         X, Y = rnn.batch.sequences(ids, starts, T)
         x = torch.nn.functional.one_hot(torch.from_numpy(X.astype(np.int64)), K).float()
         h, state[0] = lstm(x, state[0])
-        state[0] = tuple(s.detach() for s in state[0])
+        state[0] = tuple(s.detach() for s in state[0]) if cell == "lstm" else state[0].detach()
         loss = torch.nn.functional.cross_entropy(
             out(h).reshape(T * B, K), torch.from_numpy(Y.astype(np.int64)).reshape(-1)
         )
@@ -184,11 +165,16 @@ def torch_row(ids, K: int, seconds: float) -> dict | None:
 
     wall, cpu = best_rate(update, seconds)
     return {
-        "name": "char-rnn (PyTorch)",
+        "name": name,
+        "cell": cell,
+        "layers": L,
+        "m": m,
+        "batch": B,
+        "seq_length": T,
         "torch": torch.__version__,
         "chars_per_sec": round(wall * T * B),
         "chars_per_cpu_sec": round(cpu * T * B),
-        "gflops": round(wall * T * B * matmul_flops("lstm", L, m, K) / 1e9, 1),
+        "gflops": round(wall * T * B * matmul_flops(cell, L, m, K) / 1e9, 1),
     }
 
 
@@ -224,21 +210,23 @@ def main() -> None:
             f"Adam {row['adam_ms']:.2f} ms, {row['chars_per_sec_with_adam']:,d} chars/s with it",
             flush=True,
         )
-    torch_result = torch_row(ids, K, args.seconds)
-    if torch_result is None:
+    torch_rows = [torch_row(c, ids, K, args.seconds) for c in CONFIGS if c[-1] == "float32"]
+    if torch_rows[0] is None:
         print("PyTorch: not installed (make torch adds it)")
-    else:
-        print(
-            f"PyTorch {torch_result['torch']} char-rnn, one thread, with Adam and clipping: "
-            f"{torch_result['chars_per_sec']:,d} chars/s "
-            f"({torch_result['chars_per_cpu_sec']:,d} per CPU s), "
-            f"{torch_result['gflops']:.1f} GFLOP/s of the same model FLOPs"
-        )
+    for ours, theirs in zip([r for r in rows if r["dtype"] == "float32"], torch_rows):
+        if theirs is not None:
+            print(
+                f"PyTorch {theirs['torch']} {theirs['name']:9s}, one thread, Adam and clipping: "
+                f"{theirs['chars_per_sec']:7,d} chars/s ({theirs['chars_per_cpu_sec']:,d} per "
+                f"CPU s), {theirs['gflops']:.1f} GFLOP/s; this package "
+                f"{ours['chars_per_sec_with_adam'] / theirs['chars_per_sec']:.2f}x it",
+                flush=True,
+            )
     out = {
         "load_average": os.getloadavg()[0],
         "matmul": rates,
         "stack": rows,
-        "torch": torch_result,
+        "torch": torch_rows,
     }
     write_atomic(args.json, json.dumps(out, indent=1) + "\n")
     print(f"wrote {args.json}")
