@@ -40,7 +40,7 @@ CONFIGS = [
     ("char-rnn", "lstm", 2, 128, 50, 50, "float64"),
     ("lstm-256", "lstm", 2, 256, 50, 64, "float32"),
     ("lstm-512", "lstm", 2, 512, 32, 100, "float32"),
-    ("gru-384", "gru", 2, 384, 50, 64, "float32"),
+    ("ten-min", "gru", 2, 256, 32, 64, "float32"),  # configs/ten-minutes.yaml
 ]
 
 
