@@ -390,3 +390,24 @@ def test_uniform_init_draws_every_array_within_one_over_root_m():
     again = init_network(7, spec)
     assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(params.items(), again.items()))
     assert "U(−1/√m, 1/√m)" in spec.describe()
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("layers", [2, 3])
+def test_the_fast_stack_equals_the_readable_reference(cell, layers):
+    """rnn.stack (what training runs) against model.loss_and_grads_layers (the loop over each
+    layer's step), with dropout: the same loss, gradients and carried states."""
+    from rnn.stack import loss_and_grads_stack
+
+    P, X, Y, states = stack_problem(cell, layers=layers)
+    masks = dropout_masks(P, *X.shape, 0.3)
+    loss, grads, after = loss_and_grads_layers(P, cell, X, Y, states, masks)
+    fast_loss, fast_grads, fast_after = loss_and_grads_stack(
+        dict(P.items()), cell, X, Y, states, masks
+    )
+    assert fast_loss == pytest.approx(loss, rel=1e-12)
+    assert sorted(fast_grads) == sorted(P.names())
+    for name, g in grads.items():
+        np.testing.assert_allclose(fast_grads[name], g, rtol=1e-10, atol=1e-13, err_msg=name)
+    for a, b in zip(fast_after, after, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
