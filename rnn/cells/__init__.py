@@ -65,3 +65,28 @@ def output_backward(y, logp: np.ndarray, h: np.ndarray, params, grads):
         grads.V += do @ h.T
         grads.c += do
     return params.V.T @ do
+
+
+# --- one step of a one-layer network, whatever the cell: its layer, then the output layer -----
+# Each cell's module passes its own layer_forward / layer_backward; every cell's layer cache
+# ends with h_t, which the output layer reads.
+
+
+def network_step_forward(layer_forward, params, x: int, state: np.ndarray):
+    """One step from state_{t-1} and input x: (state_t, ln p_t (K, 1), cache)."""
+    state, h, cache = layer_forward(params.W, params.b, params.U[..., [x]], state)
+    logp = output_forward(params, h)
+    return state, logp, (x, cache, logp)
+
+
+def network_step_backward(layer_backward, y, dstate_next, cache, params, grads):
+    """Backward through network_step_forward given dL/dstate_t carried from step t+1; adds
+    into grads (unless None) and returns dL/dstate_{t-1}."""
+    x, layer, logp = cache
+    dh = output_backward(y, logp, layer[-1], params, grads)
+    dW = None if grads is None else grads.W
+    da, dstate_prev = layer_backward(dh, dstate_next, layer, params.W, dW)
+    if grads is not None:
+        grads.U[:, [x]] += da  # x one-hot: only its column of U
+        grads.b += da
+    return dstate_prev

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import output_backward, output_forward, sigmoid
+from . import network_step_backward, network_step_forward, sigmoid
 
 
 def layer_forward(W: np.ndarray, b: np.ndarray, ux: np.ndarray, h_prev: np.ndarray):
@@ -43,17 +43,9 @@ def layer_backward(dh: np.ndarray, dh_next: np.ndarray, cache, W: np.ndarray, dW
 
 def step_forward(params, x: int, h_prev: np.ndarray):
     """One step from h_{t-1} (m, 1). Returns h_t (m, 1), ln p_t (K, 1), cache."""
-    _, h, cache = layer_forward(params.W, params.b, params.U[..., [x]], h_prev)
-    logp = output_forward(params, h)
-    return h, logp, (x, cache, logp)
+    return network_step_forward(layer_forward, params, x, h_prev)
 
 
 def step_backward(y, dh_next: np.ndarray, cache, params, grads) -> np.ndarray:
     """Backward through one step, given dL/dh_t carried from step t+1; returns dL/dh_{t-1}."""
-    x, layer, logp = cache
-    dh = output_backward(y, logp, layer[-1], params, grads)
-    da, dh_prev = layer_backward(dh, dh_next, layer, params.W, None if grads is None else grads.W)
-    if grads is not None:
-        grads.U[:, [x]] += da
-        grads.b += da
-    return dh_prev
+    return network_step_backward(layer_backward, y, dh_next, cache, params, grads)

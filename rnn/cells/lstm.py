@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import output_backward, output_forward, sigmoid
+from . import network_step_backward, network_step_forward, sigmoid
 
 
 def layer_forward(W: np.ndarray, b: np.ndarray, ux: np.ndarray, state: np.ndarray):
@@ -51,19 +51,10 @@ def layer_backward(dh: np.ndarray, dstate_next: np.ndarray, cache, W: np.ndarray
 
 def step_forward(params, x: int, state: np.ndarray):
     """One step from [h_{t-1}; s_{t-1}] (2m, 1). Returns [h_t; s_t] (2m, 1), ln p_t, cache."""
-    state, h, cache = layer_forward(params.W, params.b, params.U[..., [x]], state)
-    logp = output_forward(params, h)
-    return state, logp, (x, cache, logp)
+    return network_step_forward(layer_forward, params, x, state)
 
 
 def step_backward(y, dstate_next: np.ndarray, cache, params, grads) -> np.ndarray:
     """Backward through one step, given dL/d[h_t; s_t] carried from step t+1 (2m, 1);
     returns dL/d[h_{t-1}; s_{t-1}]."""
-    x, layer, logp = cache
-    dh = output_backward(y, logp, layer[-1], params, grads)
-    dW = None if grads is None else grads.W
-    dz, dstate_prev = layer_backward(dh, dstate_next, layer, params.W, dW)
-    if grads is not None:
-        grads.U[:, [x]] += dz
-        grads.b += dz
-    return dstate_prev
+    return network_step_backward(layer_backward, y, dstate_next, cache, params, grads)
