@@ -424,28 +424,6 @@ def loss_and_grads_layers(
     return total / B, grads, [np.array(s) for s in states]
 
 
-def stack_losses(params: Params, X: ArrayLike, Y: ArrayLike, state0: np.ndarray) -> np.ndarray:
-    """Forward only, for one sequence of any length through a stack (or one layer): -ln p_t[y_t]
-    for each step t (T,), in the parameters' dtype, from the stacked state state0 (L S, 1).
-    The same numbers as sequence_losses, the output layer taken over many steps at once."""
-    cell, L, T = _STEPS[params.cell], params.layers, len(X)
-    states = [np.array(s) for s in split_state(params, np.asarray(state0, dtype=params.dtype))]
-    layers = [params.layer(l) for l in range(1, L + 1)]
-    H = np.empty((T, params.m), dtype=params.dtype)  # the top layer's h at each step
-    for t, x in enumerate(np.asarray(X)):
-        below = None
-        for l, (W, U, b) in enumerate(layers):
-            ux = U[:, [x]] if l == 0 else U @ below
-            states[l], below, _ = cell.layer_forward(W, b, ux, states[l])
-        H[t] = below[:, 0]
-    losses = np.empty(T, dtype=params.dtype)
-    Y = np.asarray(Y)
-    for t0 in range(0, T, 1024):  # the output layer a block of steps at a time
-        logp = log_softmax(params.V @ H[t0 : t0 + 1024].T + params.c)
-        losses[t0 : t0 + 1024] = -logp[Y[t0 : t0 + 1024], np.arange(logp.shape[1])]
-    return losses
-
-
 def loss_scale(loss: str, T: int) -> float:
     """What a sequence's summed loss (and its gradients) is multiplied by: 1 for the sum,
     1/T for the mean (the compiled path multiplies by the same number)."""

@@ -346,7 +346,7 @@ VAL_CHUNK = 2000  # steps per call of the stack's forward when validating: one s
 
 def _stack_mean_loss(params: Params, ids: np.ndarray, h0: np.ndarray) -> float:
     """mean_loss of a stack or a float32 network: rnn.stack's forward over one stream, a chunk
-    of VAL_CHUNK steps at a time with the state carried (3x model.stack_losses' rate for a
+    of VAL_CHUNK steps at a time with the state carried (2.8x the rate of a step-by-step loop for a
     2-layer LSTM of 256; the sums of the chunks' losses added in float64)."""
     P, state, total = dict(params.items()), split_state(params, h0), 0.0
     for i in range(0, len(ids) - 1, VAL_CHUNK):
