@@ -44,6 +44,11 @@ CONFIGS = [
 ]
 
 
+def configuration(name: str, cell: str, L: int, m: int, B: int, T: int) -> dict:
+    """A row's configuration, as both sides' rows name it."""
+    return {"name": name, "cell": cell, "layers": L, "m": m, "batch": B, "seq_length": T}
+
+
 def best_rate(fn, seconds: float) -> tuple[float, float]:
     """(calls per wall second, calls per CPU second): the best of five rounds of about
     seconds / 5 each, after one call that warms up."""
@@ -112,13 +117,7 @@ def stack_row(name, cell, L, m, B, T, dtype, ids, K, seconds, rates) -> dict:
     chars, chars_cpu = wall * T * B, cpu * T * B
     square, small = rates[dtype]["square_1024"]["gflops"], rates[dtype]["step_50x256x512"]["gflops"]
     square_cpu = rates[dtype]["square_1024"]["gflops_cpu"]
-    return {
-        "name": name,
-        "cell": cell,
-        "layers": L,
-        "m": m,
-        "batch": B,
-        "seq_length": T,
+    return configuration(name, cell, L, m, B, T) | {
         "dtype": dtype,
         "chars_per_sec": round(chars),
         "chars_per_cpu_sec": round(chars_cpu),
@@ -164,13 +163,7 @@ def torch_row(config, ids, K: int, seconds: float) -> dict | None:
         opt.step()
 
     wall, cpu = best_rate(update, seconds)
-    return {
-        "name": name,
-        "cell": cell,
-        "layers": L,
-        "m": m,
-        "batch": B,
-        "seq_length": T,
+    return configuration(name, cell, L, m, B, T) | {
         "torch": torch.__version__,
         "chars_per_sec": round(wall * T * B),
         "chars_per_cpu_sec": round(cpu * T * B),
