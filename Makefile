@@ -21,7 +21,7 @@ BUDGET ?= 600
 PYTEST_ARGS ?=
 # What was typed for each variable, character for character: make would expand a '$' in it
 # ($(value) expands nothing), and the environment carries quotes, backslashes and newlines
-# untouched. rnn.make reads them from there and refuses what cannot be meant (OUT=).
+# untouched. rnn.cli.make reads them from there and refuses what cannot be meant (OUT=).
 export RNN_DATA = $(value DATA)
 export RNN_OUT = $(value OUT)
 export RNN_PARAMS = $(value PARAMS)
@@ -67,7 +67,7 @@ $(TORCHED): $(STAMP)
 data: $(DEFAULT_DATA)  ## get the default corpus (Shakespeare's tragedies, public domain)
 
 $(DEFAULT_DATA): | $(STAMP)
-	$(PY) -m rnn.corpus $@
+	$(PY) -m rnn.runs.corpus $@
 
 test: $(DEV)  ## run the test suite
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -89,13 +89,13 @@ lock:  ## regenerate constraints.txt from requirements*.txt in a scratch venv
 	rm -rf .venv-lock
 
 report: $(STAMP) $(CORPUS)  ## train and render $(OUT)/report.html (DATA=, OUT=, CONFIG=file.yaml, PARAMS=, RETRAIN=1, ACCEPT_FAILURE=1)
-	$(PY) -m rnn.make report $(if $(value RETRAIN),--retrain) $(if $(value ACCEPT_FAILURE),--accept-failure)
+	$(PY) -m rnn.cli.make report $(if $(value RETRAIN),--retrain) $(if $(value ACCEPT_FAILURE),--accept-failure)
 
 bonus: $(STAMP) $(CORPUS)  ## train the bonus variants and render $(OUT)/bonus.html (OUT defaults to reports/bonus)
-	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(PY) -m rnn.make bonus
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(PY) -m rnn.cli.make bonus
 
 pdf: $(STAMP)  ## print the report, bonus report or sweep page in $(OUT) to PDF (PAPER=a4|letter), headless Chromium
-	$(PY) -m rnn.make pdf
+	$(PY) -m rnn.cli.make pdf
 
 notebook: $(STAMP) $(DEFAULT_DATA)  ## open the notebooks in Jupyter Notebook
 	$(VENV)/bin/jupyter notebook $(AS_ROOT) notebooks/
@@ -113,11 +113,11 @@ bench: $(STAMP) $(DEFAULT_DATA)  ## measure speed and memory; writes bench/resul
 	$(PY) bench/stack.py --data $(DEFAULT_DATA) --json bench/results/stack.json
 
 race: $(STAMP) $(CORPUS)  ## CONFIG (default configs/ten-minutes.yaml) against PyTorch's char-rnn, BUDGET=600 s each; $(OUT)/race.html (OUT defaults to reports/race)
-	$(PY) -m rnn.make race
+	$(PY) -m rnn.cli.make race
 
 sweep: $(STAMP)  ## run a hyperparameter sweep (SWEEP=file.yaml, SCHEDULER=tcp://...)
-	$(PY) -m rnn.make sweep
+	$(PY) -m rnn.cli.make sweep
 
 clean:  ## remove .venv and the compiled caches, numba's included (reports/ and data/ are kept)
-	rm -rf $(VENV) rnn/kernels/__pycache__
+	rm -rf $(VENV) rnn/engine/kernels/__pycache__
 	find rnn tests bench tools -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -2,8 +2,8 @@
 
     OPENBLAS_NUM_THREADS=1 python bench/batches.py --data data/shakespeare.txt --cell vanilla
 
-B = 1 runs the compiled single-sequence path, larger batches rnn.batch's matrix-matrix
-products; `rnn.train` with sampling and validation off, best of three runs after a warm-up.
+B = 1 runs the compiled single-sequence path, larger batches rnn.engine.batch's matrix-matrix
+products; `rnn.engine.train` with sampling and validation off, best of three runs after a warm-up.
 Nothing here is a test: figures depend on the machine and its load.
 """
 
@@ -13,8 +13,8 @@ import argparse
 import time
 
 import rnn
-from rnn import run
-from rnn.order import Order
+from rnn.engine.order import Order
+from rnn.runs import driver as run
 
 
 def rate(params, ids, B: int, n: int, repeats: int = 3) -> float:

@@ -6,7 +6,7 @@ setting) and 200 with AdaGrad, and at m = 100 with each other optimizer (Adam, R
 the adam preset trains: mean loss, no clipping); the wall time of a full 100,000-update run
 at the default settings; its peak traced memory; the time to sample 1,000 characters and to
 run the report's gradient check, and a gradient check at K = 5000; and the bonus report's
-speed table (rnn.speed): the textbook loop, the loop with the suggested speed-ups, the
+speed table (rnn.report.speed): the textbook loop, the loop with the suggested speed-ups, the
 compiled path and PyTorch (with the torch extra) at m = 100, on one thread. Nothing here is a
 test: figures depend on the machine and its load.
 """
@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 
 import rnn
-import rnn.cells
-from rnn import speed
-from rnn.atomic import write_atomic
+import rnn.engine.cells
+from rnn.report import speed
+from rnn.runs.atomic import write_atomic
 
 
 def updates_per_sec(params, ids, spec, backend: str, repeats: int = 3) -> float:
@@ -105,7 +105,7 @@ def small_jobs(ids, K: int) -> dict:
 
 
 def speed_table(ids, K: int, cells, seconds: float) -> list[dict]:
-    """rnn.speed.table at m = 100, each row printed as it is measured."""
+    """rnn.report.speed.table at m = 100, each row printed as it is measured."""
     print(
         f"speed table (m = 100, one thread, about {seconds:g} s a row): textbook loop, "
         f"with the suggested speed-ups, compiled path, PyTorch",
@@ -148,7 +148,7 @@ def main() -> None:
     parser.add_argument("--m", default="50,100,200", help="comma-separated hidden sizes")
     parser.add_argument(
         "--optimizers",
-        default=",".join(rnn.optim.OPTIMIZERS),
+        default=",".join(rnn.engine.optim.OPTIMIZERS),
         help="comma-separated optimizers; those other than adagrad are timed at m = 100",
     )
     parser.add_argument(
@@ -183,7 +183,9 @@ def main() -> None:
         for cell in args.cells.split(",")
     ]
     for cell, m, optimizer in rows:
-        cost = (rnn.model.GATES[cell] * m) * m / 100**2  # recurrent work relative to vanilla m=100
+        cost = (
+            (rnn.engine.model.GATES[cell] * m) * m / 100**2
+        )  # recurrent work relative to vanilla m=100
         n_fast = int(min(40_000, max(2_000, 20_000 / cost)))
         n_ref = int(min(2_000, max(200, 1_000 / cost)))
         row = speed_at(cell, m, optimizer, ids, K, (n_fast, n_ref))

@@ -1,7 +1,7 @@
 """Memory and time of a huge corpus: `make bench` (after bench.py).
 
 Writes a text of --mb megabytes (the default corpus repeated), then, in a fresh process,
-reads it with rnn.run.prepare and trains a few updates with validation, as a report would,
+reads it with rnn.runs.driver.prepare and trains a few updates with validation, as a report would,
 and prints the load time and the process's peak resident memory against the file's size.
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 CHILD = """
 import json, resource, sys, time
 import rnn
-from rnn import run as driver
+from rnn.runs import driver
 t0 = time.perf_counter()
 cfg = rnn.Config(n_updates=int(sys.argv[2]), eval_every=10**9, sample_every=10**9)
 data = driver.prepare(cfg, sys.argv[1])

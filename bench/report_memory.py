@@ -1,7 +1,7 @@
 """Peak memory of a whole report build on a large corpus: `make bench` (after corpus.py).
 
 Writes a text of --mb megabytes (the default corpus's lines, shuffled with a fixed seed, so
-that it is not one text repeated), then runs `python -m rnn.build` on it at the default
+that it is not one text repeated), then runs `python -m rnn.report.build` on it at the default
 parameters (part VI on) and samples, every --every seconds, the resident memory of the
 build's whole process tree: the build, papermill's kernel and anything else it starts.
 Prints the peak of the sum, its time, and the bound the project promises:
@@ -67,7 +67,15 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="rnn-bench-") as tmp:
         corpus = Path(tmp) / "big.txt"
         size = write_corpus(args.data, corpus, args.mb)
-        cmd = [sys.executable, "-m", "rnn.build", "--data", str(corpus), "--out", tmp + "/out"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "rnn.report.build",
+            "--data",
+            str(corpus),
+            "--out",
+            tmp + "/out",
+        ]
         t0 = time.perf_counter()
         child = subprocess.Popen(
             cmd + args.params, stdout=subprocess.PIPE, stderr=subprocess.STDOUT

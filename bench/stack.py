@@ -1,9 +1,9 @@
-"""The stacked, batched path (rnn.stack) on one thread: `make bench` (after bench.py).
+"""The stacked, batched path (rnn.engine.stack) on one thread: `make bench` (after bench.py).
 
 For char-rnn's configuration (two-layer LSTM, m = 128, batch 50, sequences of 50) and a few
 bigger ones, in float32 (and char-rnn's also in float64): characters per second of
 loss_and_grads_stack, wall and per CPU second; the model's matrix-multiply rate (GFLOP/s,
-rnn.stack.matmul_flops per character) as a share of this machine's one-thread matrix-multiply
+rnn.engine.stack.matmul_flops per character) as a share of this machine's one-thread matrix-multiply
 rate in the same precision, measured in the same run (numpy's `@` on 1024 x 1024 matrices, and
 on a (50, 256) x (256, 512) product of a step's size); the cost of an Adam step on all the
 parameters; and, with the PyTorch extra installed, PyTorch's characters per second with
@@ -30,9 +30,9 @@ import numpy as np  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 import rnn  # noqa: E402
-from rnn.atomic import write_atomic  # noqa: E402
-from rnn.cells import GATES, STATE  # noqa: E402
-from rnn.stack import layer_names, loss_and_grads_stack, matmul_flops  # noqa: E402
+from rnn.engine.cells import GATES, STATE  # noqa: E402
+from rnn.engine.stack import layer_names, loss_and_grads_stack, matmul_flops  # noqa: E402
+from rnn.runs.atomic import write_atomic  # noqa: E402
 
 # (name, cell, layers, m, batch, sequence length, dtype)
 CONFIGS = [
@@ -94,13 +94,13 @@ def random_params(cell, L, m, K, dtype, rng) -> dict:
 
 def adam_step(P: dict, grads: dict):
     """Training's update of every parameter, as a function of no arguments: the gradients
-    clipped and Adam's step, in place (rnn.optim.update_in_place, what rnn.train runs on the
+    clipped and Adam's step, in place (rnn.engine.optim.update_in_place, what rnn.train runs on the
     stack's path)."""
-    params, g = rnn.model.Params(**P), rnn.model.Params(**grads)
-    opt = rnn.optim.Adam(eta=2e-3)
+    params, g = rnn.engine.model.Params(**P), rnn.engine.model.Params(**grads)
+    opt = rnn.engine.optim.Adam(eta=2e-3)
     state = opt.init(params)
-    return (lambda: rnn.optim.update_in_place(opt, params, g, state, 1.0, 5.0)), (
-        "rnn.optim.update_in_place (Adam, clipped at 5)"
+    return (lambda: rnn.engine.optim.update_in_place(opt, params, g, state, 1.0, 5.0)), (
+        "rnn.engine.optim.update_in_place (Adam, clipped at 5)"
     )
 
 
@@ -108,7 +108,7 @@ def stack_row(name, cell, L, m, B, T, dtype, ids, K, seconds, rates) -> dict:
     rng = np.random.default_rng(0)
     P = random_params(cell, L, m, K, dtype, rng)
     starts = rng.integers(0, len(ids) - T - 1, B)
-    X, Y = rnn.batch.sequences(ids, starts, T)
+    X, Y = rnn.engine.batch.sequences(ids, starts, T)
     state0 = [np.zeros((STATE[cell] * m, B), dtype) for _ in range(L)]
     wall, cpu = best_rate(lambda: loss_and_grads_stack(P, cell, X, Y, state0), seconds)
     step, label = adam_step(P, loss_and_grads_stack(P, cell, X, Y, state0)[1])
@@ -150,7 +150,7 @@ def torch_row(config, ids, K: int, seconds: float) -> dict | None:
 
     def update():
         starts = rng.integers(0, len(ids) - T - 1, B)
-        X, Y = rnn.batch.sequences(ids, starts, T)
+        X, Y = rnn.engine.batch.sequences(ids, starts, T)
         x = torch.nn.functional.one_hot(torch.from_numpy(X.astype(np.int64)), K).float()
         h, state[0] = lstm(x, state[0])
         state[0] = tuple(s.detach() for s in state[0]) if cell == "lstm" else state[0].detach()
@@ -181,7 +181,7 @@ def main() -> None:
     text = rnn.load_text(args.data)
     vocab = rnn.Vocab.from_text(text)
     ids, K = vocab.encode(text), len(vocab)
-    print(f"rnn.stack on one thread; load average {os.getloadavg()[0]:.2f} (2 cores shared)")
+    print(f"rnn.engine.stack on one thread; load average {os.getloadavg()[0]:.2f} (2 cores shared)")
     rates = {dt: matmul_rates(dt, args.seconds) for dt in ("float32", "float64")}
     for dt, r in rates.items():
         print(

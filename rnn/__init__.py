@@ -8,13 +8,17 @@ state_t, h_t = cell(state_{t-1}, x_t),  o = V h + c,  p = softmax(o),  loss = su
 import sys as _sys
 
 if _sys.argv[:1] == ["-m"]:  # python -m rnn... is starting: see quiet_interrupt_while_starting
-    from .errors import quiet_interrupt_while_starting
+    from rnn.errors import quiet_interrupt_while_starting
 
     quiet_interrupt_while_starting()
 
-from .config import Config
-from .data import Vocab, load_text, split_train_val
-from .errors import (
+from rnn.engine.gradcheck import ParamCheck, gradient_check, numerical_grads, rel_error
+from rnn.engine.model import CELLS, Params, init_params, loss_and_grads, sequence_losses, zero_state
+from rnn.engine.optim import AdaGrad, Adam, RMSProp, clip
+from rnn.engine.sample import Sampling, sample, sample_primed, warm
+from rnn.engine.spec import TrainSpec
+from rnn.engine.train import Controls, TrainResult, TrainState, mean_loss, train
+from rnn.errors import (
     CheckpointError,
     ConfigError,
     DataError,
@@ -22,13 +26,9 @@ from .errors import (
     RNNError,
     TrainingDiverged,
 )
-from .gradcheck import ParamCheck, gradient_check, numerical_grads, rel_error
-from .model import CELLS, Params, init_params, loss_and_grads, sequence_losses, zero_state
-from .optim import AdaGrad, Adam, RMSProp, clip
-from .outcome import Verdict, verdict
-from .sample import Sampling, sample, sample_primed, warm
-from .spec import TrainSpec
-from .train import Controls, TrainResult, TrainState, mean_loss, train
+from rnn.runs.config import Config
+from rnn.runs.data import Vocab, load_text, split_train_val
+from rnn.runs.outcome import Verdict, verdict
 
 __version__ = "1.1.0"
 

@@ -45,7 +45,7 @@ class Cancelled(KeyboardInterrupt):
 def quiet_interrupt_while_starting() -> None:
     """Started as a command (python -m rnn...): Ctrl-C while the package and its libraries
     load ends the process with one line rather than a traceback of the imports. Nothing has
-    been written yet. rnn.run.terminate_like_interrupt, which every command's main calls
+    been written yet. rnn.runs.driver.terminate_like_interrupt, which every command's main calls
     first, hands Ctrl-C back to Python."""
     import os
     import signal
@@ -55,7 +55,7 @@ def quiet_interrupt_while_starting() -> None:
         sys.stderr.write("interrupted while starting; nothing was done\n")
         os._exit(130)
 
-    stop.starting = True  # rnn.run.terminate_like_interrupt recognises it by this
+    stop.starting = True  # rnn.runs.driver.terminate_like_interrupt recognises it by this
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not when ignored
         signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)

@@ -65,7 +65,7 @@ def macbeth():
     return _macbeth()
 
 
-# A small finished run, trained once per test session by the driver (rnn.run), as `make
+# A small finished run, trained once per test session by the driver (rnn.runs.driver), as `make
 # report` trains: the loader, the report notebook and the explore notebook read it.
 TINY_RUN = {
     "n_updates": 300,
@@ -83,7 +83,7 @@ TINY_RUN = {
 def finished_run(tmp_path_factory):
     """(folder, Run): a finished run of TINY_RUN on Macbeth's first act, and what training
     returned. Copy the folder before changing anything in it."""
-    from rnn import run as driver
+    from rnn.runs import driver
 
     cfg = rnn.Config(**TINY_RUN)
     folder = tmp_path_factory.mktemp("finished-run")

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import rnn
-from rnn.analysis import gradflow, ngram, show, surprisal, units
-from rnn.model import log_softmax, sequence_losses, step_forward
+from rnn.engine.model import log_softmax, sequence_losses, step_forward
+from rnn.report.analysis import gradflow, ngram, show, surprisal, units
 
 # --- n-grams ----------------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""The bonus report (rnn.bonus, notebooks/bonus.ipynb): its parameters, what it computes from
+"""The bonus report (rnn.report.bonus, notebooks/bonus.ipynb): its parameters, what it computes from
 finished runs, and the whole build at tiny sizes."""
 
 import html as html_lib
@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 import rnn
-from rnn import bonus, build, speed
+from rnn.cli.commands import main as cli
 from rnn.errors import RNNError
+from rnn.report import bonus, execution, printing, speed
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "notebooks" / "bonus.ipynb"
@@ -35,7 +36,7 @@ def test_the_notebooks_parameters_cell_is_generated_from_bonus_config():
     nb = json.loads(NOTEBOOK.read_text(encoding="utf-8"))
     cell = next(c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", []))
     assert "".join(cell["source"]) == bonus.parameters_source()
-    defaults = build.notebook_defaults(NOTEBOOK)
+    defaults = execution.notebook_defaults(NOTEBOOK)
     assert {k: v for k, v in defaults.items() if k not in ("data_path", "out_dir")} == asdict(
         bonus.BonusConfig()
     )
@@ -97,8 +98,8 @@ def test_which_converges_faster_is_read_where_every_run_has_reached():
 
 def test_pdf_prints_the_bonus_report_when_that_is_what_out_holds(tmp_path, monkeypatch, capsys):
     (tmp_path / "bonus.html").write_text("<html><head></head><body>bonus</body></html>")
-    monkeypatch.setattr(build.shutil, "which", lambda name: None)
-    assert build.main(["--pdf-only", "--out", str(tmp_path)]) == 2  # it tried: no Chromium
+    monkeypatch.setattr(printing.shutil, "which", lambda name: None)
+    assert cli(["pdf", "--out", str(tmp_path)]) == 2  # it tried: no Chromium
     assert "apt-get install chromium" in capsys.readouterr().err
 
 

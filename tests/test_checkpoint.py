@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import rnn
-from rnn import checkpoint, kernels
+from rnn.engine import kernels
+from rnn.runs import checkpoint
 
 from .training import fit
 
@@ -230,7 +231,7 @@ def test_an_interrupted_run_of_each_optimizer_continues_bit_identically(
         train(controls=dict(checkpoint=save_then_die, checkpoint_every=100))
     state, meta = checkpoint.load(path)
     assert state.step == 200 and meta["config"]["optimizer"] == optimizer
-    assert sorted(state.opt) == sorted(rnn.optim.state_names(optimizer))
+    assert sorted(state.opt) == sorted(rnn.engine.optim.state_names(optimizer))
     if optimizer == "adam":
         assert state.opt["t"].tolist() == [200] and state.opt["v"].any()
     resumed = train(resume=state)
@@ -251,7 +252,7 @@ def test_a_checkpoint_of_format_3_loads_with_adagrads_G(problem, tmp_path):
     vocab, ids, val_ids, params = problem
     result = run(params, ids, val_ids)
     path = tmp_path / "ck.npz"
-    old_config = {k: v for k, v in CONFIG.items() if k not in rnn.config.PRESETS["adam"]}
+    old_config = {k: v for k, v in CONFIG.items() if k not in rnn.runs.config.PRESETS["adam"]}
     old_config |= {"eta": 0.1}
     checkpoint.save(path, result.state, vocab_chars=vocab.chars, config=old_config)
     with np.load(path, allow_pickle=False) as z:
@@ -286,7 +287,7 @@ def test_a_checkpoint_of_format_4_loads_as_one_float64_layer(problem, tmp_path):
     state, meta = checkpoint.load(tmp_path / "old.npz")
     assert state.budget_stop == -1 and state.val_seconds == []
     np.testing.assert_array_equal(state.theta, result.state.theta)
-    from rnn.train import result_of
+    from rnn.engine.train import result_of
 
     old = result_of(state, "vanilla", 24, len(vocab), result.per_epoch)
     assert old.best_params.layers == 1 and not old.stopped_by_budget

@@ -3,9 +3,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rnn import checkpoint
-from rnn.__main__ import main
+from rnn.cli.commands import main
 from rnn.errors import RNNError
+from rnn.runs import checkpoint
 
 CORPUS = Path(__file__).parent / "data" / "macbeth-act1.txt"
 
@@ -146,7 +146,7 @@ def test_a_checkpoint_of_another_cell_is_refused_in_one_line(tmp_path, capsys):
 def subparsers():
     import argparse
 
-    from rnn.__main__ import make_parser
+    from rnn.cli.commands import make_parser
 
     parser = make_parser()
     action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
@@ -183,7 +183,7 @@ def test_every_option_of_every_command_has_help_and_shows_its_default():
 
 
 def test_options_take_kebab_case_and_closed_sets_are_choices(capsys):
-    from rnn.__main__ import make_parser
+    from rnn.cli.commands import make_parser
 
     parser = make_parser()
     base = ["train", "--data", "x.txt"]
@@ -204,13 +204,13 @@ def test_options_take_kebab_case_and_closed_sets_are_choices(capsys):
 
 
 def test_gradcheck_says_pass_or_fail_and_exits_accordingly(capsys, monkeypatch):
-    import rnn.gradcheck
+    import rnn.engine.gradcheck
 
     args = ["gradcheck", "--data", str(CORPUS), "--m", "3", "--seq-length", "8", "--cell", "gru"]
     assert main(args) == 0
     assert "passed: every error is below 1e-06" in capsys.readouterr().out
     # A threshold below the largest error the check finds: the same check now fails.
-    monkeypatch.setattr(rnn.gradcheck, "PASS_BELOW", 1e-30)
+    monkeypatch.setattr(rnn.engine.gradcheck, "PASS_BELOW", 1e-30)
     assert main(args) == 1
     assert "failed: the error of" in capsys.readouterr().out
 
@@ -328,7 +328,8 @@ def test_print_every_sets_the_lines(tmp_path, capsys):
 def test_parameter_values_follow_papermill_but_text_stays_as_typed():
     from papermill.cli import _resolve_type
 
-    from rnn import build, cli_values
+    from rnn.cli import values as cli_values
+    from rnn.report import execution
 
     argv = ["report", "-p", "title", "-draft", "-p", "m", "8", "--retrain", "-r", "author", "9"]
     pairs, rest = cli_values.take_pairs(argv)
@@ -336,7 +337,7 @@ def test_parameter_values_follow_papermill_but_text_stays_as_typed():
     given = ["-p", "title", "007", "-p", "author", "1e400", "-p", "m", "8", "-p", "eta", "1e-2"]
     given += ["-p", "analysis", "False", "-p", "prime", "None", "-p", "title", "-draft"]
     pairs, _ = cli_values.take_pairs(given)
-    values = cli_values.collect(build.NOTEBOOK, pairs["parameters"])
+    values = cli_values.collect(execution.NOTEBOOK, pairs["parameters"])
     assert values == {
         "title": "-draft",
         "author": "1e400",
@@ -372,9 +373,9 @@ def test_a_report_of_a_run_that_did_not_learn_is_written_and_exits_1(tmp_path, c
 def test_a_first_compile_is_announced_and_a_warm_cache_says_nothing(tmp_path, capsys, monkeypatch):
     import importlib
 
-    from rnn import progress
+    from rnn.engine import progress
 
-    train_module = importlib.import_module("rnn.train")  # rnn.train is the function
+    train_module = importlib.import_module("rnn.engine.train")  # rnn.train is the function
 
     args = train_args(tmp_path, "--n_updates", "100", "--print-every", "100")
     args.remove("--quiet")
@@ -393,7 +394,7 @@ def test_a_first_compile_is_announced_and_a_warm_cache_says_nothing(tmp_path, ca
 def test_a_long_stage_keeps_saying_it_is_still_at_it():
     import time
 
-    from rnn import build
+    from rnn.report import build
 
     lines = []
     with build.still("executing the notebook", lines.append, every=0.05):

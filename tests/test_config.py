@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 import rnn
-from rnn import build, config
-from rnn.__main__ import add_config_arguments, main
+from rnn.cli.commands import add_config_arguments, main
+from rnn.report import execution
+from rnn.runs import config
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,10 +23,10 @@ def parameters_cell(name="report.ipynb"):
 def test_the_notebooks_parameters_cell_is_generated_from_config():
     source = "".join(parameters_cell()["source"])
     assert source == config.notebook_parameters_source(), (
-        "the notebook's parameters cell drifted from rnn.config: "
+        "the notebook's parameters cell drifted from rnn.runs.config: "
         "run `python -m rnn parameters --write`"
     )
-    assert build.notebook_defaults(build.NOTEBOOK) == {
+    assert execution.notebook_defaults(execution.NOTEBOOK) == {
         p["name"]: p["default"] for p in config.PATH_PARAMETERS + tuple(config.describe())
     }
 
@@ -175,7 +176,9 @@ def test_the_training_key_holds_the_resolved_values_not_the_presets_name():
 
 def test_every_way_in_tells_a_given_value_from_the_presets(tmp_path):
     # make report / sweeps: the notebook's defaults (None) with -p values over them
-    cfg, values = build.effective_parameters(build.NOTEBOOK, {"assignment": "adam", "eta": 0.01})
+    cfg, values = execution.effective_parameters(
+        execution.NOTEBOOK, {"assignment": "adam", "eta": 0.01}
+    )
     assert values["eta"] == 0.01 and values["optimizer"] is None and values["loss"] is None
     assert (cfg.optimizer, cfg.loss, cfg.eta) == ("adam", "mean", 0.01)
     # the notebook's parameters cell: papermill injects these values, Config resolves them

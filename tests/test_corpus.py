@@ -3,7 +3,7 @@ import zipfile
 
 import pytest
 
-from rnn import corpus
+from rnn.runs import corpus
 
 
 def test_markdown_becomes_plain_text():

@@ -12,8 +12,21 @@ import numpy as np
 import pytest
 
 import rnn
-from rnn import build, compare, report, sweep
-from rnn import run as driver
+from rnn.report import (
+    build,
+    compare,
+    execution,
+    figures,
+    gradients,
+    heading,
+    markup,
+    network,
+    printing,
+    results,
+    seal,
+)
+from rnn.runs import driver
+from rnn.sweep import comparison
 
 CORPUS = Path(__file__).parent / "data" / "macbeth-act1.txt"
 MARKUP = "<img src=x onerror=alert(1)>"
@@ -28,13 +41,13 @@ needs_chromium = pytest.mark.skipif(
 CONFIG = {"n_updates": 300, "eta": 0.1, "prime": "", "temperatures": "0.5, 1.0"}
 
 
-def rows(config=CONFIG, provenance="trained in this build (1.5 s)", corpus="corpus.txt", **heading):
-    """header_rows of a small run; heading: the Heading's fields to change."""
-    return report.header_rows(
-        report.Heading("A title", "", "2026-01-02 03:04 UTC", None)._replace(**heading),
-        report.CorpusFacts(corpus, 1000, 30, "ab" * 32, 950, 50),
+def rows(config=CONFIG, provenance="trained in this build (1.5 s)", corpus="corpus.txt", **changes):
+    """header_rows of a small run; changes: the Heading's fields to change."""
+    return heading.header_rows(
+        heading.Heading("A title", "", "2026-01-02 03:04 UTC", None)._replace(**changes),
+        heading.CorpusFacts(corpus, 1000, 30, "ab" * 32, 950, 50),
         config,
-        report.Timing(2.5, 120, 1.5, 200.0),
+        heading.Timing(2.5, 120, 1.5, 200.0),
         provenance,
     )
 
@@ -59,7 +72,7 @@ def test_header_rows_are_text_and_lead_with_the_identity():
 
 
 def test_run_header_shows_the_title_and_carries_it_in_the_output_metadata():
-    shown = report.run_header(rows(author="A. Student", commit="abc+dirty"))
+    shown = heading.run_header(rows(author="A. Student", commit="abc+dirty"))
     data, meta = shown._repr_mimebundle_()
     assert meta == {"rnn": {"title": "A title"}}
     assert "<h1>A title</h1>" in data["text/html"]
@@ -77,24 +90,24 @@ def test_run_header_shows_the_title_and_carries_it_in_the_output_metadata():
 
 def test_run_line_names_the_network_its_training_the_corpus_and_the_run():
     config = {"cell": "lstm", "m": 45, "n_updates": 100_000, "seq_length": 25, "eta": 0.1}
-    assert report.run_line(rows(config=config)) == (
+    assert heading.run_line(rows(config=config)) == (
         "LSTM cell, m = 45 · 100,000 updates of 25 characters (2.50 epochs), η = 0.1 · "
         "corpus.txt (1,000 characters, K = 30) · trained in this build (1.5 s)"
     )
 
 
 def test_the_cells_are_named_with_their_articles(small_problem):
-    assert "The LSTM cell: " in report.model_html("lstm")
-    assert "The GRU cell: " in report.model_html("gru")
+    assert "The LSTM cell: " in network.model_html("lstm")
+    assert "The GRU cell: " in network.model_html("gru")
     for cell, name in [("vanilla", "a vanilla RNN"), ("lstm", "an LSTM"), ("gru", "a GRU")]:
         params, *_ = small_problem(K=6, m=3, cell=cell)
         errors = {key: 1e-9 for key, _ in params.items()}
-        assert f"BPTT gradients of {name} with m = 3" in report.gradcheck_html(errors, params, 5)
+        assert f"BPTT gradients of {name} with m = 3" in gradients.gradcheck_html(errors, params, 5)
 
 
 def test_compact_table_puts_short_rows_in_column_pairs():
     pairs = [(f"p{i}", str(i)) for i in range(7)] + [("long", "x" * 40)]
-    got = report.compact_table(pairs, pairs=3)
+    got = markup.compact_table(pairs, pairs=3)
     body = re.findall(r"<tr>(.*?)</tr>", got)
     assert len(body) == 1 + 3  # the long row, then 7 short ones in 3 rows of 3 pairs
     assert 'colspan="5"' in body[0]
@@ -103,8 +116,8 @@ def test_compact_table_puts_short_rows_in_column_pairs():
 
 
 def test_git_commit_outside_a_checkout_and_without_git(tmp_path, monkeypatch):
-    assert report.git_commit(tmp_path) is None
-    assert report.git_commit(tmp_path / "missing") is None
+    assert heading.git_commit(tmp_path) is None
+    assert heading.git_commit(tmp_path / "missing") is None
     # The tests' own folder: what git says of it, whether or not it is a checkout (the tests
     # may run from an exported tree, or where there is no git).
     here = Path(__file__).parent
@@ -112,10 +125,10 @@ def test_git_commit_outside_a_checkout_and_without_git(tmp_path, monkeypatch):
         ["git", "-C", str(here), "rev-parse", "--short=10", "HEAD"], capture_output=True, text=True
     )
     expected = head.stdout.strip() if head and head.returncode == 0 else None
-    got = report.git_commit(here)
+    got = heading.git_commit(here)
     assert (got.removesuffix("+dirty") if got else None) == expected
     monkeypatch.setenv("PATH", str(tmp_path))
-    assert report.git_commit(Path(__file__).parent) is None
+    assert heading.git_commit(Path(__file__).parent) is None
 
 
 def test_git_commit_marks_a_dirty_tree(tmp_path):
@@ -126,17 +139,17 @@ def test_git_commit_marks_a_dirty_tree(tmp_path):
     (tmp_path / "f").write_text("a")
     subprocess.run([*git, "add", "f"], check=True)
     subprocess.run([*git, "commit", "-qm", "f"], check=True)
-    clean = report.git_commit(tmp_path)
+    clean = heading.git_commit(tmp_path)
     assert clean and not clean.endswith("+dirty")
     (tmp_path / "f").write_text("b")
-    assert report.git_commit(tmp_path) == clean + "+dirty"
+    assert heading.git_commit(tmp_path) == clean + "+dirty"
 
 
 # --- escaping ------------------------------------------------------------------------------
 
 
 def test_every_user_string_is_escaped_by_the_display_functions():
-    shown_header = report.run_header(
+    shown_header = heading.run_header(
         rows(
             title=MARKUP,
             author=MARKUP,
@@ -150,20 +163,20 @@ def test_every_user_string_is_escaped_by_the_display_functions():
     header = shown_header._repr_html_()
     shown = [
         header,
-        report.table([(MARKUP, MARKUP)], header=(MARKUP,)),
-        report.compact_table([(MARKUP, MARKUP)]),
-        report.pre(MARKUP),
-        report.passage_html(MARKUP),
-        report.sampling_grid([(MARKUP, MARKUP, -1.0)]),
-        report.gradcheck_table({MARKUP: 1e-9}),
+        markup.table([(MARKUP, MARKUP)], header=(MARKUP,)),
+        markup.compact_table([(MARKUP, MARKUP)]),
+        markup.pre(MARKUP),
+        results.passage_html(MARKUP),
+        markup.sampling_grid([(MARKUP, MARKUP, -1.0)]),
+        gradients.gradcheck_table({MARKUP: 1e-9}),
     ]
-    numbering = report.Numbering()
+    numbering = markup.Numbering()
     shown += [
         shown_header.table_html(),
         numbering.table("t", MARKUP),
-        report.figure_html(_blank(), alt="", caption=numbering.figure("f", MARKUP)),
+        figures.figure_html(_blank(), alt="", caption=numbering.figure("f", MARKUP)),
         numbering.figure_line("g", MARKUP),
-        report.summary_html(
+        results.summary_html(
             {
                 "best_val_bits_per_char": 3.0,
                 "best_val_perplexity": 8.0,
@@ -189,7 +202,7 @@ def _blank():
 def test_figure_html_has_an_escaped_alt_text():
     from matplotlib.figure import Figure
 
-    got = report.figure_html(Figure(figsize=(1, 1)), alt=f'a "quoted" {MARKUP}')
+    got = figures.figure_html(Figure(figsize=(1, 1)), alt=f'a "quoted" {MARKUP}')
     assert re.fullmatch(
         r'<figure class="rnn-figure"><img alt="[^"<>]*" '
         r'src="data:image/png;base64,[A-Za-z0-9+/=]+"></figure>',
@@ -199,7 +212,7 @@ def test_figure_html_has_an_escaped_alt_text():
 
 
 def test_figures_and_tables_are_numbered_in_order_of_first_caption():
-    n = report.Numbering()
+    n = markup.Numbering()
     assert n.table("gradcheck", "Errors.") == ('<p class="rnn-caption"><b>Table 1.</b> Errors.</p>')
     assert n.figure("loss", "Loss.") == "<b>Figure 1.</b> Loss."
     assert n.number("Table", "baselines") == 2  # asked for early (the summary refers to it)
@@ -209,7 +222,7 @@ def test_figures_and_tables_are_numbered_in_order_of_first_caption():
     assert n.figure_line("flow", "Flow.", above=False) == (
         '<p class="rnn-caption rnn-below"><b>Figure 2.</b> Flow.</p>'
     )
-    got = report.figure_html(_blank(), alt="a", caption=n.figure("loss", "Loss."))
+    got = figures.figure_html(_blank(), alt="a", caption=n.figure("loss", "Loss."))
     assert got.endswith("<figcaption><b>Figure 1.</b> Loss.</figcaption></figure>")
 
 
@@ -221,7 +234,7 @@ def test_loss_figure_marks_validation_where_it_was_measured():
         epochs=2.5,
         per_epoch=120,
     )
-    lines = report.loss_figure(result, 25).axes[0].get_lines()
+    lines = figures.loss_figure(result, 25).axes[0].get_lines()
     smooth, validation = lines[0], lines[1]
     assert smooth.get_linestyle() == "-"
     assert validation.get_linestyle() == "None" and validation.get_marker() == "o"
@@ -259,7 +272,7 @@ FACTS = {
 
 
 def test_summary_states_the_score_the_baselines_the_check_and_the_time():
-    got = report.summary_html(FACTS, 54714, {"gradient check": "Table 1", "baselines": "Table 2"})
+    got = results.summary_html(FACTS, 54714, {"gradient check": "Table 1", "baselines": "Table 2"})
     text = re.sub(r"<[^>]+>", "", got)
     assert "2.831 bits per character (perplexity 7.12) on the held-out last 54,714" in text
     assert "after 1,500 updates" in text and "the lowest of 5 passes" in text
@@ -273,7 +286,7 @@ def test_summary_states_the_score_the_baselines_the_check_and_the_time():
         in (text)
     )
     assert "2,000 updates (1.25 epochs) in 3.2 s, 615 updates per second" in text
-    assert "failed" not in text.lower() and report.warning_html(FACTS) == ""
+    assert "failed" not in text.lower() and results.warning_html(FACTS) == ""
 
 
 def test_summary_of_a_failed_check_and_a_failed_run():
@@ -292,11 +305,11 @@ def test_summary_of_a_failed_check_and_a_failed_run():
             "advice": "lower eta",
         },
     }
-    text = re.sub(r"<[^>]+>", "", report.summary_html(facts, 100))
+    text = re.sub(r"<[^>]+>", "", results.summary_html(facts, 100))
     assert text.startswith("SummaryTraining failed: see the box above.")
     assert "FAILED: the error of W is not below 1e-06 (largest 2.00e-03, in W)" in text
     assert "by the best model, the untrained one" in text
-    box = report.warning_html(facts, eta=5.0)
+    box = results.warning_html(facts, eta=5.0)
     assert box.startswith('<div class="rnn-warning" role="alert">')
     assert re.sub(r"<[^>]+>", "", box) == (
         "Training failed. The smooth loss rose from 104.4 to 571.5 over 2,000 updates. "
@@ -306,7 +319,7 @@ def test_summary_of_a_failed_check_and_a_failed_run():
 
 def test_summary_without_validation_names_the_smooth_loss():
     facts = {k: v for k, v in FACTS.items() if "val" not in k and k != "baselines"}
-    text = re.sub(r"<[^>]+>", "", report.summary_html(facts, 0))
+    text = re.sub(r"<[^>]+>", "", results.summary_html(facts, 0))
     assert (
         "No validation split (val_fraction = 0): the best model is the one of the lowest " in text
     )
@@ -315,15 +328,15 @@ def test_summary_without_validation_names_the_smooth_loss():
 
 
 def test_layouts_leave_out_tagged_cells():
-    assert report.dropped_tags(rnn.Config()) == set()
-    assert report.dropped_tags(rnn.Config(analysis=False)) == {"analysis"}
-    assert report.dropped_tags(rnn.Config(layout="assignment")) == {"analysis", "full"}
+    assert results.dropped_tags(rnn.Config()) == set()
+    assert results.dropped_tags(rnn.Config(analysis=False)) == {"analysis"}
+    assert results.dropped_tags(rnn.Config(layout="assignment")) == {"analysis", "full"}
     with pytest.raises(rnn.ConfigError, match="parameter layout must be one of full, assignment"):
         rnn.Config(layout="short")
 
 
 def test_the_notebook_tags_what_the_assignment_layout_leaves_out():
-    nb = json.loads(build.NOTEBOOK.read_text(encoding="utf-8"))
+    nb = json.loads(execution.NOTEBOOK.read_text(encoding="utf-8"))
     kept = [
         "".join(c["source"]).splitlines()[0]
         for c in nb["cells"]
@@ -373,14 +386,14 @@ def test_sweep_page_says_the_grid_in_words_and_only_the_shared_parameters(tmp_pa
             ("cell-gru_m-54", base | {"cell": "gru", "m": 54}),
         ],
     )
-    words = sweep.grid_words(summary)
+    words = comparison.grid_words(summary)
     assert "m\u00a0=\u00a045" in words  # a setting is never broken across lines
     assert words.replace("\u00a0", " ") == (
         "cell: vanilla, lstm, gru at m = 100; plus lstm with m = 45 and gru with m = 54"
     )
-    assert sweep.shared_parameters(summary) == {"check_m": 5}
-    assert sweep.title(tmp_path) == "Sweep cells: cell and m compared"
-    page = sweep.summary_html(tmp_path)
+    assert comparison.shared_parameters(summary) == {"check_m": 5}
+    assert comparison.title(tmp_path) == "Sweep cells: cell and m compared"
+    page = comparison.summary_html(tmp_path)
     assert "<td>check_m\u00a0=\u00a05</td>" in page and "m\u00a0=\u00a0100," not in page
     assert '<table class="rnn-table rnn-keyvalue">' in page
     assert "{" not in page and "[" not in page  # no Python reprs
@@ -394,12 +407,12 @@ def test_sweep_grid_of_numbers_in_words(tmp_path):
         listed=[{"eta": 0.2, "m": 30}],
         points=[(f"p{i}", {"n_updates": 20000, "eta": 0.1, "m": 50}) for i in range(5)],
     )
-    assert sweep.grid_words(summary).replace("\u00a0", " ") == (
+    assert comparison.grid_words(summary).replace("\u00a0", " ") == (
         "eta: 0.05, 0.1; m: 50, 100 (every combination); plus eta = 0.2, m = 30"
     )
-    assert sweep.shared_parameters(summary) == {"n_updates": 20000}
-    assert "n_updates\u00a0=\u00a020,000" in sweep.summary_html(tmp_path)
-    assert sweep.title(tmp_path) == "Sweep cells: eta and m compared"
+    assert comparison.shared_parameters(summary) == {"n_updates": 20000}
+    assert "n_updates\u00a0=\u00a020,000" in comparison.summary_html(tmp_path)
+    assert comparison.title(tmp_path) == "Sweep cells: eta and m compared"
 
 
 def test_sweep_table_sets_numbers_right_and_names_whole():
@@ -410,7 +423,7 @@ def test_sweep_table_sets_numbers_right_and_names_whole():
             "error": "",
             "report": "p/r.html",
             "val_bits_per_char": 2.655,
-            "best_smooth_loss": 1.804,  # per character (rnn.sweep.table divides the sum's)
+            "best_smooth_loss": 1.804,  # per character (comparison.table divides the sum's)
             "final_smooth_loss": 1.84,
             "n_params": 23422,
             "updates_per_sec": 5199.4,
@@ -418,7 +431,7 @@ def test_sweep_table_sets_numbers_right_and_names_whole():
         },
         {"point": "eta-0.5", "status": "failed", "error": "<diverged>"},
     ]
-    got = sweep.table_html(rows)
+    got = comparison.table_html(rows)
     assert '<td class="rnn-point"><a href="p/r.html">cell-lstm_m-45</a></td>' in got
     assert '<td class="num">2.655</td><td class="num">1.804</td>' in got
     assert '<td class="num">23,422</td><td class="num">5,199</td><td class="num">20.2</td>' in got
@@ -428,7 +441,7 @@ def test_sweep_table_sets_numbers_right_and_names_whole():
 
 def test_curves_figure_keeps_ten_points_apart():
     points = [{"point": f"eta={i / 10} m={i}", "curve": [5.0 - i / 10] * 4} for i in range(10)]
-    fig = report.curves_figure(points + [{"point": "failed", "curve": None}])
+    fig = comparison.curves_figure(points + [{"point": "failed", "curve": None}])
     lines = fig.axes[0].get_lines()
     assert len(lines) == 10
     assert len({tuple(line.get_color()) for line in lines}) == 10
@@ -487,9 +500,9 @@ def printed(tmp_path_factory):
     cfg = rnn.Config(**SMALL)
     driver.run(cfg, driver.prepare(cfg, corpus), out)  # the build trains; the notebook reads
     params = SMALL | {"run_dir": str(out), "out_dir": str(out)}
-    build.execute(build.NOTEBOOK, out / "report.ipynb", params, cwd=out)
-    build.render(out / "report.ipynb", out / "report.html")
-    build.write_seal(out, out / "checkpoint.npz", "")  # as a build seals what it writes
+    execution.execute(execution.NOTEBOOK, out / "report.ipynb", params, cwd=out)
+    execution.render(out / "report.ipynb", out / "report.html")
+    seal.write_seal(out, out / "checkpoint.npz", "")  # as a build seals what it writes
     return out, (out / "report.html").read_text(encoding="utf-8")
 
 
@@ -535,7 +548,7 @@ def pdf_pages(pdf: Path) -> list[dict]:
 @pytest.mark.parametrize(("paper", "size"), [("a4", (595.3, 841.9)), ("letter", (612, 792))])
 def test_pdf_page_size(printed, paper, size):
     out, _ = printed
-    pages = pdf_pages(build.print_pdf(out, paper=paper))
+    pages = pdf_pages(printing.print_pdf(out, paper=paper))
     assert pages
     for page in pages:
         assert page["width"] == pytest.approx(size[0], abs=1)
@@ -546,7 +559,7 @@ def test_pdf_page_size(printed, paper, size):
 @needs_chromium
 def test_pdf_first_page_and_where_the_parts_end(printed):
     out, _ = printed
-    text = [page["text"] for page in pdf_pages(build.print_pdf(out))]
+    text = [page["text"] for page in pdf_pages(printing.print_pdf(out))]
     # Page 1: the heading, the run in one line, the summary and the start of part I; every
     # parameter in the appendix at the end.
     assert "A report" in text[0] and "300 updates of 25 characters" in text[0]
@@ -573,7 +586,7 @@ def assignment(tmp_path_factory):
 @pytest.mark.slow
 @needs_chromium
 def test_the_assignment_layout_fits_three_a4_pages(assignment):
-    pages = pdf_pages(build.print_pdf(assignment))
+    pages = pdf_pages(printing.print_pdf(assignment))
     assert len(pages) <= 3
     assert all(page["width"] == pytest.approx(595.3, abs=1) for page in pages)
     text = "".join(page["text"] for page in pages)
@@ -588,7 +601,7 @@ def test_the_assignment_layout_fits_three_a4_pages(assignment):
 def test_pdf_title_and_fonts(printed):
     pdfplumber = pytest.importorskip("pdfplumber")
     out, _ = printed
-    with pdfplumber.open(build.print_pdf(out)) as pdf:
+    with pdfplumber.open(printing.print_pdf(out)) as pdf:
         assert pdf.metadata.get("Title") == f"{MARKUP} A report"
         words = [w for page in pdf.pages for w in page.extract_words(extra_attrs=["fontname"])]
     mono = re.compile(r"mono|courier|consol|menlo", re.I)
@@ -602,7 +615,7 @@ def test_pdf_title_and_fonts(printed):
 
 
 def test_table_sets_numbers_and_their_headings_right():
-    got = report.table([("W", "1.2e-09", "yes"), ("b", "", True)], header=("p", "error", "ok"))
+    got = markup.table([("W", "1.2e-09", "yes"), ("b", "", True)], header=("p", "error", "ok"))
     assert '<th>p</th><th class="num">error</th><th>ok</th>' in got
     assert '<td>W</td><td class="num">1.2e-09</td><td>yes</td>' in got
     assert "<td>True</td>" in got

@@ -1,4 +1,4 @@
-"""rnn.explore, what notebooks/explore.ipynb shows, on a small finished run; and the notebook
+"""rnn.report.explore, what notebooks/explore.ipynb shows, on a small finished run; and the notebook
 itself, executed headless."""
 
 import html as html_lib
@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import rnn
-from rnn import build, explore
-from rnn.analysis import units
+from rnn.report import execution, explore
+from rnn.report.analysis import units
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "explore.ipynb"
 
@@ -91,7 +91,7 @@ def test_a_unit_shades_the_passage_by_its_activation(ex):
     page = explore.unit_html(ex, unit)
     shown = [float(v) for v in re.findall(r'title="([+-][0-9.]+)"', page)]
     result = ex.run.result
-    reading = rnn.analysis.surprisal.read(
+    reading = rnn.report.analysis.surprisal.read(
         result.best_params, ex.vocab.encode(ex.passage), result.best_h
     )
     np.testing.assert_allclose(shown, reading.h[:, unit], atol=0.005)
@@ -108,7 +108,7 @@ def test_no_run_is_one_line_naming_the_command(tmp_path):
 def test_the_notebook_executes_headless_over_a_finished_run(finished_run, tmp_path):
     folder, _ = finished_run
     out = tmp_path / "explore.ipynb"
-    build.execute(NOTEBOOK, out, {"run_dir": str(folder)}, cwd=NOTEBOOK.parent)
+    execution.execute(NOTEBOOK, out, {"run_dir": str(folder)}, cwd=NOTEBOOK.parent)
     nb = json.loads(out.read_text())
     errors = [o for c in nb["cells"] for o in c.get("outputs", []) if o["output_type"] == "error"]
     assert not errors

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 import rnn
-from rnn import gradcheck
-from rnn.model import CELLS, PARAM_NAMES
+from rnn.engine import gradcheck
+from rnn.engine.model import CELLS, PARAM_NAMES
 
 
 @pytest.fixture
@@ -30,7 +30,7 @@ def test_the_reports_check_passes_in_float64(float64_only, macbeth, cell):
     cfg = rnn.Config(cell=cell)
     params = rnn.init_params(len(vocab), m=cfg.check_m, sigma=cfg.sigma, seed=cfg.seed, cell=cell)
     X, Y = ids[: cfg.seq_length], ids[1 : cfg.seq_length + 1]
-    errors = rnn.gradient_check(params, X, Y, rnn.model.zero_state(params))
+    errors = rnn.gradient_check(params, X, Y, rnn.engine.model.zero_state(params))
     assert set(errors) == set(PARAM_NAMES)
     for name, err in errors.items():
         assert err < gradcheck.PASS_BELOW, (cell, name, err)
@@ -43,7 +43,7 @@ def test_the_current_editions_case_passes_for_the_mean_loss(float64_only, macbet
     differences the mean too, and a wrong scale of the gradients would fail it."""
     vocab, ids = macbeth
     params = rnn.init_params(67, m=10, seed=0, cell=cell, init="scaled")
-    X, Y, h0 = ids[:25], ids[1:26], rnn.model.zero_state(params)
+    X, Y, h0 = ids[:25], ids[1:26], rnn.engine.model.zero_state(params)
     errors = rnn.gradient_check(params, X, Y, h0, "mean")
     assert max(errors.values()) < gradcheck.PASS_BELOW, (cell, errors)
 
@@ -82,7 +82,7 @@ def test_readable_and_batched_differences_agree(small_problem, cell):
         x = getattr(params, name)
         before = x.copy()
         readable = gradcheck.eval_numerical_gradient(
-            lambda: rnn.model.sequence_losses(params, X, Y, state0), x
+            lambda: rnn.engine.model.sequence_losses(params, X, Y, state0), x
         )
         np.testing.assert_array_equal(x, before)  # every entry restored
         np.testing.assert_allclose(getattr(batched, name), readable, rtol=1e-9, atol=1e-12)
@@ -100,11 +100,11 @@ def test_large_vocabulary_is_checked_on_a_stated_sample():
     rng = np.random.default_rng(0)
     params = rnn.init_params(K, m=m, sigma=0.01, seed=0)
     ids = rng.integers(0, K, 26).astype(np.uint16)
-    errors = rnn.gradient_check(params, ids[:25], ids[1:], rnn.model.zero_state(params))
+    errors = rnn.gradient_check(params, ids[:25], ids[1:], rnn.engine.model.zero_state(params))
     assert (errors["W"].checked, errors["W"].size) == (m * m, m * m)  # small: every entry
     assert (errors["U"].checked, errors["U"].size) == (gradcheck.SAMPLE, m * K)
     assert (errors["c"].checked, errors["c"].size) == (gradcheck.SAMPLE, K)
     assert errors["U"].sampled and not errors["b"].sampled
     assert max(errors.values()) < gradcheck.PASS_BELOW
-    again = rnn.gradient_check(params, ids[:25], ids[1:], rnn.model.zero_state(params))
+    again = rnn.gradient_check(params, ids[:25], ids[1:], rnn.engine.model.zero_state(params))
     assert {n: float(e) for n, e in again.items()} == {n: float(e) for n, e in errors.items()}

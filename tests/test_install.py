@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rnn import sweep
+from rnn.sweep import execute, grid
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,7 +71,11 @@ def test_an_installed_copy_builds_a_report_from_any_folder(installed):
     elsewhere = tmp / "elsewhere"
     elsewhere.mkdir()
     where = subprocess.run(
-        [sys.executable, "-c", "import rnn, rnn.build as b; print(rnn.__file__, b.NOTEBOOK)"],
+        [
+            sys.executable,
+            "-c",
+            "import rnn, rnn.report.execution as b; print(rnn.__file__, b.NOTEBOOK)",
+        ],
         cwd=elsewhere,
         env=env,
         capture_output=True,
@@ -80,7 +84,7 @@ def test_an_installed_copy_builds_a_report_from_any_folder(installed):
     )
     module, notebook = where.stdout.split()
     assert module.startswith(str(tmp / "site")) and notebook.startswith(str(tmp / "site"))
-    args = [sys.executable, "-m", "rnn.build", "--data", str(CORPUS), "--out", "out"]
+    args = [sys.executable, "-m", "rnn", "report", "--data", str(CORPUS), "--out", "out"]
     for name, value in TINY.items():
         args += ["-p", name, str(value)]
     done = subprocess.run(args, cwd=elsewhere, env=env, capture_output=True, text=True)
@@ -144,8 +148,10 @@ def test_a_sweep_point_runs_on_a_worker_that_cannot_see_the_project(installed, t
                 {"name": "remote", "data": str(CORPUS), "fixed": TINY, "grid": {"eta": [0.05, 0.1]}}
             )
         )
-        spec = sweep.load_spec(spec_file)
-        records = sweep.run_sweep(spec, tmp_path / "remote", scheduler=address, log=lambda _: None)
+        spec = grid.load_spec(spec_file)
+        records = execute.run_sweep(
+            spec, tmp_path / "remote", scheduler=address, log=lambda _: None
+        )
         assert [r["status"] for r in records] == ["done", "done"]
         for name in ("eta-0.05", "eta-0.1"):
             point = tmp_path / "remote" / "points" / name

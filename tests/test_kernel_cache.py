@@ -1,11 +1,11 @@
-"""numba's on-disk cache is keyed on every kernel source (rnn.kernels.stale): an edit to a
+"""numba's on-disk cache is keyed on every kernel source (rnn.engine.kernels.stale): an edit to a
 kernel that another kernel calls removes the compiled callers too."""
 
 import subprocess
 import sys
 from pathlib import Path
 
-from rnn.kernels import stale
+from rnn.engine.kernels import stale
 
 KERNELS = Path(stale.__file__).resolve().parent
 
@@ -43,6 +43,6 @@ def test_a_fresh_cache_is_stamped_so_its_first_compilation_is_kept(tmp_path):
 
 
 def test_the_package_stamps_its_cache_at_import():
-    subprocess.run([sys.executable, "-c", "import rnn.kernels"], check=True)
+    subprocess.run([sys.executable, "-c", "import rnn.engine.kernels"], check=True)
     stamp = stale.cache_folders(KERNELS)[0] / stale.STAMP
     assert stamp.read_text().strip() == stale.sources_digest(KERNELS)

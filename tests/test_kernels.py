@@ -1,13 +1,13 @@
-"""The compiled path (rnn.kernels) against the reference (rnn.model), cell by cell."""
+"""The compiled path (rnn.engine.kernels) against the reference (rnn.engine.model), cell by cell."""
 
 import numpy as np
 import pytest
 
 import rnn
-from rnn import kernels
-from rnn.cells import GATES
-from rnn.kernels import blocks
-from rnn.model import CELLS
+from rnn.engine import kernels
+from rnn.engine.cells import GATES
+from rnn.engine.kernels import blocks
+from rnn.engine.model import CELLS
 
 pytestmark = pytest.mark.skipif(not kernels.AVAILABLE, reason="numba not installed")
 
@@ -59,4 +59,6 @@ def test_compiled_exp_tanh_and_sigmoid_agree_with_numpy():
         assert np.max(np.abs(t - ref) / np.maximum(np.abs(ref), 1e-300)) < 6e-16
         s = a.copy()
         blocks.sigmoid_(s, q, bits, bits.view(np.float64))
-        np.testing.assert_allclose(s, rnn.cells.sigmoid(a), rtol=0, atol=4.5e-16)  # 2 ulp of 1
+        np.testing.assert_allclose(
+            s, rnn.engine.cells.sigmoid(a), rtol=0, atol=4.5e-16
+        )  # 2 ulp of 1

@@ -1,12 +1,12 @@
-"""The stacked layers' reference BPTT (rnn.model.loss_and_grads_layers): against the complex
+"""The stacked layers' reference BPTT (rnn.engine.model.loss_and_grads_layers): against the complex
 step, against the single layer's reference, with and without dropout."""
 
 import numpy as np
 import pytest
 
 import rnn
-from rnn.model import CELLS, Params, init_network, loss_and_grads_layers, split_state
-from rnn.spec import TrainSpec
+from rnn.engine.model import CELLS, Params, init_network, loss_and_grads_layers, split_state
+from rnn.engine.spec import TrainSpec
 
 
 def stack_problem(cell, layers=2, K=7, m=4, T=6, B=3, seed=0, dtype="float64"):
@@ -70,7 +70,7 @@ def test_one_layer_equals_the_single_sequence_reference(cell, small_problem):
 
 @pytest.mark.parametrize("cell", CELLS)
 def test_one_layer_batch_agrees_with_the_batch_path(cell):
-    from rnn.batch import loss_and_grads_batch
+    from rnn.engine.batch import loss_and_grads_batch
 
     P, X, Y, states = stack_problem(cell, layers=1, B=4)
     loss, grads, state = loss_and_grads_batch(P, X, Y, states[0])
@@ -164,13 +164,13 @@ def test_float32_network_and_optimizers_stay_float32():
     assert isinstance(loss, float)
     assert all(g.dtype == np.float32 for _, g in grads.items())
     assert all(s.dtype == np.float32 for s in out)
-    for opt in (rnn.optim.Adam(), rnn.optim.AdaGrad(), rnn.optim.RMSProp()):
+    for opt in (rnn.engine.optim.Adam(), rnn.engine.optim.AdaGrad(), rnn.engine.optim.RMSProp()):
         state = opt.init(P)
         nxt, state = opt.step(P, grads, state)
         assert all(a.dtype == np.float32 for _, a in nxt.items())
-        flat = rnn.optim.flat_state(state)
+        flat = rnn.engine.optim.flat_state(state)
         assert all(a.dtype == np.float32 for k, a in flat.items() if k != "t")
-        back = rnn.optim.unflat_state(flat, 4, 7, "lstm", 2)
+        back = rnn.engine.optim.unflat_state(flat, 4, 7, "lstm", 2)
         assert set(back) == set(flat)
 
 
@@ -188,7 +188,7 @@ def macbeth_split(macbeth):
 
 
 def test_a_killed_two_layer_float32_dropout_run_resumes_bit_identically(macbeth_split, tmp_path):
-    from rnn import checkpoint
+    from rnn.runs import checkpoint
 
     vocab, ids, val_ids = macbeth_split
     cfg = rnn.Config(
@@ -267,9 +267,9 @@ def test_a_tiny_time_budget_stops_training_and_keeps_the_best(macbeth_split):
 
 def test_the_learning_rate_decays_per_epoch_as_char_rnn():
     spec = rnn.Config(eta=0.1, lr_decay=0.5, lr_decay_after=2).train_spec()
-    etas = [rnn.optim.decayed_eta(spec, epoch) for epoch in range(5)]
+    etas = [rnn.engine.optim.decayed_eta(spec, epoch) for epoch in range(5)]
     assert etas == [0.1, 0.1, 0.05, 0.025, 0.0125]  # after epochs 2, 3, 4 end
-    assert rnn.optim.decayed_eta(spec.replace(lr_decay=1.0), 9) == 0.1
+    assert rnn.engine.optim.decayed_eta(spec.replace(lr_decay=1.0), 9) == 0.1
 
 
 def test_lr_decay_changes_training_only_after_the_epochs_it_waits(macbeth_split):
@@ -292,8 +292,8 @@ def test_the_command_line_trains_a_stack_to_its_time_budget_then_reuses_and_samp
 ):
     from pathlib import Path
 
-    from rnn import checkpoint
-    from rnn.__main__ import main
+    from rnn.cli.commands import main
+    from rnn.runs import checkpoint
 
     corpus = Path(__file__).parent / "data" / "macbeth-act1.txt"
     args = ["train", "--data", str(corpus), "--out", str(tmp_path), "--quiet", "--m", "8"]
@@ -326,7 +326,7 @@ def test_the_command_line_trains_a_stack_to_its_time_budget_then_reuses_and_samp
 def test_the_report_names_depth_dropout_precision_budget_and_decay_and_a_budget_stop(
     macbeth_split,
 ):
-    from rnn import report
+    from rnn.report import heading, metrics, network, results
 
     vocab, ids, val_ids = macbeth_split
     cfg = rnn.Config(
@@ -336,35 +336,35 @@ def test_the_report_names_depth_dropout_precision_budget_and_decay_and_a_budget_
     result = rnn.train(cfg.train_spec().init_params(len(vocab)), ids, cfg.train_spec(),
                        val_ids=val_ids)  # fmt: skip
     n = len(result.loss)
-    facts = report.metrics(result, cfg)
+    facts = metrics.metrics(result, cfg)
     assert facts["updates"] == n and facts["stopped_by_budget"] is True
     assert len(facts["val_seconds"]) == len(facts["val_loss"]) == len(facts["val_steps"])
-    summary = report.summary_html(facts, len(val_ids))
+    summary = results.summary_html(facts, len(val_ids))
     assert f"<b>Training.</b> {n:,} updates" in summary
     assert "stopped by the time budget of 0.3 s (of 1,000,000 updates allowed)" in summary
-    rows = [(k, report._show(v)) for k, v in cfg.to_dict().items()]
-    rows.append((report.BUDGET_ROW, report._show(n)))
-    line = report.run_line(rows)
+    rows = [(k, heading.shown(v)) for k, v in cfg.to_dict().items()]
+    rows.append((heading.BUDGET_ROW, heading.shown(n)))
+    line = heading.run_line(rows)
     assert "vanilla cell, m = 8, 2 layers, dropout 0.2, float32" in line
     assert f"{n:,} of 1,000,000 updates" in line and "stopped by the time budget" in line
     assert "η × 0.97 per epoch after epoch 3" in line and "time budget 0.3 s" in line
-    plain = report.run_line([(k, report._show(v)) for k, v in rnn.Config().to_dict().items()])
+    plain = heading.run_line([(k, heading.shown(v)) for k, v in rnn.Config().to_dict().items()])
     assert not any(w in plain for w in ("layers", "dropout", "float", "budget", "per epoch"))
     described = cfg.train_spec().describe()
     for words in ("stacks 2 layers", "dropped with probability 0.2", "float32",
                   "0.3 s of training", "multiplied by 0.97"):  # fmt: skip
         assert words in described
     assert "layer" not in rnn.Config().train_spec().describe()
-    assert "stacks 2 such layers" in report.model_html("gru", "sum", 2)
+    assert "stacks 2 such layers" in network.model_html("gru", "sum", 2)
 
 
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("layers", [1, 3])
 def test_the_stacks_forward_for_validation_equals_the_step_by_step_one(cell, layers):
-    """mean_loss of a stack or a float32 network (rnn.stack's forward, in chunks of VAL_CHUNK
+    """mean_loss of a stack or a float32 network (rnn.engine.stack's forward, in chunks of VAL_CHUNK
     steps with the state carried across) against sequence_losses' step-by-step loop."""
-    from rnn.model import sequence_losses
-    from rnn.train import VAL_CHUNK, mean_loss
+    from rnn.engine.model import sequence_losses
+    from rnn.engine.train import VAL_CHUNK, mean_loss
 
     P, X, Y, states = stack_problem(cell, layers=layers, T=VAL_CHUNK + 500, B=1)
     column = np.concatenate(states)
@@ -377,7 +377,7 @@ def test_the_stacks_forward_for_validation_equals_the_step_by_step_one(cell, lay
 
 
 def test_uniform_init_draws_every_array_within_one_over_root_m():
-    from rnn.config import Config
+    from rnn.runs.config import Config
 
     spec = Config(init="uniform", cell="lstm", layers=2, m=16).train_spec()
     params = init_network(7, spec)
@@ -393,9 +393,9 @@ def test_uniform_init_draws_every_array_within_one_over_root_m():
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("layers", [2, 3])
 def test_the_fast_stack_equals_the_readable_reference(cell, layers):
-    """rnn.stack (what training runs) against model.loss_and_grads_layers (the loop over each
+    """rnn.engine.stack (what training runs) against model.loss_and_grads_layers (the loop over each
     layer's step), with dropout: the same loss, gradients and carried states."""
-    from rnn.stack import loss_and_grads_stack
+    from rnn.engine.stack import loss_and_grads_stack
 
     P, X, Y, states = stack_problem(cell, layers=layers)
     masks = dropout_masks(P, *X.shape, 0.3)

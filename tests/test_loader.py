@@ -1,4 +1,4 @@
-"""A finished run is a folder with a typed loader: rnn.run.Run.load reads back exactly what
+"""A finished run is a folder with a typed loader: rnn.runs.driver.Run.load reads back exactly what
 training produced, and trains nothing; read_run is what the report notebook shows."""
 
 import shutil
@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 import rnn
-from rnn import checkpoint, kernels
-from rnn import run as driver
-from rnn.model import PARAM_NAMES
+from rnn.engine import kernels
+from rnn.engine.model import PARAM_NAMES
+from rnn.runs import checkpoint, driver
 
 MACBETH = Path(__file__).parent / "data" / "macbeth-act1.txt"
 
@@ -25,7 +25,7 @@ def refuse_training(monkeypatch):
 
     monkeypatch.setattr(driver, "train", refuse)
     monkeypatch.setattr(kernels, "run_updates", refuse)
-    monkeypatch.setattr(sys.modules["rnn.train"], "run_updates_reference", refuse)
+    monkeypatch.setattr(sys.modules["rnn.engine.train"], "run_updates_reference", refuse)
 
 
 def assert_same_result(a, b):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import rnn
-from rnn.model import CELLS, PARAM_NAMES
+from rnn.engine.model import CELLS, PARAM_NAMES
 
 
 def sig(z):
@@ -124,14 +124,14 @@ def test_step_backward_without_target_or_grads(small_problem, cell):
     params, X, _, state0 = small_problem(K=7, m=4, T=5, seed=1, sigma=0.8, cell=cell)
     caches, state = [], state0
     for x in X:
-        state, _, cache = rnn.model.step_forward(params, int(x), state)
+        state, _, cache = rnn.engine.model.step_forward(params, int(x), state)
         caches.append(cache)
     S, P = params.state_size, {n: a.astype(complex) for n, a in params.items()}
     for k in range(S):
         d = np.zeros((S, 1))
         d[k] = 1.0
         for cache in reversed(caches):
-            d = rnn.model.step_backward(None, d, cache, params, None)
+            d = rnn.engine.model.step_backward(None, d, cache, params, None)
         for j in range(S):
             s = state0.astype(complex)
             s[j] += 1e-30j
@@ -145,7 +145,9 @@ def test_loss_at_initialisation_is_seq_length_ln_K(text, cell):
     vocab = rnn.Vocab.from_text(text)
     ids = vocab.encode(text)
     params = rnn.init_params(len(vocab), m=100, sigma=0.01, seed=0, cell=cell)
-    loss, _, _ = rnn.loss_and_grads(params, ids[:25], ids[1:26], rnn.model.zero_state(params))
+    loss, _, _ = rnn.loss_and_grads(
+        params, ids[:25], ids[1:26], rnn.engine.model.zero_state(params)
+    )
     assert abs(loss - 25 * np.log(len(vocab))) < 0.5
 
 
@@ -178,7 +180,7 @@ def test_gated_shapes_and_properties(cell, gates, S):
     q = rnn.Params.unflatten(p.flatten(), 4, 7, cell)
     for name in PARAM_NAMES:
         np.testing.assert_array_equal(getattr(p, name), getattr(q, name))
-    state, logp, _ = rnn.model.step_forward(p, 3, rnn.model.zero_state(p))
+    state, logp, _ = rnn.engine.model.step_forward(p, 3, rnn.engine.model.zero_state(p))
     assert state.shape == (S, 1) and logp.shape == (7, 1)
 
 
@@ -224,7 +226,7 @@ def test_adagrad_step_is_explicit_and_pure():
 
 
 def test_half_of_a_sampled_U_lies_in_the_columns_the_sequence_reads():
-    from rnn.gradcheck import SAMPLE, entries_to_check
+    from rnn.engine.gradcheck import SAMPLE, entries_to_check
 
     params = rnn.init_params(2000, m=5, seed=0)  # U has 10,000 entries: sampled
     X = np.array([3, 17, 17, 400])

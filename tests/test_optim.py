@@ -1,5 +1,6 @@
-"""The optimizers (rnn.optim) against hand-written updates, and the compiled path's update
-rules (rnn.kernels) against the readable loop for every cell, optimizer, loss and clipping."""
+"""The optimizers (rnn.engine.optim) against hand-written updates, and the compiled path's
+update rules (rnn.engine.kernels) against the readable loop for every cell, optimizer, loss
+and clipping."""
 
 import copy
 import math
@@ -8,9 +9,9 @@ import numpy as np
 import pytest
 
 import rnn
-from rnn import kernels, optim
-from rnn.model import CELLS
-from rnn.train import _run_updates_compiled, new_state, run_updates_reference
+from rnn.engine import kernels, optim
+from rnn.engine.model import CELLS
+from rnn.engine.train import _run_updates_compiled, new_state, run_updates_reference
 
 needs_numba = pytest.mark.skipif(not kernels.AVAILABLE, reason="numba not installed")
 

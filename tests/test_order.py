@@ -1,5 +1,5 @@
-"""Training orders and batches (rnn.order, rnn.batch): which sequences each update reads,
-which states reset, and the batched gradients against B single-sequence ones."""
+"""Training orders and batches (rnn.engine.order, rnn.engine.batch): which sequences each
+update reads, which states reset, and the batched gradients against B single-sequence ones."""
 
 import copy
 
@@ -7,20 +7,20 @@ import numpy as np
 import pytest
 
 import rnn
-from rnn import checkpoint
-from rnn.batch import loss_and_grads_batch, sequences, streams_mean
-from rnn.cells import CELLS
-from rnn.errors import ConfigError, DataError
-from rnn.kernels import AVAILABLE
-from rnn.model import zero_state
-from rnn.order import ORDERS, Order, schedule
-from rnn.train import (
+from rnn.engine.batch import loss_and_grads_batch, sequences, streams_mean
+from rnn.engine.cells import CELLS
+from rnn.engine.kernels import AVAILABLE
+from rnn.engine.model import zero_state
+from rnn.engine.order import ORDERS, Order, schedule
+from rnn.engine.train import (
     _run_updates_batched,
     _run_updates_compiled,
     mean_loss,
     new_state,
     run_updates_reference,
 )
+from rnn.errors import ConfigError, DataError
+from rnn.runs import checkpoint
 
 from .training import fit
 

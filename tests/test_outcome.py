@@ -24,7 +24,7 @@ def test_a_run_whose_loss_rises_failed(macbeth):
     result = fit(
         params, train, n_updates=1000, eta=5.0, val_ids=val, eval_every=250, sample_every=None
     )
-    # finite, and not past rnn.train's divergence limit: a run that finished, badly
+    # finite, and not past rnn.engine.train's divergence limit: a run that finished, badly
     assert np.isfinite(result.smooth_loss).all()
     assert result.smooth_loss[-1] > 2 * result.smooth_loss[0]
     found = rnn.verdict(result)

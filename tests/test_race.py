@@ -1,4 +1,4 @@
-"""The race (rnn.race): both sides at a tiny budget on a small corpus, the record and the
+"""The race (rnn.race.race): both sides at a tiny budget on a small corpus, the record and the
 page, bad inputs refused in one line, Ctrl-C, and the PyTorch side's validation."""
 
 import dataclasses
@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rnn import make, race
-from rnn.__main__ import main
+from rnn.cli import make
+from rnn.cli.commands import main
+from rnn.race import contest, result
 
 ROOT = Path(__file__).resolve().parent.parent
 MACBETH = Path(__file__).parent / "data" / "macbeth-act1.txt"
@@ -112,24 +113,24 @@ def test_the_page_shows_the_figure_table_and_configurations_escaped(raced):
 
 
 def test_without_torch_the_package_side_runs_and_the_page_says_what_is_missing(tmp_path):
-    p = race.plan(MACBETH, tmp_path / "out", tiny_config(tmp_path), 1.0)
+    p = contest.plan(MACBETH, tmp_path / "out", tiny_config(tmp_path), 1.0)
     p = dataclasses.replace(p, torch=False, cores=())  # as where PyTorch is not installed
     lines = []
-    rec = race.run(p, log=lines.append)
+    rec = contest.run(p, log=lines.append)
     assert set(rec["sides"]) == {"rnn"}
-    assert rec["torch_missing"] == race.TORCH_MISSING
-    page = race.page(rec)
+    assert rec["torch_missing"] == contest.TORCH_MISSING
+    page = result.page(rec)
     assert "make torch" in page and "PyTorch</th>" not in page
-    assert race.TORCH_MISSING in race.summary(rec)
+    assert contest.TORCH_MISSING in result.summary(rec)
     assert any(line.startswith("this package: started") for line in lines)
 
 
 def test_the_package_side_stops_at_n_updates_before_the_budget(tmp_path):
     config = tiny_config(tmp_path, extra="")
     config.write_text(TINY.replace("n_updates: 100000", "n_updates: 150"), encoding="utf-8")
-    p = dataclasses.replace(race.plan(MACBETH, tmp_path, config, 60), torch=False, cores=())
+    p = dataclasses.replace(contest.plan(MACBETH, tmp_path, config, 60), torch=False, cores=())
     started = time.perf_counter()
-    s = race.run(p, log=lambda line: None)["sides"]["rnn"]
+    s = contest.run(p, log=lambda line: None)["sides"]["rnn"]
     assert time.perf_counter() - started < 50
     assert s["stopped"] == "n_updates" and s["updates"] == 150
     assert s["points"][0][:2] == [0, 0] and s["points"][-1][1:3] == [150, 150 * 4 * 25]
@@ -210,15 +211,16 @@ def test_make_passes_config_and_budget_as_typed(monkeypatch):
 
 
 def test_the_shipped_configuration_and_sweep_are_valid():
-    from rnn import build, sweep
+    from rnn.report import execution
+    from rnn.sweep import grid
 
-    cfg, _ = race.load_config(ROOT / "configs" / "ten-minutes.yaml")
-    assert cfg.val_fraction == race.VAL_FRACTION and cfg.eval_every
-    spec = sweep.load_spec(ROOT / "sweeps" / "ten-minutes.yaml")
-    assert len(sweep.expand(spec)) > 1
-    for point in sweep.expand(spec):  # every point a configuration the report takes
-        cfg, _ = build.effective_parameters(build.NOTEBOOK, point)
-        assert cfg.eval_every and cfg.val_fraction == race.VAL_FRACTION
+    cfg, _ = contest.load_config(ROOT / "configs" / "ten-minutes.yaml")
+    assert cfg.val_fraction == contest.VAL_FRACTION and cfg.eval_every
+    spec = grid.load_spec(ROOT / "sweeps" / "ten-minutes.yaml")
+    assert len(grid.expand(spec)) > 1
+    for point in grid.expand(spec):  # every point a configuration the report takes
+        cfg, _ = execution.effective_parameters(execution.NOTEBOOK, point)
+        assert cfg.eval_every and cfg.val_fraction == contest.VAL_FRACTION
 
 
 def test_ctrl_c_stops_both_sides_in_one_line_and_writes_nothing(tmp_path):
@@ -257,23 +259,25 @@ def test_the_summary_table_reads_each_curve_at_even_seconds():
 
     rec = {"budget": 100.0, "torch_missing": None}
     rec["sides"] = {
-        "rnn": race.side_record(side([[0, 0, 0, 6.0], [35, 10, 100, 3.0], [100.4, 20, 200, 2.5]])),
-        "torch": race.side_record(side([[0, 0, 0, 6.1], [50, 1, 10, 4.0], [100.2, 2, 20, 4.2]])),
+        "rnn": contest.side_record(
+            side([[0, 0, 0, 6.0], [35, 10, 100, 3.0], [100.4, 20, 200, 2.5]])
+        ),
+        "torch": contest.side_record(side([[0, 0, 0, 6.1], [50, 1, 10, 4.0], [100.2, 2, 20, 4.2]])),
     }
-    rows = race.curve_rows(rec)
+    rows = result.curve_rows(rec)
     assert rows[0] == ["0", "6.000", "6.100"]
     assert rows[3] == ["30", "6.000", "6.100"] and rows[4] == ["40", "3.000", "6.100"]
     assert rows[5] == ["50", "3.000", "4.000"]
     assert rows[-1] == ["100 (end)", "2.500", "4.200"]  # the last points, just past the budget
-    finals = dict((r[0], r[1:]) for r in race.final_rows(rec))
+    finals = dict((r[0], r[1:]) for r in result.final_rows(rec))
     assert finals["best validation bits/char"] == ["2.500", "4.000"]
     assert finals["last validation bits/char"] == ["2.500", "4.200"]
-    assert "note: this package's curve has 3 points" in race.summary(rec)
+    assert "note: this package's curve has 3 points" in result.summary(rec)
 
 
 def test_the_torch_side_reads_validation_as_one_stream_whatever_the_chunks(monkeypatch):
     torch = pytest.importorskip("torch")
-    from rnn import race_torch
+    from rnn.race import torch_side as race_torch
 
     K, rng = 11, np.random.default_rng(0)
     cfg = race_torch.CharRNN(m=8)
@@ -293,12 +297,12 @@ def test_the_torch_side_reads_validation_as_one_stream_whatever_the_chunks(monke
 
 
 def test_a_side_killed_before_its_result_fails_the_race(tmp_path):
-    p = race.plan(MACBETH, tmp_path / "out", tiny_config(tmp_path), 30)
-    running = race._Race(p, log=lambda line: None)
+    p = contest.plan(MACBETH, tmp_path / "out", tiny_config(tmp_path), 30)
+    running = contest._Race(p, log=lambda line: None)
     try:
         running.start("rnn", None)
         running.procs["rnn"].kill()  # as the out-of-memory killer would
-        with pytest.raises(race.SideLost, match=r"this package.s side stopped without a result"):
+        with pytest.raises(contest.SideLost, match=r"this package.s side stopped without a result"):
             running.wait(("rnn",))
     finally:
         running.stop()

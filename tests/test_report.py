@@ -11,8 +11,10 @@ import nbformat
 import papermill as pm
 import pytest
 
-from rnn import build, checkpoint
-from rnn.config import Config, names
+from rnn.cli.commands import main as cli
+from rnn.report import build, execution
+from rnn.runs import checkpoint
+from rnn.runs.config import Config, names
 
 pytestmark = pytest.mark.slow
 CORPUS = Path(__file__).parent / "data" / "macbeth-act1.txt"
@@ -180,7 +182,7 @@ def failed_box(html: str) -> str:
 
 
 def test_a_run_whose_loss_rose_says_so_at_the_top(tmp_path):
-    # eta = 5: the loss rises fivefold without passing rnn.train's divergence limit
+    # eta = 5: the loss rises fivefold without passing rnn.engine.train's divergence limit
     params = dict(TINY, prime="", eta=5.0, n_updates=1000, analysis=False, layout="assignment")
     out = tmp_path / "out"
     html = build.build(CORPUS, out, params).read_text()
@@ -264,7 +266,7 @@ def test_reuse_is_decided_by_the_training_parameters_and_the_corpus(built, tmp_p
     assert not (out / "checkpoint.partial.npz").exists()
     # A default edited in the notebook's own parameters cell is a training parameter too.
     edited = tmp_path / "report.ipynb"
-    nb = nbformat.read(str(build.NOTEBOOK), as_version=4)
+    nb = nbformat.read(str(execution.NOTEBOOK), as_version=4)
     cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
     cell.source = cell.source.replace("eta: float = None ", "eta: float = 0.05 ")
     nbformat.write(nb, str(edited))
@@ -279,7 +281,7 @@ def test_a_failed_report_keeps_the_previous_report(tmp_path, monkeypatch):
     build.build(CORPUS, out, dict(TINY, prime=""))
     before = (out / "report.html").read_bytes()
     broken = tmp_path / "report.ipynb"
-    nb = nbformat.read(str(build.NOTEBOOK), as_version=4)
+    nb = nbformat.read(str(execution.NOTEBOOK), as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell("raise RuntimeError('after training')"))
     nbformat.write(nb, str(broken))
     monkeypatch.setattr(build, "NOTEBOOK", broken)
@@ -319,10 +321,10 @@ def test_code_is_hidden(built):
 def test_papermill_reports_a_bad_parameter(tmp_path):
     with pytest.raises(pm.PapermillExecutionError) as info:
         pm.execute_notebook(
-            str(build.NOTEBOOK),
+            str(execution.NOTEBOOK),
             str(tmp_path / "out.ipynb"),
             parameters={"data_path": str(CORPUS), "out_dir": str(tmp_path), "m": -3},
-            cwd=str(build.NOTEBOOK.parent),
+            cwd=str(execution.NOTEBOOK.parent),
             progress_bar=False,
         )
     assert info.value.ename == "ConfigError"
@@ -335,10 +337,10 @@ def test_papermill_reports_a_missing_corpus(tmp_path, finished_run):
     params = {n: getattr(trained.cfg, n) for n in names()}
     with pytest.raises(pm.PapermillExecutionError) as info:
         pm.execute_notebook(
-            str(build.NOTEBOOK),
+            str(execution.NOTEBOOK),
             str(tmp_path / "out.ipynb"),
             parameters=params | {"data_path": str(missing), "run_dir": str(folder)},
-            cwd=str(build.NOTEBOOK.parent),
+            cwd=str(execution.NOTEBOOK.parent),
             progress_bar=False,
         )
     assert info.value.ename == "DataError"
@@ -349,11 +351,11 @@ def test_build_command_fails_cleanly_and_keeps_the_previous_report(tmp_path, cap
     out = tmp_path / "out"
     out.mkdir()
     (out / "report.html").write_text("previous report")
-    code = build.main(["--data", str(CORPUS), "--out", str(out), "-p", "m", "-3"])
+    code = cli(["report", "--data", str(CORPUS), "--out", str(out), "-p", "m", "-3"])
     err = capsys.readouterr().err
     assert code == 2
     assert err.strip() == "error: parameter m must be >= 1, got -3"
-    code = build.main(["--data", str(tmp_path / "missing.txt"), "--out", str(out)])
+    code = cli(["report", "--data", str(tmp_path / "missing.txt"), "--out", str(out)])
     assert code == 2 and "missing.txt: no such file" in capsys.readouterr().err
     assert (out / "report.html").read_text() == "previous report"
 
@@ -363,11 +365,11 @@ def test_build_failure_inside_the_notebook_keeps_partial_notebook(tmp_path, caps
     out.mkdir()
     (out / "report.html").write_text("previous report")
     broken = tmp_path / "report.ipynb"
-    nb = nbformat.read(str(build.NOTEBOOK), as_version=4)
+    nb = nbformat.read(str(execution.NOTEBOOK), as_version=4)
     nb.cells.insert(3, nbformat.v4.new_code_cell("raise RuntimeError('deliberate failure')"))
     nbformat.write(nb, str(broken))
     monkeypatch.setattr(build, "NOTEBOOK", broken)
-    code = build.main(["--data", str(CORPUS), "--out", str(out), "-p", "n_updates", "5"])
+    code = cli(["report", "--data", str(CORPUS), "--out", str(out), "-p", "n_updates", "5"])
     err = capsys.readouterr().err
     assert code == 1
     assert "raised RuntimeError: deliberate failure" in err and "cell [" in err
@@ -376,7 +378,7 @@ def test_build_failure_inside_the_notebook_keeps_partial_notebook(tmp_path, caps
 
 
 def test_unknown_parameter_is_refused(tmp_path, capsys):
-    code = build.main(["--data", str(CORPUS), "--out", str(tmp_path), "-p", "etaa", "0.1"])
+    code = cli(["report", "--data", str(CORPUS), "--out", str(tmp_path), "-p", "etaa", "0.1"])
     assert code == 2 and "unknown parameter 'etaa'" in capsys.readouterr().err
 
 
@@ -385,7 +387,9 @@ def test_parameters_file_is_read_and_checked(tmp_path, capsys):
     good.write_text("eta: 0.05\nm: 8\n")
     bad = tmp_path / "bad.yaml"
     bad.write_text("eta: [0.1\n")
-    args = lambda *extra: build.main(["--data", str(CORPUS), "--out", str(tmp_path / "o"), *extra])
+    args = lambda *extra: cli(
+        ["report", "--data", str(CORPUS), "--out", str(tmp_path / "o"), *extra]
+    )
     assert args("-f", str(bad)) == 2 and "bad.yaml: not valid YAML" in capsys.readouterr().err
     assert args("-f", str(tmp_path / "none.yaml")) == 2
     assert "none.yaml: no such parameters file" in capsys.readouterr().err
@@ -394,13 +398,13 @@ def test_parameters_file_is_read_and_checked(tmp_path, capsys):
 
 
 def test_pdf_prints_what_is_in_out_and_nothing_else(tmp_path, monkeypatch, capsys):
-    assert build.main(["--pdf-only", "--out", str(tmp_path)]) == 2  # no report there
+    assert cli(["pdf", "--out", str(tmp_path)]) == 2  # no report there
     err = capsys.readouterr().err.strip()
     assert err == f"error: {tmp_path / 'report.html'}: no report to print; run 'make report' first"
     assert list(tmp_path.iterdir()) == []  # nothing was built
     (tmp_path / "report.html").write_text("<html><head></head><body>a report</body></html>")
     monkeypatch.setattr(build.shutil, "which", lambda name: None)
-    assert build.main(["--pdf-only", "--out", str(tmp_path)]) == 2
+    assert cli(["pdf", "--out", str(tmp_path)]) == 2
     assert "apt-get install chromium" in capsys.readouterr().err
 
 
@@ -440,7 +444,9 @@ def test_a_full_disk_while_rendering_is_one_line_and_keeps_the_notebook(tmp_path
 def test_papermill_without_cwd_says_to_add_it(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the notebook's relative default corpus is not found from here
     with pytest.raises(pm.PapermillExecutionError) as info:
-        pm.execute_notebook(str(build.NOTEBOOK), str(tmp_path / "out.ipynb"), progress_bar=False)
+        pm.execute_notebook(
+            str(execution.NOTEBOOK), str(tmp_path / "out.ipynb"), progress_bar=False
+        )
     assert info.value.ename == "DataError"
     assert "papermill --cwd notebooks" in info.value.evalue
 
@@ -448,15 +454,15 @@ def test_papermill_without_cwd_says_to_add_it(tmp_path, monkeypatch):
 # A kernel that fails on any call into the training loop, and says it started guarded.
 GUARD = """
 import pathlib, sys
-import rnn.kernels, rnn.train
+import rnn.engine.kernels, rnn.engine.train
 
 def refuse(*args, **kwargs):
     raise AssertionError("the notebook called the training loop")
 
-module = sys.modules["rnn.train"]
+module = sys.modules["rnn.engine.train"]
 for name in ("train", "run_updates_reference", "_run_updates_compiled"):
     setattr(module, name, refuse)
-rnn.train = rnn.kernels.run_updates = refuse
+rnn.train = rnn.engine.kernels.run_updates = refuse
 pathlib.Path(__file__).with_name("guarded").touch()
 """
 
@@ -482,7 +488,7 @@ def test_the_notebook_reads_the_run_and_never_trains(finished_run, tmp_path, gua
     before = {p.name: p.read_bytes() for p in reports.iterdir()}
     training = {n: getattr(trained.cfg, n) for n in names()}
     executed = notebooks / "report.ipynb"
-    build.execute(build.NOTEBOOK, executed, training, cwd=notebooks)
+    execution.execute(execution.NOTEBOOK, executed, training, cwd=notebooks)
     assert guarded_kernels.exists()  # the kernel ran with training broken
     assert {p.name: p.read_bytes() for p in reports.iterdir()} == before
     assert not (notebooks / "metrics.json").exists()  # out_dir empty: nothing written
@@ -492,8 +498,8 @@ def test_the_notebook_reads_the_run_and_never_trains(finished_run, tmp_path, gua
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(pm.PapermillExecutionError, match="the notebook called the training"):
-        build.execute(
-            build.NOTEBOOK,
+        execution.execute(
+            execution.NOTEBOOK,
             tmp_path / "trains.ipynb",
             training | {"run_dir": str(empty), "data_path": str(CORPUS), "train_if_missing": True},
             cwd=notebooks,
@@ -505,6 +511,6 @@ def test_the_notebook_without_a_run_says_which_command_makes_one(tmp_path):
     notebooks.mkdir()
     (tmp_path / "reports").mkdir()
     with pytest.raises(pm.PapermillExecutionError) as info:
-        build.execute(build.NOTEBOOK, tmp_path / "out.ipynb", {}, cwd=notebooks)
+        execution.execute(execution.NOTEBOOK, tmp_path / "out.ipynb", {}, cwd=notebooks)
     assert info.value.ename == "RNNError"
     assert info.value.evalue.startswith("no finished run in ../reports: `make report` makes one")

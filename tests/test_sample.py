@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 import rnn
-from rnn.sample import next_distribution
+from rnn.engine.sample import next_distribution
 
 
 def argmax_path(params, h, x, n):
@@ -92,7 +92,7 @@ def test_every_cell_samples_from_its_whole_state(small_problem, cell):
     assert state.shape == (params.state_size, 1)
     expected = state0
     for x in X[:-1]:
-        expected, _, _ = rnn.model.step_forward(params, int(x), expected)
+        expected, _, _ = rnn.engine.model.step_forward(params, int(x), expected)
     np.testing.assert_array_equal(state, expected)
     a = rnn.sample_primed(params, X, 30, np.random.default_rng(2), h0=state0)
     b = rnn.sample(params, state, X[-1], 30, np.random.default_rng(2))

@@ -1,4 +1,4 @@
-"""The sampling measures of the bonus report (rnn.analysis.sampling)."""
+"""The sampling measures of the bonus report (rnn.report.analysis.sampling)."""
 
 import math
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import rnn
-from rnn.analysis import ngram, sampling
+from rnn.report.analysis import ngram, sampling
 
 from .training import fit
 

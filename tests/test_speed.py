@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import rnn
-from rnn import kernels, speed
+from rnn.engine import kernels
+from rnn.report import speed
 
 from .training import fit
 

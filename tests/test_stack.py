@@ -1,5 +1,6 @@
-"""rnn.stack: the stacked, batched path against the cells' step-by-step equations, its gradient
-against complex steps of its own loss, dropout, precision, carried state and bad input."""
+"""rnn.engine.stack: the stacked, batched path against the cells' step-by-step equations,
+its gradient against complex steps of its own loss, dropout, precision, carried state and
+bad input."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ import numpy as np
 import pytest
 
 import rnn
-from rnn.cells import CELLS, GATES, STATE, gru, log_softmax, lstm, vanilla
-from rnn.model import Params
-from rnn.stack import layer_names, loss_and_grads_stack, loss_stack, matmul_flops, n_layers
+from rnn.engine.cells import CELLS, GATES, STATE, gru, log_softmax, lstm, vanilla
+from rnn.engine.model import Params
+from rnn.engine.stack import layer_names, loss_and_grads_stack, loss_stack, matmul_flops, n_layers
 
 STEPS = {"vanilla": vanilla, "lstm": lstm, "gru": gru}
 
@@ -34,7 +35,7 @@ def make_masks(L, T, B, m, keep=0.6, seed=1, dtype=np.float64):
 
 
 def reference(P, cell, X, Y, state0, masks=None):
-    """(loss, states) one sequence, one step and one layer at a time through rnn.cells' own
+    """(loss, states) one sequence, one step and one layer at a time through rnn.engine.cells' own
     step_forward: layer l > 1's input U^l d is handed to the cell as U's only column."""
     L, (T, B) = n_layers(P), X.shape
     K, m = P["V"].shape

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rnn import sweep
 from rnn.errors import ConfigError, RNNError
+from rnn.sweep import comparison, execute, grid
 
 pytestmark = pytest.mark.slow
 CORPUS = Path(__file__).parent / "data" / "macbeth-act1.txt"
@@ -35,10 +35,10 @@ def write_spec(tmp_path, grid, fixed=None):
 
 def test_four_points_one_failing_then_resume(tmp_path):
     # eta = 1e6 diverges inside its run; the three others must complete regardless.
-    spec = sweep.load_spec(write_spec(tmp_path, {"eta": [0.05, 1e6], "m": [8, 12]}))
+    spec = grid.load_spec(write_spec(tmp_path, {"eta": [0.05, 1e6], "m": [8, 12]}))
     sweep_dir = tmp_path / "reports" / "tiny"
     log = []
-    records = sweep.run_sweep(spec, sweep_dir, workers=2, log=log.append)
+    records = execute.run_sweep(spec, sweep_dir, workers=2, log=log.append)
     status = {r["point"]: r["status"] for r in records}
     assert status == {
         "eta-0.05_m-8": "done",
@@ -54,12 +54,12 @@ def test_four_points_one_failing_then_resume(tmp_path):
     for name in ("eta-0.05_m-8", "eta-0.05_m-12"):
         assert (sweep_dir / "points" / name / "report.html").exists()
 
-    rows = sweep.table(sweep_dir)
+    rows = comparison.table(sweep_dir)
     assert len(rows) == 4
     assert [r["status"] for r in rows][:2] == ["done", "done"] and rows[-1]["status"] == "failed"
     assert rows[0]["val_bits_per_char"] <= rows[1]["val_bits_per_char"]
 
-    page = sweep.render_report(sweep_dir)
+    page = comparison.render_report(sweep_dir)
     html = page.read_text()
     for name in ("eta-0.05_m-8", "eta-0.05_m-12"):  # each point links its own report
         assert f'<a href="points/{name}/report.html">{name}</a>' in html
@@ -71,7 +71,7 @@ def test_four_points_one_failing_then_resume(tmp_path):
 
     # Re-running: the two finished points are skipped, only the failed ones run again.
     log.clear()
-    records = sweep.run_sweep(spec, sweep_dir, workers=2, log=log.append)
+    records = execute.run_sweep(spec, sweep_dir, workers=2, log=log.append)
     assert log[0] == "sweep tiny: 4 points, 2 already done, 2 to run"
     assert sorted(r["status"] for r in records) == [
         "done (earlier)",
@@ -86,21 +86,21 @@ def test_four_points_one_failing_then_resume(tmp_path):
     spec["fixed"]["sample_length"] = 25
     spec["grid"] = {"eta": [0.05], "m": [8]}
     log.clear()
-    records = sweep.run_sweep(spec, sweep_dir, workers=1, log=log.append)
+    records = execute.run_sweep(spec, sweep_dir, workers=1, log=log.append)
     assert log[0] == "sweep tiny: 1 points, 0 already done, 1 to run"
     assert records[0]["status"] == "done"
 
 
 def test_a_misspelt_parameter_stops_the_sweep_before_it_starts(tmp_path):
-    spec = sweep.load_spec(write_spec(tmp_path, {"etaa": [0.1]}))
+    spec = grid.load_spec(write_spec(tmp_path, {"etaa": [0.1]}))
     with pytest.raises(ConfigError, match="unknown parameter 'etaa'"):
-        sweep.run_sweep(spec, tmp_path / "out", workers=1, log=lambda s: None)
+        execute.run_sweep(spec, tmp_path / "out", workers=1, log=lambda s: None)
 
 
 def test_bad_sweep_files(tmp_path):
     with pytest.raises(RNNError, match="no such sweep file"):
-        sweep.load_spec(tmp_path / "none.yaml")
+        grid.load_spec(tmp_path / "none.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("grid: {eta: 0.1}\n")
     with pytest.raises(RNNError, match="grid entry 'eta' must be a non-empty list"):
-        sweep.load_spec(bad)
+        grid.load_spec(bad)

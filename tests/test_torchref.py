@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 import rnn
-from rnn import report, torchref
+from rnn.engine import torchref
+from rnn.report import gradients
 
 
 @pytest.fixture
@@ -86,7 +87,7 @@ def test_part_one_shows_the_autograd_column(torch, macbeth):
     params = rnn.init_params(len(vocab), m=5, cell="lstm")
     errors = rnn.gradient_check(params, ids[:25], ids[1:26], rnn.zero_state(params))
     check = torchref.autograd_check(rnn.TrainSpec(cell="lstm"), ids, len(vocab))
-    html = report.gradcheck_html(errors, params, 25, check)
+    html = gradients.gradcheck_html(errors, params, 25, check)
     assert f"against PyTorch autograd (m = {torchref.CHECK_M})</th>" in html
     cells = [row.split("</td>") for row in html.split("<tr>")[2:]]
     assert [row[0] for row in cells] == [f"<td>{name}" for name in "WUbVc"]
@@ -104,9 +105,9 @@ def test_without_torch_part_one_says_the_column_needs_the_extra(without_torch, m
     assert not check.available and check.errors == {}
     params = rnn.init_params(len(vocab), m=5)
     errors = rnn.gradient_check(params, ids[:25], ids[1:26], rnn.zero_state(params))
-    html = report.gradcheck_html(errors, params, 25, check)
+    html = gradients.gradcheck_html(errors, params, 25, check)
     assert "PyTorch autograd (m" not in html  # no column ...
     assert "needs the optional extra" in html  # ... and a sentence saying how to get it
     assert "pip install &#x27;.[torch]&#x27;" in html and "make torch" in html
     # the rest of part I is as without the comparison
-    assert html.startswith(report.gradcheck_html(errors, params, 25))
+    assert html.startswith(gradients.gradcheck_html(errors, params, 25))

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 import rnn
-from rnn import kernels
-from rnn.model import CELLS
-from rnn.train import (
+from rnn.engine import kernels
+from rnn.engine.model import CELLS
+from rnn.engine.train import (
     DIVERGED,
     _run_updates_compiled,
     check_diverged,
@@ -36,7 +36,7 @@ def test_memorises_a_repetitive_text(backend, cell):
     assert result.loss[-50:].mean() < 0.05  # nearly certain of every next character
     greedy = rnn.sample(
         result.params,
-        rnn.model.zero_state(params),
+        rnn.engine.model.zero_state(params),
         vocab.encode("a")[0],
         16,
         np.random.default_rng(0),
@@ -112,7 +112,7 @@ def test_epoch_wrap_resets_the_hidden_state(backend, cell):
     run_updates_reference(s, 5, ids, spec, len(vocab))
     s.h[:] = 0.3  # junk that the epoch start must clear
     p5 = rnn.Params.unflatten(s.theta, 8, len(vocab), cell)
-    fresh, _, _ = rnn.loss_and_grads(p5, ids[:5], ids[1:6], rnn.model.zero_state(p5))
+    fresh, _, _ = rnn.loss_and_grads(p5, ids[:5], ids[1:6], rnn.engine.model.zero_state(p5))
     carried, _, _ = rnn.loss_and_grads(p5, ids[:5], ids[1:6], s.h)
     run_updates_reference(s, 1, ids, spec, len(vocab))
     assert s.loss[5] == pytest.approx(fresh, rel=1e-12)

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 import rnn
-from rnn import build, lock, sweep
-from rnn.__main__ import main as cli
-from rnn.data import load_corpus
+from rnn.cli.commands import main as cli
+from rnn.report import execution
+from rnn.runs import lock
+from rnn.runs.data import load_corpus
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = Path(__file__).parent / "data" / "macbeth-act1.txt"
@@ -37,7 +38,7 @@ def test_only_regular_files_are_read(tmp_path):
 
 
 def test_invalid_utf8_is_located_across_chunk_boundaries(tmp_path, monkeypatch):
-    monkeypatch.setattr(rnn.data, "CHUNK", 7)
+    monkeypatch.setattr(rnn.runs.data, "CHUNK", 7)
     path = tmp_path / "t.txt"
     path.write_bytes("héllo wörld, ".encode() * 3 + b"\xff" + b"tail")
     with pytest.raises(rnn.DataError, match=r"invalid byte at offset 45\)"):
@@ -62,7 +63,7 @@ def test_indices_take_the_smallest_type_that_holds_K(tmp_path):
 def test_a_busy_folder_is_refused_at_once_naming_its_holder(tmp_path, capsys):
     out = tmp_path / "out"
     with lock.hold(out, "make report into out"):
-        code = build.main(["--data", str(CORPUS), "--out", str(out), "-p", "n_updates", "5"])
+        code = cli(["report", "--data", str(CORPUS), "--out", str(out), "-p", "n_updates", "5"])
         assert code == 2
         err = one_line_error(capsys)
         assert "another run is writing there (process" in err and "make report into out" in err
@@ -151,7 +152,7 @@ def test_an_output_folder_that_cannot_be_used_is_an_error_before_training(tmp_pa
         (a_file, "exists and is not a folder"),
         (a_file / "sub", "cannot create the output folder"),
     ]:
-        assert build.main(["--data", str(CORPUS), "--out", str(out)]) == 2
+        assert cli(["report", "--data", str(CORPUS), "--out", str(out)]) == 2
         assert message in one_line_error(capsys)
         assert cli(["train", "--data", str(CORPUS), "--out", str(out), "--quiet"]) == 2
         assert message in one_line_error(capsys)
@@ -181,7 +182,7 @@ def test_an_output_folder_that_cannot_be_used_is_an_error_before_training(tmp_pa
 )
 def test_bad_parameters_are_refused_before_anything_starts(tmp_path, capsys, extra, message):
     out = tmp_path / "out"
-    assert build.main(["--data", str(CORPUS), "--out", str(out), *extra]) == 2
+    assert cli(["report", "--data", str(CORPUS), "--out", str(out), *extra]) == 2
     assert message in one_line_error(capsys)
     assert not out.exists()  # nothing was started, not even the folder
 
@@ -190,7 +191,7 @@ def test_part_six_on_a_tiny_corpus_is_refused_before_training(tmp_path, capsys):
     tiny = tmp_path / "tiny.txt"
     tiny.write_text(CORPUS.read_text()[:100])
     assert (
-        build.main(["--data", str(tiny), "--out", str(tmp_path / "o"), "-p", "seq_length", "5"])
+        cli(["report", "--data", str(tiny), "--out", str(tmp_path / "o"), "-p", "seq_length", "5"])
         == 2
     )
     assert "turn it off with -p analysis False" in one_line_error(capsys)
@@ -205,19 +206,19 @@ def test_part_six_on_a_tiny_corpus_is_refused_before_training(tmp_path, capsys):
     ],
 )
 def test_a_broken_parameters_cell_is_one_line(tmp_path, cell, message):
-    nb = json.loads(build.NOTEBOOK.read_text())
+    nb = json.loads(execution.NOTEBOOK.read_text())
     params = next(c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", []))
     params["source"] = cell
     path = tmp_path / "report.ipynb"
     path.write_text(json.dumps(nb))
     with pytest.raises(rnn.RNNError, match=message):
-        build.effective_parameters(path, {})
+        execution.effective_parameters(path, {})
 
 
 def test_a_parameters_file_that_is_not_utf8_is_one_line(tmp_path, capsys):
     bad = tmp_path / "p.yaml"
     bad.write_bytes(b"m: 16\n\xff\n")
-    assert build.main(["--data", str(CORPUS), "--out", str(tmp_path / "o"), "-f", str(bad)]) == 2
+    assert cli(["report", "--data", str(CORPUS), "--out", str(tmp_path / "o"), "-f", str(bad)]) == 2
     assert "p.yaml: not UTF-8 text (invalid byte at offset 6)" in one_line_error(capsys)
 
 
@@ -241,10 +242,10 @@ def test_command_line_gaps(tmp_path, capsys, args, message):
 
 
 def make_arguments(*args) -> list[str]:
-    """The command line rnn.make hands on for `make args...`: the recipes run with a stand-in
+    """The command line rnn.cli.make hands on for `make args...`: the recipes run with a stand-in
     for Python that prints it rather than running the command."""
     show = (
-        f"{sys.executable} -c 'import json, sys; from rnn import make; "
+        f"{sys.executable} -c 'import json, sys; from rnn.cli import make; "
         f"print(json.dumps(make.arguments(sys.argv[3], set(sys.argv[4:]))))'"
     )
     done = subprocess.run(
@@ -276,7 +277,7 @@ def test_make_passes_paths_as_they_are_and_fetches_the_default_corpus_only_for_i
     ]
     assert not planted.exists()
     assert (
-        "rnn.corpus"
+        "rnn.runs.corpus"
         not in subprocess.run(
             ["make", "-n", "-o", ".venv/.installed", "report", "DATA=own.txt"],
             cwd=ROOT,
@@ -304,7 +305,7 @@ def test_make_passes_paths_as_they_are_and_fetches_the_default_corpus_only_for_i
 def test_malformed_sweep_files_get_one_line(tmp_path, capsys, text, message):
     path = tmp_path / "s.yaml"
     path.write_text(text)
-    assert sweep.main([str(path), "--out", str(tmp_path)]) == 2
+    assert cli(["sweep", str(path), "--out", str(tmp_path)]) == 2
     assert message in one_line_error(capsys)
 
 
@@ -321,6 +322,6 @@ def test_malformed_sweep_files_get_one_line(tmp_path, capsys, text, message):
 def test_sweep_problems_are_found_before_any_cluster_starts(tmp_path, capsys, spec, args, message):
     path = tmp_path / "s.yaml"
     path.write_text(f"data: {CORPUS}\n" * ("data:" not in spec) + spec)
-    assert sweep.main([str(path), "--out", str(tmp_path), *args]) == 2
+    assert cli(["sweep", str(path), "--out", str(tmp_path), *args]) == 2
     assert message in one_line_error(capsys)
     assert not (tmp_path / "s").exists()

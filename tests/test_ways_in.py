@@ -16,10 +16,13 @@ import numpy as np
 import pytest
 
 import rnn
-from rnn import build, checkpoint, cli_values, guard, lock, sweep
-from rnn.__main__ import main as cli
-from rnn.analysis import ngram
-from rnn.data import load_corpus
+from rnn.cli import values as cli_values
+from rnn.cli.commands import main as cli
+from rnn.report import execution, printing, seal
+from rnn.report.analysis import ngram
+from rnn.runs import checkpoint, guard, lock
+from rnn.runs.data import load_corpus
+from rnn.sweep import execute, grid
 
 from .test_trust import CORPUS, ROOT, make_arguments, one_line_error
 
@@ -30,12 +33,12 @@ QUICK = ["-p", "n_updates", "20", "-p", "analysis", "False", "-p", "check_m", "0
 
 
 def given(args: list[str]) -> dict:
-    """The parameters the command line reads from rnn.make's arguments."""
+    """The parameters the command line reads from rnn.cli.make's arguments."""
     pairs, rest = cli_values.take_pairs(args)
     files = [rest[i + 1] for i, a in enumerate(rest) if a in ("-f", "--parameters_file")]
     yamls = [rest[i + 1] for i, a in enumerate(rest) if a in ("-y", "--parameters_yaml")]
     return cli_values.collect(
-        build.NOTEBOOK, pairs["parameters"], pairs["parameters_raw"], files, yamls
+        execution.NOTEBOOK, pairs["parameters"], pairs["parameters_raw"], files, yamls
     )
 
 
@@ -108,9 +111,9 @@ def test_make_report_with_dollars_everywhere(tmp_path):
 
 
 def test_text_parameters_keep_what_was_typed(tmp_path):
-    cfg, _ = build.effective_parameters(
-        build.NOTEBOOK,
-        cli_values.collect(build.NOTEBOOK, [("title", "007"), ("author", "1e400"), ("m", "8")]),
+    cfg, _ = execution.effective_parameters(
+        execution.NOTEBOOK,
+        cli_values.collect(execution.NOTEBOOK, [("title", "007"), ("author", "1e400"), ("m", "8")]),
     )
     assert (cfg.title, cfg.author, cfg.m) == ("007", "1e400", 8)
 
@@ -141,12 +144,12 @@ def test_sweep_grids_are_counted_before_they_are_expanded(tmp_path):
     spec.write_text(json.dumps({"grid": {"seed": values, "m": values, "eta": values[1:]}}))
     t0 = time.perf_counter()
     with pytest.raises(rnn.RNNError, match=r"999,000,000 points, more than 200"):
-        sweep.load_spec(spec)
+        grid.load_spec(spec)
     assert time.perf_counter() - t0 < 1
 
 
 def test_part_six_reads_a_bounded_prefix_of_the_validation_split():
-    from rnn.analysis import surprisal
+    from rnn.report.analysis import surprisal
 
     assert surprisal.read_length(54_000, 100) == 54_000  # the default corpus: all of it
     assert surprisal.read_length(5_000_000, 100) <= surprisal.MAX_READ
@@ -158,7 +161,7 @@ def test_part_six_reads_a_bounded_prefix_of_the_validation_split():
 
 HOLD = """
 import sys, time
-from rnn import lock
+from rnn.runs import lock
 with lock.hold(sys.argv[1], sys.argv[2]):
     print("held", flush=True)
     time.sleep(60)
@@ -186,19 +189,19 @@ def held_elsewhere():
 
 def fake_point(out: Path) -> None:
     out.mkdir(parents=True)
-    for name in sweep.POINT_FILES:
+    for name in execute.POINT_FILES:
         (out / name).write_bytes(f"{name} of the sweep".encode())
 
 
 def test_a_point_is_done_only_while_its_files_are_the_sweeps(tmp_path):
     out = tmp_path / "points" / "seed-14"
     fake_point(out)
-    ident = sweep.identity({"seed": 14}, "abc")
-    (out / "point.json").write_text(json.dumps(ident | {"files_sha256": sweep.files_sha256(out)}))
-    assert sweep.is_done(out, ident)
+    ident = grid.identity({"seed": 14}, "abc")
+    (out / "point.json").write_text(json.dumps(ident | {"files_sha256": execute.files_sha256(out)}))
+    assert execute.is_done(out, ident)
     (out / "checkpoint.npz").write_bytes(b"seed 99's run, built there by hand")
-    assert not sweep.is_done(out, ident)
-    assert sweep.point_record(out) is None  # and the comparison page does not rank it
+    assert not execute.is_done(out, ident)
+    assert execute.point_record(out) is None  # and the comparison page does not rank it
 
 
 def test_a_sweep_beside_a_build_in_one_of_its_points_stops_at_once(
@@ -210,7 +213,7 @@ def test_a_sweep_beside_a_build_in_one_of_its_points_stops_at_once(
         f"grid: {{seed: [14, 99]}}\n"
     )
     held_elsewhere(tmp_path / "out" / "s" / "points" / "seed-99")
-    code = sweep.main([str(spec), "--out", str(tmp_path / "out")])
+    code = cli(["sweep", str(spec), "--out", str(tmp_path / "out")])
     assert code == 2
     err = one_line_error(capsys)
     assert "seed-99: another run is writing there" in err and "make report into it" in err
@@ -219,28 +222,28 @@ def test_a_sweep_beside_a_build_in_one_of_its_points_stops_at_once(
 def test_make_pdf_waits_for_no_build_and_prints_only_a_report_of_its_run(
     tmp_path, capsys, monkeypatch
 ):
-    monkeypatch.setattr(build.shutil, "which", lambda name: "/bin/false")  # never reached
+    monkeypatch.setattr(printing.shutil, "which", lambda name: "/bin/false")  # never reached
     out = tmp_path / "out"
     out.mkdir()
     (out / "report.html").write_text("<html></html>")
     with lock.hold(out, "make report into out"):
         with pytest.raises(rnn.errors.BusyError, match="another run is writing there"):
-            build.print_pdf(out)
+            printing.print_pdf(out)
     with pytest.raises(rnn.RNNError, match="report.run.json is missing, so the report's run"):
-        build.print_pdf(out)  # no seal: the report's run cannot be named
+        printing.print_pdf(out)  # no seal: the report's run cannot be named
     (out / "metrics.json").write_text("{}")
     (out / "checkpoint.npz").write_bytes(b"the run")
-    seal = {
+    record = {
         "build_id": "b",
         "run_finished": "2026-11-30T10:00",
-        "report_sha256": build.file_sha256(out / "report.html"),
-        "metrics_sha256": build.file_sha256(out / "metrics.json"),
-        "checkpoint_sha256": build.file_sha256(out / "checkpoint.npz"),
+        "report_sha256": seal.file_sha256(out / "report.html"),
+        "metrics_sha256": seal.file_sha256(out / "metrics.json"),
+        "checkpoint_sha256": seal.file_sha256(out / "checkpoint.npz"),
     }
-    (out / build.SEAL).write_text(json.dumps(seal))
-    assert build.check_seal(out)["build_id"] == "b"
+    (out / seal.SEAL).write_text(json.dumps(record))
+    assert seal.check_seal(out)["build_id"] == "b"
     (out / "checkpoint.npz").write_bytes(b"another run")
-    assert build.main(["--pdf-only", "--out", str(out)]) == 2
+    assert cli(["pdf", "--out", str(out)]) == 2
     assert "checkpoint.npz changed since the report was built" in one_line_error(capsys)
 
 
@@ -298,7 +301,7 @@ def test_papermill_by_hand_goes_through_the_same_guards(tmp_path, held_elsewhere
 def test_a_corpus_truncated_while_it_is_read_is_refused(tmp_path, monkeypatch):
     path = tmp_path / "c.txt"
     path.write_text(CORPUS.read_text(encoding="utf-8"), encoding="utf-8")
-    monkeypatch.setattr(rnn.data, "CHUNK", 1000)
+    monkeypatch.setattr(rnn.runs.data, "CHUNK", 1000)
     real_open = open
 
     class Truncating:
@@ -320,7 +323,9 @@ def test_a_corpus_truncated_while_it_is_read_is_refused(tmp_path, monkeypatch):
         def __exit__(self, *exc):
             self.f.close()
 
-    monkeypatch.setattr(rnn.data, "open", lambda p, mode: Truncating(real_open(p, mode)), False)
+    monkeypatch.setattr(
+        rnn.runs.data, "open", lambda p, mode: Truncating(real_open(p, mode)), False
+    )
     with pytest.raises(rnn.DataError, match="changed while it was read"):
         load_corpus(path)
     monkeypatch.undo()
@@ -345,13 +350,13 @@ def test_the_corpus_is_read_once_and_its_checksum_is_of_what_was_read(tmp_path):
 def test_symlink_loops_are_one_line(tmp_path, capsys):
     loop = tmp_path / "loop"
     loop.symlink_to(loop)
-    assert build.main(["--data", str(loop), "--out", str(tmp_path / "o"), *QUICK]) == 2
+    assert cli(["report", "--data", str(loop), "--out", str(tmp_path / "o"), *QUICK]) == 2
     assert "loop" in one_line_error(capsys)
-    assert build.main(["--data", str(CORPUS), "--out", str(loop), *QUICK]) == 2
+    assert cli(["report", "--data", str(CORPUS), "--out", str(loop), *QUICK]) == 2
     assert "loop" in one_line_error(capsys)
     spec = tmp_path / "s.yaml"
     spec.write_text(f"data: {loop}\ngrid: {{seed: [1]}}\n")
-    assert sweep.main([str(spec), "--out", str(tmp_path / "sw")]) == 2
+    assert cli(["sweep", str(spec), "--out", str(tmp_path / "sw")]) == 2
     assert "loop" in one_line_error(capsys)
 
 
@@ -359,9 +364,9 @@ def test_symlink_loops_are_one_line(tmp_path, capsys):
 def test_a_damaged_notebook_is_one_line(tmp_path, damage):
     nb = tmp_path / "report.ipynb"
     if damage == "truncated":
-        nb.write_bytes(build.NOTEBOOK.read_bytes()[:5000])
+        nb.write_bytes(execution.NOTEBOOK.read_bytes()[:5000])
     with pytest.raises(rnn.RNNError, match="report.ipynb: (not a readable|the report notebook is)"):
-        build.effective_parameters(nb, {})
+        execution.effective_parameters(nb, {})
 
 
 @pytest.mark.parametrize("name", ["checkpoint.npz", "checkpoint.partial.npz"])
@@ -369,7 +374,7 @@ def test_a_folder_in_a_checkpoints_place_is_refused_before_anything(tmp_path, ca
     out = tmp_path / "out"
     (out / name).mkdir(parents=True)
     (out / "report.html").write_text("the previous report")
-    assert build.main(["--data", str(CORPUS), "--out", str(out), *QUICK]) == 2
+    assert cli(["report", "--data", str(CORPUS), "--out", str(out), *QUICK]) == 2
     assert f"{name}: is not a file" in one_line_error(capsys)
     assert (out / "report.html").read_text() == "the previous report"
 
@@ -396,7 +401,16 @@ def test_a_lock_that_is_a_fifo_is_one_line(tmp_path):
 
 def test_ctrl_c_at_start_up_is_one_line(tmp_path):
     p = subprocess.Popen(
-        [sys.executable, "-m", "rnn.build", "--data", str(CORPUS), "--out", str(tmp_path / "o")],
+        [
+            sys.executable,
+            "-m",
+            "rnn",
+            "report",
+            "--data",
+            str(CORPUS),
+            "--out",
+            str(tmp_path / "o"),
+        ],
         stderr=subprocess.PIPE,
         text=True,
     )
@@ -431,7 +445,7 @@ def test_ctrl_c_while_the_corpus_is_read_claims_nothing(tmp_path):
     big.write_text(text * (20_000_000 // len(text)), encoding="utf-8")
     out = tmp_path / "o"
     p = subprocess.Popen(
-        [sys.executable, "-m", "rnn.build", "--data", str(big), "--out", str(out), *QUICK],
+        [sys.executable, "-m", "rnn", "report", "--data", str(big), "--out", str(out), *QUICK],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -448,9 +462,10 @@ def test_ctrl_c_while_the_corpus_is_read_claims_nothing(tmp_path):
 
 def test_the_builds_own_process_and_the_reports_modules_never_load_numba():
     # The build's own process: papermill and the package, never numba (its training runs in a
-    # process of its own, rnn.trainer, which ends first); the report's kernel: the same.
+    # process of its own, rnn.runs.trainer, which ends first); the report's kernel: the same.
     code = (
-        "import sys, rnn.build, rnn.run, rnn.report, rnn.compare, rnn.analysis, rnn.trainer; "
+        "import sys, rnn.report.build, rnn.runs.driver, rnn.report.heading, rnn.report.results, "
+        "rnn.report.figures, rnn.report.compare, rnn.report.analysis, rnn.runs.trainer; "
         "print('numba' in sys.modules)"
     )
     found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -462,7 +477,7 @@ def test_bytes_that_are_not_utf8_are_refused_before_training(tmp_path, capsys):
         rnn.Config(title="caf\udce9")  # how Python reads the byte 0xe9 from a command line
     odd = Path(os.fsdecode(bytes(tmp_path) + b"/caf\xe9.txt"))
     shutil.copy(CORPUS, odd)
-    assert build.main(["--data", str(odd), "--out", str(tmp_path / "o"), *QUICK]) == 2
+    assert cli(["report", "--data", str(odd), "--out", str(tmp_path / "o"), *QUICK]) == 2
     assert "the name is not UTF-8" in one_line_error(capsys)
     assert not (tmp_path / "o").exists()
 
@@ -513,9 +528,9 @@ def test_the_code_digest_covers_every_module_training_imports(tmp_path):
     shutil.copytree(checkpoint.PACKAGE, package, ignore=shutil.ignore_patterns("__pycache__"))
     files = checkpoint.training_code(package)
     names = {f.relative_to(package).as_posix() for f in files}
-    assert {"sample.py", "train.py", "model.py", "optim.py", "data.py"} <= names
-    assert {"kernels/vanilla.py", "cells/lstm.py"} <= names
-    assert not {"report.py", "build.py", "sweep.py"} & names  # they draw nothing stored
+    assert {"engine/sample.py", "engine/train.py", "engine/model.py", "engine/optim.py"} <= names
+    assert {"runs/data.py", "engine/kernels/vanilla.py", "engine/cells/lstm.py"} <= names
+    assert not any(n.startswith(("report/", "sweep/", "race/", "cli/")) for n in names)
     before = checkpoint.code_digest(package)
     assert before == checkpoint.CODE_SHA256
     for f in files:

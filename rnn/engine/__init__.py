@@ -1,0 +1,3 @@
+"""The mathematics: the cells, the network and its backpropagation through time, the compiled
+kernels, the optimizers, the training loop, sampling and the gradient check. Nothing here
+reads or writes a file."""
