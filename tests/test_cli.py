@@ -353,6 +353,22 @@ def test_parameter_values_follow_papermill_but_text_stays_as_typed():
         cli_values.take_pairs(["report", "-p", "m"])
 
 
+@pytest.mark.parametrize("name", ["report.ipynb", "bonus.ipynb", "sweep.ipynb", "explore.ipynb"])
+def test_a_notebooks_defaults_are_what_papermill_reads_there(name):
+    import ast
+
+    import papermill as pm
+
+    from rnn.report.execution import notebook_defaults
+    from rnn.runs.paths import notebook_path
+
+    ours = notebook_defaults(notebook_path(name))
+    theirs = pm.inspect_notebook(str(notebook_path(name)))
+    assert ours and set(ours) == set(theirs)
+    for parameter, value in ours.items():  # papermill gives each default as its source text
+        assert ast.literal_eval(theirs[parameter]["default"]) == value, parameter
+
+
 @pytest.mark.slow
 def test_a_report_of_a_run_that_did_not_learn_is_written_and_exits_1(tmp_path, capsys):
     tiny = {"n_updates": 2000, "m": 16, "eta": 5, "passage_length": 50, "compare_length": 30}
