@@ -19,6 +19,7 @@ from rnn.engine.sample import Sampling, sample, sample_primed, warm
 from rnn.engine.spec import TrainSpec
 from rnn.engine.train import Controls, TrainResult, TrainState, mean_loss, train
 from rnn.errors import (
+    BuildError,
     CheckpointError,
     ConfigError,
     DataError,
@@ -36,6 +37,7 @@ __all__ = [
     "CELLS",
     "AdaGrad",
     "Adam",
+    "BuildError",
     "CheckpointError",
     "Config",
     "Controls",

@@ -26,6 +26,15 @@ class BusyError(RNNError):
     """An output folder that another live run holds."""
 
 
+class BuildError(Exception):
+    """A result that failed to be made: training that stopped, a notebook cell that raised, a
+    render that could not be written. notebook: the partly executed notebook kept, if any."""
+
+    def __init__(self, message: str, notebook=None):
+        super().__init__(message)
+        self.notebook = notebook
+
+
 class Interrupted(Exception):
     """Training stopped on request (Ctrl-C, SIGTERM) after saving what it could.
 

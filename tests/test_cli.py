@@ -328,16 +328,16 @@ def test_print_every_sets_the_lines(tmp_path, capsys):
 def test_parameter_values_follow_papermill_but_text_stays_as_typed():
     from papermill.cli import _resolve_type
 
-    from rnn.cli import values as cli_values
     from rnn.report import execution
+    from rnn.runs import values as param_values
 
     argv = ["report", "-p", "title", "-draft", "-p", "m", "8", "--retrain", "-r", "author", "9"]
-    pairs, rest = cli_values.take_pairs(argv)
+    pairs, rest = param_values.take_pairs(argv)
     assert rest == ["report", "--retrain"]
     given = ["-p", "title", "007", "-p", "author", "1e400", "-p", "m", "8", "-p", "eta", "1e-2"]
     given += ["-p", "analysis", "False", "-p", "prime", "None", "-p", "title", "-draft"]
-    pairs, _ = cli_values.take_pairs(given)
-    values = cli_values.collect(execution.NOTEBOOK, pairs["parameters"])
+    pairs, _ = param_values.take_pairs(given)
+    values = param_values.collect(execution.NOTEBOOK, pairs["parameters"])
     assert values == {
         "title": "-draft",
         "author": "1e400",
@@ -350,7 +350,7 @@ def test_parameter_values_follow_papermill_but_text_stays_as_typed():
         if name in ("m", "eta", "analysis"):  # not text: exactly papermill's reading
             assert values[name] == _resolve_type(raw)
     with pytest.raises(RNNError, match="-p needs a name and a value"):
-        cli_values.take_pairs(["report", "-p", "m"])
+        param_values.take_pairs(["report", "-p", "m"])
 
 
 @pytest.mark.parametrize("name", ["report.ipynb", "bonus.ipynb", "sweep.ipynb", "explore.ipynb"])

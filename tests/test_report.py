@@ -12,6 +12,7 @@ import papermill as pm
 import pytest
 
 from rnn.cli.commands import main as cli
+from rnn.errors import BuildError
 from rnn.report import build, execution
 from rnn.runs import checkpoint
 from rnn.runs.config import Config, names
@@ -286,7 +287,7 @@ def test_a_failed_report_keeps_the_previous_report(tmp_path, monkeypatch):
     nb.cells.append(nbformat.v4.new_code_cell("raise RuntimeError('after training')"))
     nbformat.write(nb, str(broken))
     monkeypatch.setattr(build, "NOTEBOOK", broken)
-    with pytest.raises(build.BuildError, match="after training"):
+    with pytest.raises(BuildError, match="after training"):
         build.build(CORPUS, out, dict(TINY, prime="", n_updates=350))
     assert (out / "report.html").read_bytes() == before
     assert (out / "report.failed.ipynb").exists()
@@ -436,7 +437,7 @@ def test_a_full_disk_while_rendering_is_one_line_and_keeps_the_notebook(tmp_path
 
     monkeypatch.setattr(build, "render", no_space)
     out = tmp_path / "out"
-    with pytest.raises(build.BuildError, match=r"could not write the report into .* \(No space"):
+    with pytest.raises(BuildError, match=r"could not write the report into .* \(No space"):
         build.build(CORPUS, out, dict(TINY, n_updates=50, prime=""))
     assert (out / "report.failed.ipynb").exists()
     assert not (out / "report.html").exists()

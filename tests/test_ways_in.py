@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 
 import rnn
-from rnn.cli import values as cli_values
 from rnn.cli.commands import main as cli
 from rnn.report import execution, printing, seal
 from rnn.report.analysis import ngram
 from rnn.runs import checkpoint, guard, lock
+from rnn.runs import values as param_values
 from rnn.runs.data import load_corpus
 from rnn.sweep import execute, grid
 
@@ -34,10 +34,10 @@ QUICK = ["-p", "n_updates", "20", "-p", "analysis", "False", "-p", "check_m", "0
 
 def given(args: list[str]) -> dict:
     """The parameters the command line reads from rnn.cli.make's arguments."""
-    pairs, rest = cli_values.take_pairs(args)
+    pairs, rest = param_values.take_pairs(args)
     files = [rest[i + 1] for i, a in enumerate(rest) if a in ("-f", "--parameters_file")]
     yamls = [rest[i + 1] for i, a in enumerate(rest) if a in ("-y", "--parameters_yaml")]
-    return cli_values.collect(
+    return param_values.collect(
         execution.NOTEBOOK, pairs["parameters"], pairs["parameters_raw"], files, yamls
     )
 
@@ -113,7 +113,9 @@ def test_make_report_with_dollars_everywhere(tmp_path):
 def test_text_parameters_keep_what_was_typed(tmp_path):
     cfg, _ = execution.effective_parameters(
         execution.NOTEBOOK,
-        cli_values.collect(execution.NOTEBOOK, [("title", "007"), ("author", "1e400"), ("m", "8")]),
+        param_values.collect(
+            execution.NOTEBOOK, [("title", "007"), ("author", "1e400"), ("m", "8")]
+        ),
     )
     assert (cfg.title, cfg.author, cfg.m) == ("007", "1e400", 8)
 

@@ -29,9 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-from rnn.cli import values as cli_values
-from rnn.errors import Cancelled, Interrupted, RNNError
+from rnn.errors import BuildError, Cancelled, Interrupted, RNNError
 from rnn.runs import checkpoint, driver, lock
+from rnn.runs import values as param_values
 from rnn.runs.config import (
     RUN,
     TEXT_MAX,
@@ -57,10 +57,6 @@ ACCEPT_MAKE = "make ... ACCEPT_FAILURE=1 keeps it as a result"  # rnn.cli.make s
 
 def run_command(args) -> int:
     """Run the chosen command; every error becomes one line on stderr and an exit status."""
-    from rnn.report.build import (
-        BuildError,  # papermill and nbconvert load only when a report is built
-    )
-
     driver.terminate_like_interrupt()
     try:
         return args.run(args)
@@ -119,7 +115,7 @@ def cmd_report(args) -> int:
     started = time.perf_counter()
     # Reading the notebook's parameters loads papermill: seconds before anything else shows.
     say(f"checking the parameters and the corpus for {args.out}")
-    params = cli_values.collect(
+    params = param_values.collect(
         execution.NOTEBOOK, args.parameters, args.parameters_raw, args.parameters_file, args.yaml
     )
     request = build.Request(args.data, args.out, params, args.retrain)
@@ -145,7 +141,7 @@ def cmd_bonus(args) -> int:
 
     started = time.perf_counter()
     say(f"checking the parameters and the corpus for {args.out}")
-    params = cli_values.collect(
+    params = param_values.collect(
         bonus.notebook_path(), args.parameters, args.parameters_raw, args.parameters_file, args.yaml
     )
     html_file = bonus.build(args.data, args.out, params, log=say)
@@ -412,7 +408,7 @@ def subcommand(sub, name: str, run, help: str, interrupted: str = "interrupted")
 
 def parameter_options(p) -> None:
     """The notebook parameters' options, -p, -r, -f and -y, as papermill spells them."""
-    # -p and -r are taken out of the arguments before parsing (cli_values.take_pairs), so
+    # -p and -r are taken out of the arguments before parsing (param_values.take_pairs), so
     # that a value may start with a dash; these two are for the help.
     option(
         p,
@@ -639,7 +635,7 @@ def main(argv=None) -> int:
     pairs: dict = {"parameters": [], "parameters_raw": []}
     if argv[:1] in (["report"], ["bonus"]):
         try:
-            pairs, argv = cli_values.take_pairs(argv)
+            pairs, argv = param_values.take_pairs(argv)
         except RNNError as err:
             print(f"error: {err}", file=sys.stderr)
             return BAD_INPUT

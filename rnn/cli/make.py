@@ -38,7 +38,7 @@ def variable(name: str, *, required: bool = True) -> str:
 def parameters_arguments(params: str) -> list[str]:
     """PARAMS as the command line's words, split as a shell splits them (nothing expanded),
     each -p/-r with its name and value and each -f/-y with its value; the command line
-    (rnn.cli.values) reads the values, a text parameter's exactly as typed."""
+    (rnn.runs.values) reads the values, a text parameter's exactly as typed."""
     try:
         words = shlex.split(params)
     except ValueError as err:

@@ -92,11 +92,11 @@ def load_config(path) -> tuple:
     """(Config, the parameters as given) of a parameters file, read as `make report PARAMS='-f
     FILE'` reads it (the notebook's defaults under it), part VI off (a race has no report);
     one-line errors naming the file."""
-    from rnn.cli import values as cli_values
     from rnn.report import execution
+    from rnn.runs import values as param_values
 
     path = Path(path)
-    given = cli_values.collect(execution.NOTEBOOK, files=[path])
+    given = param_values.collect(execution.NOTEBOOK, files=[path])
     try:
         cfg, _ = execution.effective_parameters(execution.NOTEBOOK, given | {"analysis": False})
     except RNNError as err:

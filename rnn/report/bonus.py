@@ -25,7 +25,7 @@ import numpy as np
 
 from rnn.engine.model import Params
 from rnn.engine.order import ORDERS
-from rnn.errors import CheckpointError, RNNError
+from rnn.errors import BuildError, CheckpointError, RNNError
 from rnn.runs import checkpoint, driver, lock
 from rnn.runs.config import Config, check_float, check_int, check_str
 from rnn.runs.data import load_corpus
@@ -393,7 +393,7 @@ def measure_speed(corpus, seconds: float, path: Path, log) -> None:
 
 def build(data: Path, out: Path, params: dict, *, progress: bool = True, log=print) -> Path:
     """Train (or reuse) every variant in out/runs and render out/bonus.html; returns its path."""
-    from rnn.report.build import BuildError, describe_failure
+    from rnn.report.build import describe_failure
     from rnn.report.execution import execute, render
 
     data, out = Path(data).resolve(), Path(out).resolve()

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from rnn.engine.progress import STILL_EVERY
-from rnn.errors import RNNError
+from rnn.errors import BuildError, RNNError
 from rnn.report import results
 from rnn.report.execution import NOTEBOOK, effective_parameters, execute, render
 from rnn.report.seal import sealed_run, write_seal
@@ -176,12 +176,6 @@ def keep_failed(executed: Path, out: Path) -> Path | None:
     if executed.exists():
         os.replace(executed, failed)
     return failed if failed.exists() else None
-
-
-class BuildError(Exception):
-    def __init__(self, message: str, notebook: Path | None):
-        super().__init__(message)
-        self.notebook = notebook
 
 
 def describe_failure(err: Exception) -> str:

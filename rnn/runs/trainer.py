@@ -39,7 +39,7 @@ from typing import NamedTuple
 
 from rnn import errors
 from rnn.engine.progress import Progress
-from rnn.errors import Cancelled, Interrupted, RNNError
+from rnn.errors import BuildError, Cancelled, Interrupted, RNNError
 from rnn.runs.driver import stop_requests, terminate_like_interrupt
 from rnn.runs.outcome import Verdict
 from rnn.runs.paths import PACKAGE
@@ -182,8 +182,6 @@ def _error(reply: dict, child: subprocess.Popen) -> BaseException:
     code = child.wait()
     if code in (130, -signal.SIGINT, -signal.SIGTERM):
         return Cancelled("interrupted before training started; nothing was trained or written")
-    from rnn.report.build import BuildError
-
     return BuildError(f"training stopped in its own process (exit status {code}); see above", None)
 
 

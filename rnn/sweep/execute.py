@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from rnn.errors import RNNError
+from rnn.errors import BuildError, RNNError
 from rnn.report import build, execution, seal
 from rnn.runs import lock
 from rnn.runs.atomic import write_atomic
@@ -103,7 +103,7 @@ def run_point(
                 progress=progress,
                 log=progress.emit if progress else lambda line: None,  # the build's stages
             )
-        except (build.BuildError, RNNError) as err:
+        except (BuildError, RNNError) as err:
             raise RuntimeError(str(err)) from None  # a plain error pickles back to the client
         files = {name: (out / name).read_bytes() for name in POINT_FILES}
         return {"files": files, "seconds": time.perf_counter() - t0}

@@ -1,5 +1,6 @@
-"""Parameter values from the command line, read by papermill's own rules: -f files, then -y
-YAML, then -p NAME VALUE, then -r NAME VALUE (raw text), each over the ones before.
+"""Parameter values as given (the command line's, a parameters file's), read by papermill's
+own rules: -f files, then -y YAML, then -p NAME VALUE, then -r NAME VALUE (raw text), each
+over the ones before.
 
 One difference, on purpose: a -p value for a text parameter (one the notebook declares `str`)
 is kept exactly as typed, so `-p title 007` is "007" and `-p author 1e400` is text where
