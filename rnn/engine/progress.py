@@ -42,14 +42,14 @@ class Progress:
     emit: Callable[[str], None] | None = None
 
 
-def cold_cache() -> bool:
-    """True when the kernels will be compiled rather than read from numba's on-disk cache:
-    no index file of the update loop in rnn/engine/kernels/__pycache__
-    (rnn.engine.kernels.stale removes them all when a kernel's source changes). A guess for
-    saying so, never for deciding anything."""
+def cold_cache(kernel: str = "run_updates") -> bool:
+    """True when a kernel (the update loop by default; "mean_loss_flat" is validation's) will
+    be compiled rather than read from numba's on-disk cache: no index file of it in
+    rnn/engine/kernels/__pycache__ (rnn.engine.kernels.stale removes them all when a kernel's
+    source changes). A guess for saying so, never for deciding anything."""
     # Found, not imported: the kernels' import loads numba, which a build's parent never needs.
     source = Path(__file__).resolve().parent / "kernels" / "__init__.py"
-    return not any((source.parent / "__pycache__").glob(f"{source.stem}.run_updates-*.nbi"))
+    return not any((source.parent / "__pycache__").glob(f"{source.stem}.{kernel}-*.nbi"))
 
 
 def progress_bar(progress, total: int, initial: int, compiling: bool = False):

@@ -232,13 +232,9 @@ def _cold(batch_size: int) -> bool:
     """True when a kernel this side runs is not in numba's on-disk cache: validation's
     always, the update loop's for one stream (a guess for saying so, as
     rnn.engine.progress.cold_cache)."""
-    from rnn.engine import kernels
     from rnn.engine.progress import cold_cache
 
-    cache = Path(kernels.__file__).parent / "__pycache__"
-    return not any(cache.glob("__init__.mean_loss_flat-*.nbi")) or (
-        batch_size == 1 and cold_cache()
-    )
+    return cold_cache("mean_loss_flat") or (batch_size == 1 and cold_cache())
 
 
 def train_rnn(cfg, data, budget: float, report) -> dict:
