@@ -291,6 +291,14 @@ def test_a_run_that_cannot_be_extended_exactly_is_refused_with_the_reason(tmp_pa
     )
 
 
+def test_an_annealed_run_is_never_extended(tmp_path, capsys):
+    short = train_args(tmp_path, "--lr_anneal", "0.5", "--n_updates", "1000")
+    assert main(short) == 0
+    assert main(short[:-1] + ["2000"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot be extended to 2,000 exactly" in err and "lr_anneal 0.5" in err
+
+
 # --- progress ------------------------------------------------------------------------------
 
 

@@ -79,6 +79,7 @@ def test_every_parameter_is_checked_and_named_in_the_message():
         "time_budget": -1.0,
         "lr_decay": 0.0,
         "lr_decay_after": -1,
+        "lr_anneal": 1.5,
         "checkpoint_every": 0,
         "title": ["x"],
         "author": None,

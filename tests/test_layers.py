@@ -284,6 +284,43 @@ def test_lr_decay_changes_training_only_after_the_epochs_it_waits(macbeth_split)
     assert not np.array_equal(decayed.loss[per_epoch + 1 :], plain.loss[per_epoch + 1 :])
 
 
+def test_the_anneal_falls_to_zero_in_fixed_steps_over_the_last_updates():
+    from rnn.engine.optim import anneal_factor, next_eta_change, scheduled_eta
+
+    spec = rnn.Config(eta=0.1, n_updates=1000, lr_anneal=0.4).train_spec()
+    per_epoch = 10**6  # no epoch's end in sight
+    assert [anneal_factor(spec, s) for s in (0, 599, 600, 603)] == [1.0, 1.0, 1.0, 1.0]
+    assert anneal_factor(spec, 604) == pytest.approx(0.99)  # 400 updates, 100 steps of 4
+    assert anneal_factor(spec, 999) == pytest.approx(0.01)  # small, never 0
+    factors = [anneal_factor(spec, s) for s in range(1000)]
+    assert all(a >= b for a, b in zip(factors, factors[1:])) and len(set(factors)) == 100
+    assert [next_eta_change(spec, s, per_epoch) for s in (0, 599, 600, 997)] == [600] * 2 + [
+        604,
+        1000,
+    ]
+    decayed = spec.replace(lr_decay=0.5, lr_decay_after=1)  # the two schedules multiply
+    assert scheduled_eta(decayed, 700, 300) == pytest.approx(0.1 * 0.5**2 * (1 - 100 / 400))
+    assert next_eta_change(decayed, 550, 300) == 600  # the anneal's start, before epoch 2's end
+    assert next_eta_change(decayed, 850, 300) == 852  # an anneal step, before epoch 3's end
+    off = spec.replace(lr_anneal=0.0)
+    assert {anneal_factor(off, s) for s in range(1000)} == {1.0}
+    assert next_eta_change(off, 5, per_epoch) == 1000
+
+
+def test_an_annealed_run_is_the_same_however_training_splits_its_work(macbeth_split, monkeypatch):
+    vocab, ids, _ = macbeth_split
+    spec = rnn.Config(m=8, n_updates=400, seq_length=25, lr_anneal=0.5).train_spec()
+    spec = spec.replace(sample_every=None, eval_every=None)
+    params = spec.init_params(len(vocab))
+    plain = rnn.train(params, ids, spec.replace(lr_anneal=0.0))
+    annealed = rnn.train(params, ids, spec)
+    monkeypatch.setattr(rnn.engine.train, "CHUNK_UPDATES", 3)  # other calls, the same rates
+    split = rnn.train(params, ids, spec)
+    np.testing.assert_array_equal(split.loss, annealed.loss)
+    np.testing.assert_array_equal(annealed.loss[:200], plain.loss[:200])  # before the anneal
+    assert not np.array_equal(annealed.loss[201:], plain.loss[201:])
+
+
 # --- every way in: the command line trains, reuses and samples a stack ------------------------
 
 

@@ -253,6 +253,12 @@ def check_extension(out: Path, cfg: Config, p: driver.Plan) -> None:
         return
     final = Path(out) / driver.FINAL
     n = checkpoint.load(final)[1]["config"]["n_updates"]
+    if n < cfg.n_updates and cfg.lr_anneal > 0:
+        raise RNNError(
+            f"{final}: its run of {n:,} updates cannot be extended to {cfg.n_updates:,} "
+            f"exactly: its learning rate was annealed to 0 over its own last updates "
+            f"(lr_anneal {cfg.lr_anneal:g}); use --force to train afresh"
+        )
     if n < cfg.n_updates:
         raise RNNError(
             f"{final}: its run of {n:,} updates cannot be extended to {cfg.n_updates:,} "

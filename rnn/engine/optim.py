@@ -221,6 +221,25 @@ def _adam_in_place(w, g, m, v, k):
         w[i] -= rate * m[i] / (np.sqrt(v[i]) + eps)
 
 
+def scheduled_eta(spec, step: int, per_epoch: int) -> float:
+    """The learning rate of update `step` (0-based): decayed_eta's per epoch, times the
+    anneal's factor (anneal_factor)."""
+    return decayed_eta(spec, step // per_epoch) * anneal_factor(spec, step)
+
+
+def next_eta_change(spec, step: int, per_epoch: int) -> int:
+    """The first update after `step` whose learning rate may differ from step's (an epoch's
+    end when lr_decay acts, a step of the anneal), or n_updates: training runs the updates in
+    between at one rate, so the rates do not depend on how it splits its work."""
+    changes = [spec.n_updates]
+    if spec.lr_decay != 1.0:
+        changes.append(per_epoch * (step // per_epoch + 1))
+    if spec.lr_anneal > 0:
+        start, length = anneal_start(spec), anneal_step_length(spec)
+        changes.append(start if step < start else start + length * ((step - start) // length + 1))
+    return min(changes)
+
+
 def decayed_eta(spec, epoch: int) -> float:
     """The learning rate of an update in epoch `epoch` (0-based), as char-rnn decays it: at
     the end of each epoch e = 1, 2, ... with e >= lr_decay_after, eta is multiplied by
@@ -235,3 +254,31 @@ def _zip(fn, a: Params, b: Params) -> Params:
 
 def _zip3(fn, a: Params, b: Params, c: Params) -> Params:
     return Params(**{name: fn(x, getattr(b, name), getattr(c, name)) for name, x in a.items()})
+
+
+# The anneal: over the last lr_anneal of n_updates the rate falls to 0 in ANNEAL_STEPS equal
+# steps (fixed updates at which it changes, so that a run's rates are the same however its
+# work is split; 100 steps of 1% are as good as a linear fall). Used by itself (lr_decay 1)
+# it is the "budgeted" schedule: the whole budget of updates at one rate, then to 0.
+ANNEAL_STEPS = 100
+
+
+def anneal_start(spec) -> int:
+    """The first update of the anneal (n_updates when there is none)."""
+    return spec.n_updates - round(spec.lr_anneal * spec.n_updates)
+
+
+def anneal_step_length(spec) -> int:
+    """Updates at each rate of the anneal."""
+    return max(1, -(-(spec.n_updates - anneal_start(spec)) // ANNEAL_STEPS))
+
+
+def anneal_factor(spec, step: int) -> float:
+    """eta's factor at update `step`: 1 before the anneal, then 1 - k / ANNEAL_STEPS' worth of
+    the fall at its k-th step (k = 0, 1, ...): the last step's rate is small, never 0."""
+    start = anneal_start(spec)
+    if step < start:
+        return 1.0
+    length = anneal_step_length(spec)
+    done = (step - start) // length * length  # updates of the anneal before this step's
+    return 1.0 - done / (spec.n_updates - start)

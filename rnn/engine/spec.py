@@ -60,6 +60,7 @@ class TrainSpec:
     time_budget: float = _spec_field("time_budget")
     lr_decay: float = _spec_field("lr_decay")
     lr_decay_after: int = _spec_field("lr_decay_after")
+    lr_anneal: float = _spec_field("lr_anneal")
 
     def __post_init__(self):
         rules = {f.name: f for f in fields(_config.Config)}
@@ -160,6 +161,13 @@ class TrainSpec:
             said.append(
                 f"The learning rate is multiplied by {self.lr_decay:g} at the end of each epoch "
                 f"from epoch {max(self.lr_decay_after, 1)} on."
+            )
+        if self.lr_anneal > 0:
+            start = optim.anneal_start(self)
+            said.append(
+                f"Over the last {self.n_updates - start:,} updates "
+                f"({self.lr_anneal:.0%} of {self.n_updates:,}) the learning rate falls linearly "
+                f"to 0, in {optim.ANNEAL_STEPS} equal steps."
             )
         return said
 

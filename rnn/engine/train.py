@@ -533,10 +533,9 @@ def train(
             s.seconds = time.perf_counter() - t0
             checkpoint(s)
             last_checkpoint = step
-        epoch_end = per_epoch * (step // per_epoch + 1) if spec.lr_decay != 1.0 else None
         stop = _next_stop(step, n_updates, sample_every, eval_every, checkpoint_every, tick)
-        stop = min(stop, step + chunk, epoch_end or n_updates)
-        eta = optim.decayed_eta(spec, step // per_epoch)
+        stop = min(stop, step + chunk, optim.next_eta_change(spec, step, per_epoch))
+        eta = optim.scheduled_eta(spec, step, per_epoch)
         t1 = time.perf_counter()
         run(s, stop - step, ids, spec if eta == spec.eta else spec.replace(eta=eta), K, sched)
         seconds = time.perf_counter() - t1

@@ -155,7 +155,14 @@ BUDGET_ROW = "updates made (stopped by time_budget)"
 
 
 # the run line names these only when they differ from the single float64 layer's defaults
-NUMBER_DEFAULTS = {"layers": 1, "dropout": 0, "lr_decay": 1, "lr_decay_after": 10, "time_budget": 0}
+NUMBER_DEFAULTS = {
+    "layers": 1,
+    "dropout": 0,
+    "lr_decay": 1,
+    "lr_decay_after": 10,
+    "lr_anneal": 0,
+    "time_budget": 0,
+}
 
 
 def run_line(rows) -> str:
@@ -186,6 +193,8 @@ def run_line(rows) -> str:
     if number["lr_decay"] != 1:
         after = max(number["lr_decay_after"], 1)
         training += [f"η × {number['lr_decay']:g} per epoch after epoch {after:g}"]
+    if number["lr_anneal"]:
+        training += [f"η to 0 over the last {number['lr_anneal']:.0%} of updates"]
     if number["time_budget"]:
         training += [f"time budget {number['time_budget']:g} s"]
     parts = [", ".join(network), ", ".join(training), named.get("corpus"), named.get("run")]

@@ -266,6 +266,13 @@ class Config:
         "epochs before lr_decay starts acting",
         minimum=0,
     )
+    lr_anneal: float = _param(
+        0.0,
+        TRAINING,
+        "share of n_updates, at the end, over which eta falls linearly to 0 (0: off)",
+        low=0.0,
+        high=1.0,
+    )
     checkpoint_every: int = _param(10_000, RUN, "updates between checkpoints", minimum=1)
     # What the report draws from the finished model
     title: str = _param("", REPORT, "the report's title (empty: one naming the cell)")

@@ -159,10 +159,11 @@ def extends(meta: dict, cfg: Config, corpus_sha256: str) -> bool:
     the run a single longer one would have been: the same in everything but n_updates, of
     which it has more, and the finished run's closing validation (after its last update) is
     one the longer run makes too (no validation split, or n_updates a multiple of
-    eval_every); else that extra validation could have chosen another best model."""
+    eval_every); else that extra validation could have chosen another best model. A run that
+    anneals (lr_anneal) never extends: its rates follow from its own n_updates."""
     n = meta["config"]["n_updates"]
     same = not checkpoint.differences(meta, cfg.training_key() | {"n_updates": n}, corpus_sha256)
-    exact = cfg.val_fraction == 0 or n % cfg.eval_every == 0
+    exact = (cfg.val_fraction == 0 or n % cfg.eval_every == 0) and cfg.lr_anneal == 0
     return same and exact and meta["step"] == n < cfg.n_updates
 
 
