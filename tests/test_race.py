@@ -216,11 +216,13 @@ def test_the_shipped_configuration_and_sweep_are_valid():
 
     cfg, _ = contest.load_config(ROOT / "configs" / "ten-minutes.yaml")
     assert cfg.val_fraction == contest.VAL_FRACTION and cfg.eval_every
-    spec = grid.load_spec(ROOT / "sweeps" / "ten-minutes.yaml")
-    assert len(grid.expand(spec)) > 1
-    for point in grid.expand(spec):  # every point a configuration the report takes
-        cfg, _ = execution.effective_parameters(execution.NOTEBOOK, point)
-        assert cfg.eval_every and cfg.val_fraction == contest.VAL_FRACTION
+    assert cfg.lr_anneal == 1 and cfg.time_budget == contest.DEFAULT_BUDGET
+    for name in ("ten-minutes.yaml", "ten-minutes-anneal.yaml"):
+        spec = grid.load_spec(ROOT / "sweeps" / name)
+        assert len(grid.expand(spec)) > 1
+        for point in grid.expand(spec):  # every point a configuration the report takes
+            cfg, _ = execution.effective_parameters(execution.NOTEBOOK, point)
+            assert cfg.eval_every and cfg.val_fraction == contest.VAL_FRACTION
 
 
 def test_ctrl_c_stops_both_sides_in_one_line_and_writes_nothing(tmp_path):
