@@ -13,18 +13,18 @@ import argparse
 import time
 
 import rnn
-from rnn.engine.order import Order
-from rnn.runs import driver as run
+from rnn.runs import driver
 
 
 def rate(params, ids, B: int, n: int, repeats: int = 3) -> float:
     """Updates per second: the best of `repeats` runs of n updates, after one that warms up."""
-    kw = dict(sample_every=None, order=Order("sequential", batch_size=B))
-    rnn.train(params, ids, n_updates=2, **kw)
+    spec = rnn.TrainSpec(cell=params.cell, m=params.m, batch_size=B, sample_every=None)
+    spec = spec.replace(eval_every=None)
+    rnn.train(params, ids, spec.replace(n_updates=2))
     best = 0.0
     for _ in range(repeats):
         t = time.perf_counter()
-        rnn.train(params, ids, n_updates=n, **kw)
+        rnn.train(params, ids, spec.replace(n_updates=n))
         best = max(best, n / (time.perf_counter() - t))
     return best
 
@@ -37,7 +37,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="1, 4, 16, 64")
     parser.add_argument("--seconds", type=float, default=3.0, help="about this long per run")
     args = parser.parse_args()
-    data = run.prepare(rnn.Config(analysis=False), args.data)
+    data = driver.prepare(rnn.Config(analysis=False), args.data)
     params = rnn.init_params(len(data.vocab), m=args.m, cell=args.cell)
     L = 25
     print(f"{args.cell}, m = {args.m}: B, updates/s, characters/s")

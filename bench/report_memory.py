@@ -1,7 +1,7 @@
 """Peak memory of a whole report build on a large corpus: `make bench` (after corpus.py).
 
 Writes a text of --mb megabytes (the default corpus's lines, shuffled with a fixed seed, so
-that it is not one text repeated), then runs `python -m rnn.report.build` on it at the default
+that it is not one text repeated), then runs `python -m rnn report` on it at the default
 parameters (part VI on) and samples, every --every seconds, the resident memory of the
 build's whole process tree: the build, papermill's kernel and anything else it starts.
 Prints the peak of the sum, its time, and the bound the project promises:
@@ -70,7 +70,8 @@ def main(argv=None) -> int:
         cmd = [
             sys.executable,
             "-m",
-            "rnn.report.build",
+            "rnn",
+            "report",
             "--data",
             str(corpus),
             "--out",
@@ -90,11 +91,13 @@ def main(argv=None) -> int:
             time.sleep(args.every)
         seconds = time.perf_counter() - t0
         log = child.stdout.read().decode("utf-8", "replace")
+        built = (Path(tmp) / "out" / "report.html").is_file()  # a build that ran, not a no-op
     bound = 4 * size + ALLOWANCE_MB * 1_000_000
     torch = importlib.util.find_spec("torch") is not None
     figures = {
         "corpus_bytes": size,
         "exit_code": child.returncode,
+        "report_written": built,
         "seconds": round(seconds, 1),
         "peak_tree_rss_bytes": peak,
         "peak_over_corpus": round(peak / size, 2),
@@ -117,7 +120,9 @@ def main(argv=None) -> int:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(figures, indent=1) + "\n", encoding="utf-8")
-    return 0 if child.returncode == 0 and peak <= bound else 1
+    if not built:
+        print("error: the build wrote no report.html: the figures above measure nothing")
+    return 0 if child.returncode == 0 and built and peak <= bound else 1
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
-"""The race (rnn.race.race): both sides at a tiny budget on a small corpus, the record and the
-page, bad inputs refused in one line, Ctrl-C, and the PyTorch side's validation."""
+"""The race (rnn.race.contest and rnn.race.result): both sides at a tiny budget on a small
+corpus, the record and the page, bad inputs refused in one line, Ctrl-C, and the PyTorch
+side's validation."""
 
 import dataclasses
 import importlib.util
@@ -279,17 +280,17 @@ def test_the_summary_table_reads_each_curve_at_even_seconds():
 
 def test_the_torch_side_reads_validation_as_one_stream_whatever_the_chunks(monkeypatch):
     torch = pytest.importorskip("torch")
-    from rnn.race import torch_side as race_torch
+    from rnn.race import torch_side
 
     K, rng = 11, np.random.default_rng(0)
-    cfg = race_torch.CharRNN(m=8)
+    cfg = torch_side.CharRNN(m=8)
     torch.manual_seed(0)
-    net = race_torch.Net(K, cfg)
+    net = torch_side.Net(K, cfg)
     ids = rng.integers(0, K, 300)
     state = tuple(0.3 * torch.randn(cfg.layers, 1, cfg.m) for _ in range(2))
-    whole = race_torch.mean_loss(net, ids, state)
-    monkeypatch.setattr(race_torch, "EVAL_CHUNK", 7)
-    assert race_torch.mean_loss(net, ids, state) == pytest.approx(whole, rel=1e-6)
+    whole = torch_side.mean_loss(net, ids, state)
+    monkeypatch.setattr(torch_side, "EVAL_CHUNK", 7)
+    assert torch_side.mean_loss(net, ids, state) == pytest.approx(whole, rel=1e-6)
     with torch.no_grad():  # the same from the definition: -mean ln p(y_t | x_<=t)
         logits, _ = net(torch.as_tensor(ids[:-1])[:, None], state)
         logp = torch.log_softmax(logits[:, 0].double(), 1)

@@ -13,7 +13,7 @@ import pytest
 
 from rnn.cli.commands import main as cli
 from rnn.errors import BuildError
-from rnn.report import build, execution
+from rnn.report import build, execution, printing
 from rnn.runs import checkpoint
 from rnn.runs.config import Config, names
 from rnn.runs.lock import LOCK_NAME
@@ -405,7 +405,7 @@ def test_pdf_prints_what_is_in_out_and_nothing_else(tmp_path, monkeypatch, capsy
     assert err == f"error: {tmp_path / 'report.html'}: no report to print; run 'make report' first"
     assert list(tmp_path.iterdir()) == []  # nothing was built
     (tmp_path / "report.html").write_text("<html><head></head><body>a report</body></html>")
-    monkeypatch.setattr(build.shutil, "which", lambda name: None)
+    monkeypatch.setattr(printing.shutil, "which", lambda name: None)
     assert cli(["pdf", "--out", str(tmp_path)]) == 2
     assert "apt-get install chromium" in capsys.readouterr().err
 

@@ -1,8 +1,8 @@
 """What a run shows while it trains: progress lines and bars, and the compiler's first run.
 
-Kept apart from the training loop (rnn.train) because neither changes the trained model:
-rnn.runs.checkpoint's code digest covers train.py, and a new wording here must not make every
-finished run another run.
+Kept apart from the training loop (rnn.engine.train): nothing here changes the trained
+model. (rnn.runs.checkpoint's code digest still covers this file, as it covers every module
+train.py imports: a change here makes finished runs other runs, to be safe.)
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 char-rnn (Karpathy, 2015) trains, by default, a two-layer LSTM of 128 units on one-hot
 characters, 50 sequences of 50 characters an update, with the state carried from batch to
-batch. Here, as the race (rnn.race.race) asks: Adam at 2e-3, the gradient's norm clipped at 5,
+batch. Here, as the race (rnn.race.contest) asks: Adam at 2e-3, the gradient's norm clipped at 5,
 float32, one thread, the weights drawn from U(-0.08, 0.08) and the first layer's forget-gate
 bias set to 1 (char-rnn's initialisation). The text is read as this package reads a batch
 (rnn.engine.order, `sequential`): the training split cut into B stretches, stream b reading stretch
@@ -10,7 +10,7 @@ b from start to end, the states zeroed at each epoch's start and detached betwee
 Validation is the package's: the mean -ln p per character of the same held-out suffix
 (rnn.runs.data.split_train_val), read as one stream from the state the first stream carries.
 
-Imported only when torch is installed (rnn.race.race checks first).
+Imported only when torch is installed (rnn.race.contest checks first).
 
 Evaluation is excluded from the budget: `budget` is seconds of training (the updates' own
 wall time), as on the package's side of the race; the curve's seconds are the same.

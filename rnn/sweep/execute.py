@@ -1,5 +1,13 @@
 """A sweep's points run on Dask, each a build of the report in a worker's own folder,
-their progress sent to the client; which points are already done."""
+their progress sent to the client; which points are already done.
+
+Workers need no shared filesystem: the client sends each point the corpus and the notebook,
+the worker builds in a folder of its own, and the point's files come back through Dask. A
+point is skipped when its folder holds a report of the same effective parameters and corpus
+(rnn.sweep.grid.identity); otherwise it is built again (its earlier checkpoint goes with it,
+so a change of a report-only parameter does not retrain). A point that fails is retried
+once, then recorded as failed; the others go on.
+"""
 
 from __future__ import annotations
 

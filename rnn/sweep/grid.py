@@ -13,14 +13,10 @@ The YAML file:
     points: [{cell: lstm, m: 45}]  # optional: points beside the grid's, each one mapping
 
 
-Every point is checked, with the corpus, before any worker starts. Each point builds
-reports/<name>/points/<eta-0.05_m-50>/ exactly as `make report` builds a folder. Workers
-need no shared filesystem: the client sends each point the corpus and the notebook, the
-worker builds in a folder of its own, and the point's files come back through Dask. A
-point is skipped when its folder holds a report of the same effective parameters and
-corpus; otherwise it is built again (its earlier checkpoint goes with it, so a change of a
-report-only parameter does not retrain). A point that fails is retried once, then
-recorded as failed; the others go on.
+Every point is checked here, with the corpus, before any worker starts; `identity` is
+what a point's report depends on (rnn.sweep.execute skips a point whose folder holds the
+report of that identity, and retries a failed one once). Each point builds
+reports/<name>/points/<eta-0.05_m-50>/ exactly as `make report` builds a folder.
 """
 
 from __future__ import annotations

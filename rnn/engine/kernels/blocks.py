@@ -80,7 +80,7 @@ def _expm1_parts(x, n, q, bits):
 @jit
 def exp_shifted(x, q, bits, scale):
     """x[:] = exp(x - x.max()) in place; returns the sum (the softmax denominator).
-    scale is bits read as float64 (see _scratch)."""
+    scale is bits read as float64 (see scratch)."""
     n = x.shape[0]
     top = x.max()
     for i in range(n):

@@ -3,7 +3,7 @@
 numba reuses a cached compiled function while the file that defines it is unchanged, even
 when a function it calls, in another file, has changed (the compiled caller has the old
 callee inlined). So the cache is keyed here on all of them: a digest of every source file
-of rnn/kernels, with numba's and Python's versions, is kept beside the cache, and when it no
+of rnn/engine/kernels, with numba's and Python's versions, is kept beside the cache, and when it no
 longer matches at import the cached machine code is removed (it is compiled again, about
 30-60 s, on first use).
 """
