@@ -256,10 +256,10 @@ def _zip3(fn, a: Params, b: Params, c: Params) -> Params:
     return Params(**{name: fn(x, getattr(b, name), getattr(c, name)) for name, x in a.items()})
 
 
-# The anneal: over the last lr_anneal of n_updates the rate falls to 0 in ANNEAL_STEPS equal
-# steps (fixed updates at which it changes, so that a run's rates are the same however its
-# work is split; 100 steps of 1% are as good as a linear fall). Used by itself (lr_decay 1)
-# it is the "budgeted" schedule: the whole budget of updates at one rate, then to 0.
+# The anneal: over the last lr_anneal of n_updates the rate falls towards 0 in at most
+# ANNEAL_STEPS equal steps, at fixed updates (so that a run's rates are the same however its
+# work is split), a staircase close to a linear fall. lr_anneal 1 falls over the whole run;
+# less holds the rate first, then falls, the schedule of a fixed budget of updates.
 ANNEAL_STEPS = 100
 
 
@@ -269,13 +269,14 @@ def anneal_start(spec) -> int:
 
 
 def anneal_step_length(spec) -> int:
-    """Updates at each rate of the anneal."""
+    """Updates at each rate of the anneal (at least 1, so at most ANNEAL_STEPS rates)."""
     return max(1, -(-(spec.n_updates - anneal_start(spec)) // ANNEAL_STEPS))
 
 
 def anneal_factor(spec, step: int) -> float:
-    """eta's factor at update `step`: 1 before the anneal, then 1 - k / ANNEAL_STEPS' worth of
-    the fall at its k-th step (k = 0, 1, ...): the last step's rate is small, never 0."""
+    """eta's factor at update `step`: 1 before the anneal; in it, 1 less the share of the
+    anneal's updates made before this step's rate began (1 at its first step, about 0.01 at
+    its last: never 0)."""
     start = anneal_start(spec)
     if step < start:
         return 1.0

@@ -167,7 +167,7 @@ class TrainSpec:
             said.append(
                 f"Over the last {self.n_updates - start:,} updates "
                 f"({self.lr_anneal:.0%} of {self.n_updates:,}) the learning rate falls linearly "
-                f"to 0, in {optim.ANNEAL_STEPS} equal steps."
+                f"towards 0, in at most {optim.ANNEAL_STEPS} equal steps."
             )
         return said
 

@@ -269,7 +269,7 @@ class Config:
     lr_anneal: float = _param(
         0.0,
         TRAINING,
-        "share of n_updates, at the end, over which eta falls linearly to 0 (0: off)",
+        "share of n_updates, at the end, over which eta falls linearly towards 0 (0: off)",
         low=0.0,
         high=1.0,
     )
