@@ -286,6 +286,7 @@ def test_lr_decay_changes_training_only_after_the_epochs_it_waits(macbeth_split)
 
 def test_the_anneal_falls_to_zero_in_fixed_steps_over_the_last_updates():
     from rnn.engine.optim import anneal_factor, next_eta_change, scheduled_eta
+    from rnn.report.heading import run_line
 
     spec = rnn.Config(eta=0.1, n_updates=1000, lr_anneal=0.4).train_spec()
     per_epoch = 10**6  # no epoch's end in sight
@@ -305,6 +306,14 @@ def test_the_anneal_falls_to_zero_in_fixed_steps_over_the_last_updates():
     off = spec.replace(lr_anneal=0.0)
     assert {anneal_factor(off, s) for s in range(1000)} == {1.0}
     assert next_eta_change(off, 5, per_epoch) == 1000
+    said = spec.describe()  # the report's training paragraph, and its run line
+    assert "falls linearly towards 0 over the last 400 of the 1,000 updates" in said
+    assert "over all 1,000 updates" in spec.replace(lr_anneal=1.0).describe()
+    assert "falls linearly" not in off.describe()
+    rows = [("cell", "gru"), ("n_updates", "1,000")]
+    assert "η falling to 0 over the last 40% of updates" in run_line(rows + [("lr_anneal", "0.4")])
+    assert "η falling to 0 over the run" in run_line(rows + [("lr_anneal", "1.0")])
+    assert "η falling" not in run_line(rows + [("lr_anneal", "0.0")])
 
 
 def test_an_annealed_run_is_the_same_however_training_splits_its_work(macbeth_split, monkeypatch):

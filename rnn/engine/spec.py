@@ -164,10 +164,14 @@ class TrainSpec:
             )
         if self.lr_anneal > 0:
             start = optim.anneal_start(self)
+            over = (
+                f"over all {self.n_updates:,} updates"
+                if start == 0
+                else f"over the last {self.n_updates - start:,} of the {self.n_updates:,} updates"
+            )
             said.append(
-                f"Over the last {self.n_updates - start:,} updates "
-                f"({self.lr_anneal:.0%} of {self.n_updates:,}) the learning rate falls linearly "
-                f"towards 0, in at most {optim.ANNEAL_STEPS} equal steps."
+                f"The learning rate falls linearly towards 0 {over}, in at most "
+                f"{optim.ANNEAL_STEPS} equal steps."
             )
         return said
 

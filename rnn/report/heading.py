@@ -193,8 +193,10 @@ def run_line(rows) -> str:
     if number["lr_decay"] != 1:
         after = max(number["lr_decay_after"], 1)
         training += [f"η × {number['lr_decay']:g} per epoch after epoch {after:g}"]
-    if number["lr_anneal"]:
-        training += [f"η to 0 over the last {number['lr_anneal']:.0%} of updates"]
+    if number["lr_anneal"] == 1:
+        training += ["η falling to 0 over the run"]
+    elif number["lr_anneal"]:
+        training += [f"η falling to 0 over the last {number['lr_anneal']:.0%} of updates"]
     if number["time_budget"]:
         training += [f"time budget {number['time_budget']:g} s"]
     parts = [", ".join(network), ", ".join(training), named.get("corpus"), named.get("run")]
