@@ -314,6 +314,8 @@ def test_the_anneal_falls_to_zero_in_fixed_steps_over_the_last_updates():
     assert "η falling to 0 over the last 40% of updates" in run_line(rows + [("lr_anneal", "0.4")])
     assert "η falling to 0 over the run" in run_line(rows + [("lr_anneal", "1.0")])
     assert "η falling" not in run_line(rows + [("lr_anneal", "0.0")])
+    with pytest.raises(rnn.ConfigError, match="lr_anneal: 0.004 of n_updates=100 is no whole"):
+        rnn.Config(n_updates=100, lr_anneal=0.004)  # an anneal of no update: refused, not ignored
 
 
 def test_an_annealed_run_is_the_same_however_training_splits_its_work(macbeth_split, monkeypatch):

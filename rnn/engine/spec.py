@@ -162,8 +162,8 @@ class TrainSpec:
                 f"The learning rate is multiplied by {self.lr_decay:g} at the end of each epoch "
                 f"from epoch {max(self.lr_decay_after, 1)} on."
             )
-        if self.lr_anneal > 0:
-            start = optim.anneal_start(self)
+        start = optim.anneal_start(self)
+        if start < self.n_updates:  # an anneal of at least one update
             over = (
                 f"over all {self.n_updates:,} updates"
                 if start == 0

@@ -196,7 +196,8 @@ def run_line(rows) -> str:
     if number["lr_anneal"] == 1:
         training += ["η falling to 0 over the run"]
     elif number["lr_anneal"]:
-        training += [f"η falling to 0 over the last {number['lr_anneal']:.0%} of updates"]
+        share = f"{100 * number['lr_anneal']:.3g}%"  # 30%, 0.4%: never a rounded 0%
+        training += [f"η falling to 0 over the last {share} of updates"]
     if number["time_budget"]:
         training += [f"time budget {number['time_budget']:g} s"]
     parts = [", ".join(network), ", ".join(training), named.get("corpus"), named.get("run")]

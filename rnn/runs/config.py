@@ -342,6 +342,11 @@ class Config:
                 f"parameter n_chunks must be >= batch_size ({self.batch_size}) for order "
                 f"chunks, got {self.n_chunks}"
             )
+        if self.lr_anneal > 0 and self.n_updates and round(self.lr_anneal * self.n_updates) < 1:
+            raise ConfigError(
+                f"parameter lr_anneal: {self.lr_anneal:g} of n_updates={self.n_updates:,} is no "
+                f"whole update; use 0 (off) or at least {1 / self.n_updates:.2g}"
+            )
         self.temperature_list()
 
     @property
