@@ -253,19 +253,19 @@ def check_extension(out: Path, cfg: Config, p: driver.Plan) -> None:
         return
     final = Path(out) / driver.FINAL
     n = checkpoint.load(final)[1]["config"]["n_updates"]
-    if n < cfg.n_updates and cfg.lr_anneal > 0:
-        raise RNNError(
-            f"{final}: its run of {n:,} updates cannot be extended to {cfg.n_updates:,} "
-            f"exactly: its learning rate was annealed to 0 over its own last updates "
-            f"(lr_anneal {cfg.lr_anneal:g}); use --force to train afresh"
-        )
-    if n < cfg.n_updates:
-        raise RNNError(
-            f"{final}: its run of {n:,} updates cannot be extended to {cfg.n_updates:,} "
-            f"exactly: its closing validation, at update {n:,}, is not one a "
-            f"{cfg.n_updates:,}-update run makes (eval_every {cfg.eval_every:,}); use --force "
-            f"to train afresh"
-        )
+    if n >= cfg.n_updates:
+        return
+    why = (
+        f"its learning rate was annealed to 0 over its own last updates "
+        f"(lr_anneal {cfg.lr_anneal:g})"
+        if cfg.lr_anneal > 0
+        else f"its closing validation, at update {n:,}, is not one a {cfg.n_updates:,}-update "
+        f"run makes (eval_every {cfg.eval_every:,})"
+    )
+    raise RNNError(
+        f"{final}: its run of {n:,} updates cannot be extended to {cfg.n_updates:,} exactly: "
+        f"{why}; use --force to train afresh"
+    )
 
 
 def what_train_did(p: driver.Plan, trained: driver.Run, out: Path) -> str:
