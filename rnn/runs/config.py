@@ -27,7 +27,7 @@ from numbers import Integral, Real
 
 from rnn.engine.cells import CELLS
 from rnn.engine.model import INITS, LOSSES
-from rnn.engine.optim import OPTIMIZERS
+from rnn.engine.optim import OPTIMIZERS, anneal_start
 from rnn.engine.order import ORDERS
 from rnn.errors import ConfigError
 from rnn.runs.paths import ROOT
@@ -342,7 +342,7 @@ class Config:
                 f"parameter n_chunks must be >= batch_size ({self.batch_size}) for order "
                 f"chunks, got {self.n_chunks}"
             )
-        if self.lr_anneal > 0 and self.n_updates and round(self.lr_anneal * self.n_updates) < 1:
+        if self.lr_anneal > 0 and self.n_updates and anneal_start(self) == self.n_updates:
             raise ConfigError(
                 f"parameter lr_anneal: {self.lr_anneal:g} of n_updates={self.n_updates:,} is no "
                 f"whole update; use 0 (off) or at least {1 / self.n_updates:.2g}"
