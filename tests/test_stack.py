@@ -230,3 +230,73 @@ def test_names_and_flops():
     assert n_layers(make_problem("vanilla", L=4)[0]) == 4
     # char-rnn's two-layer LSTM: 3 x (2 m 4m (W, W2, U2) + 2 m K), K = 65
     assert matmul_flops("lstm", 2, 128, 65) == 3 * (3 * 2 * 128 * 512 + 2 * 128 * 65)
+
+
+# --- float32's compiled loops (rnn.engine.kernels.steps32) ----------------------------------------
+
+
+def _numpy_blas_is_openblas() -> bool:
+    from threadpoolctl import threadpool_info
+
+    return any(i.get("internal_api") == "openblas" for i in threadpool_info())
+
+
+@pytest.fixture
+def steps32():
+    """The compiled loops, which float32 takes wherever numpy's BLAS is OpenBLAS (numpy's own
+    wheels, so CI): there they must be in use, not silently replaced by the numpy loops."""
+    import rnn.engine.stack as stack
+
+    if not _numpy_blas_is_openblas():
+        pytest.skip("numpy's BLAS is not OpenBLAS: float32 keeps the numpy loops")
+    fast = stack._compiled_steps(np.float32)
+    assert fast is not None
+    assert stack._compiled_steps(np.float64) is None
+    return fast
+
+
+def test_sgemm_from_compiled_code_is_numpys_product(steps32):
+    rng = np.random.default_rng(11)
+    for M, K, N in ((1, 1, 1), (7, 13, 5), (32, 256, 768)):
+        a, b = rng.standard_normal((M, K), np.float32), rng.standard_normal((K, N), np.float32)
+        c = np.full((M, N), np.nan, np.float32)
+        steps32.matmul(a, b, c)
+        np.testing.assert_allclose(c, a @ b, rtol=1e-5, atol=1e-5 * np.sqrt(K))
+
+
+def test_tanh32_is_within_5_ulp_of_tanh(steps32):
+    x = np.concatenate([np.linspace(-20, 20, 400_001), [0.0, -0.0, 1e-30, -1e-8, 3e-4, 7.9, 7.91]])
+    x = x.astype(np.float32)[None, :]
+    out = np.empty_like(x)
+    steps32.tanh_rows(x, out)
+    exact = np.tanh(x.astype(np.float64))
+    ulp = np.spacing(np.abs(exact).astype(np.float32)).astype(np.float64)
+    assert np.max(np.abs(out - exact) / ulp) <= 5.0
+    assert np.array_equal(np.signbit(out), np.signbit(x))  # odd, -0 included
+    special = np.array([[np.nan, np.inf, -np.inf, 100.0]], np.float32)
+    steps32.tanh_rows(special, out[:, :4])
+    assert np.isnan(out[0, 0])  # a diverged run still shows as one
+    np.testing.assert_allclose(out[0, 1:4], [1.0, -1.0, 1.0], rtol=3e-7)  # within 5 ulp
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("m", [13, 32])
+def test_float32_compiled_loops_equal_the_numpy_loops(cell, m, steps32, monkeypatch):
+    """The same network, batch and dropout through both float32 paths: the loss to 1e-6, every
+    gradient and state to 1e-5 of its largest entry (single-precision rounding: the two add in
+    different orders inside BLAS and tanh differs by a few ulp)."""
+    import rnn.engine.stack as stack
+
+    P, X, Y, state0 = make_problem(cell, L=2, m=m, K=11, T=9, B=5, seed=12)
+    f32 = lambda arrays: [a.astype(np.float32) for a in arrays]  # noqa: E731
+    P = dict(zip(P, f32(a / np.sqrt(a.shape[1]) for a in P.values())))
+    masks = make_masks(2, 9, 5, m, keep=0.7, dtype=np.float32)
+    fast = loss_and_grads_stack(P, cell, X, Y, f32(state0), masks)
+    monkeypatch.setitem(stack._COMPILED, "steps32", None)
+    slow = loss_and_grads_stack(P, cell, X, Y, f32(state0), masks)
+    assert fast[0] == pytest.approx(slow[0], rel=1e-6)
+    for name in P:
+        assert fast[1][name].dtype == np.float32
+        assert_close(fast[1][name], slow[1][name], 1e-5, name)
+    for a, b in zip(fast[2], slow[2]):
+        assert_close(a, b, 1e-5, "state")

@@ -270,6 +270,61 @@ _FORWARD = {"vanilla": _vanilla_forward, "lstm": _lstm_forward, "gru": _gru_forw
 _BACKWARD = {"vanilla": _vanilla_backward, "lstm": _lstm_backward, "gru": _gru_backward}
 
 
+# --- the same loops compiled, for float32 (rnn.engine.kernels.steps32) --------------------------
+
+_COMPILED = {}  # "steps32": the module, or None where it cannot run
+
+
+def _compiled_steps(dtype):
+    """rnn.engine.kernels.steps32 for float32 when numpy's BLAS can be called from compiled
+    code (checked once a process, on one product against numpy's), else None: the loops
+    above. float64 and complex128 always take the loops above."""
+    if np.dtype(dtype) != np.float32:
+        return None
+    if "steps32" not in _COMPILED:
+        _COMPILED["steps32"] = None
+        from rnn.engine.kernels import blas
+
+        if blas.SGEMM is not None:
+            from rnn.engine.kernels import steps32
+
+            rng = np.random.default_rng(0)
+            a, b = rng.random((5, 7), np.float32), rng.random((7, 3), np.float32)
+            c = np.empty((5, 3), np.float32)
+            steps32.matmul(a, b, c)
+            if np.allclose(c, a @ b, rtol=1e-5, atol=1e-6):
+                _COMPILED["steps32"] = steps32
+    return _COMPILED["steps32"]
+
+
+def _layer_forward(cell, WT, A, H, ws, lay):
+    """A layer's T steps forward: compiled (float32) or the numpy loop."""
+    fast = _compiled_steps(A.dtype)
+    if fast is None:
+        _FORWARD[cell](WT, A, H, ws, lay)
+    elif cell == "gru":
+        fast.gru_forward(WT, A, H, ws.RH[lay], ws.tG)
+    elif cell == "lstm":
+        fast.lstm_forward(WT, A, H, ws.S[lay], ws.TS[lay], ws.tG)
+    else:
+        fast.vanilla_forward(WT, A, H, ws.tG)
+
+
+def _layer_backward(cell, W, dD, ws, lay):
+    """A layer's T steps backward, filling ws.DZ: compiled (float32) or the numpy loop."""
+    fast = _compiled_steps(dD.dtype)
+    if fast is None:
+        _BACKWARD[cell](W, dD, ws, lay)
+        return
+    W = np.ascontiguousarray(W)
+    if cell == "gru":
+        fast.gru_backward(W, dD, ws.A[lay], ws.H[lay], ws.DZ, *ws.tm)
+    elif cell == "lstm":
+        fast.lstm_backward(W, dD, ws.A[lay], ws.S[lay], ws.TS[lay], ws.DZ, *ws.tm[:3])
+    else:
+        fast.vanilla_backward(W, dD, ws.H[lay], ws.DZ, ws.tm[0])
+
+
 def _dW(cell, ws, lay, T, B, m):
     """dL/dW of a layer after its backward loop: (G m, T B) x (T B, m) products."""
     G = GATES[cell]
@@ -320,7 +375,7 @@ def loss_and_grads_stack(P, cell: str, X, Y, state0, masks=None):
         s = "" if lay == 0 else str(lay + 1)
         if masks is not None:
             np.multiply(dD, masks[lay], out=dD)
-        _BACKWARD[cell](W, dD, ws, lay)
+        _layer_backward(cell, W, dD, ws, lay)
         DZ = ws.DZ.reshape(TB, -1)
         grads["W" + s] = _dW(cell, ws, lay, T, B, m)
         grads["b" + s] = DZ.sum(axis=0)[:, None]
@@ -384,7 +439,7 @@ def _forward(P, cell, X, Y, state0, masks):
         H[0] = state0[lay][:m].T
         if cell == "lstm":
             ws.S[lay][0] = state0[lay][m:].T
-        _FORWARD[cell](np.ascontiguousarray(W.T), A, H, ws, lay)
+        _layer_forward(cell, np.ascontiguousarray(W.T), A, H, ws, lay)
         if masks is None:
             below = H[1:]
         else:

