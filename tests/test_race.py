@@ -217,8 +217,8 @@ def test_the_shipped_configuration_and_sweep_are_valid():
 
     cfg, _ = contest.load_config(ROOT / "configs" / "ten-minutes.yaml")
     assert cfg.val_fraction == contest.VAL_FRACTION and cfg.eval_every
-    assert cfg.lr_anneal == 1 and cfg.time_budget == contest.DEFAULT_BUDGET
-    for name in ("ten-minutes.yaml", "ten-minutes-anneal.yaml"):
+    assert cfg.lr_anneal == 0.5 and cfg.time_budget == contest.DEFAULT_BUDGET
+    for name in ("ten-minutes.yaml", "ten-minutes-anneal.yaml", "ten-minutes-schedule.yaml"):
         spec = grid.load_spec(ROOT / "sweeps" / name)
         assert len(grid.expand(spec)) > 1
         for point in grid.expand(spec):  # every point a configuration the report takes

@@ -22,10 +22,13 @@ every product that does not wait on the recurrence runs ONCE over all T B rows:
   and dD_below = dZ U are single (rows, T B) x (T B, cols) products.
 
 Arrays are reused from call to call (a workspace per shape and dtype; a call is therefore not
-re-entrant from two threads at once). A step's tanh runs through numpy's ufuncs with out=
-(vectorised, SIMD, in float32 as in float64), the rest of its elementwise work through one or
-two small compiled loops. Threads: whatever BLAS is given; the bench and the race pin it to
-one. bench/stack.py measures it; README's "Stacked layers" gives the figures.
+re-entrant from two threads at once). In float64 and complex128 a layer's steps are the loops
+below: a step's tanh runs through numpy's ufuncs with out= (vectorised, SIMD), the rest of its
+elementwise work through one or two small compiled loops. In float32 the same loops run
+compiled, a layer's T steps in one call (rnn.engine.kernels.steps32, where numpy's BLAS can be
+called from compiled code; else the loops below). Threads: whatever BLAS is given; the bench
+and the race pin it to one. bench/stack.py measures it; README's "Stacked layers" gives the
+figures.
 """
 
 from __future__ import annotations

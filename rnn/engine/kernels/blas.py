@@ -34,9 +34,9 @@ def _find():
         from threadpoolctl import threadpool_info
     except ImportError:
         return None, 0
-    for info in threadpool_info():
-        if info.get("internal_api") != "openblas":
-            continue
+    found = [i for i in threadpool_info() if i.get("internal_api") == "openblas"]
+    found.sort(key=lambda info: "numpy" not in info["filepath"])  # numpy's before another's
+    for info in found:
         try:
             lib = ctypes.CDLL(info["filepath"])
         except OSError:

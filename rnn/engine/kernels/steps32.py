@@ -1,15 +1,15 @@
 """rnn.engine.stack's loops over the T steps of one layer, compiled, in single precision.
 
-The same arithmetic as the stack's numpy loops (its comments give the equations and the
-arrays' meaning), each cell's forward beside its backward; what changes is that a layer's T
-steps are one call. A step's products go to numpy's own OpenBLAS through
-rnn.engine.kernels.blas and its elementwise work runs in the same compiled loop, so nothing
-returns to Python between steps (a forward step of configs/ten-minutes.yaml's GRU layers,
-B = 32 and m = 256, went from 210 us to 146, of which the two products take about 123). The elementwise work is several short loops a step, each
-writing an array it reads at the same index only, and touching few arrays: the compiler
-vectorises a loop only when checks at run time can rule out that a store feeds a later load,
-and gives up past a few pairs of arrays (a store at z[2m + j] beside a load at z[j] kept the
-GRU's state update scalar, at twice the time).
+The same arithmetic as the stack's numpy loops (its comments give the equations and the arrays'
+meaning), each cell's forward beside its backward; what changes is that a layer's T steps are
+one call. A step's products go to numpy's own OpenBLAS through rnn.engine.kernels.blas and its
+elementwise work runs in the same compiled loop, so nothing returns to Python between steps (a
+forward step of configs/ten-minutes.yaml's GRU layers, B = 32 and m = 256, went from 210 us to
+146, of which the two products take about 123). The elementwise work is several short loops a
+step, each writing an array it reads at the same index only, and touching few arrays: the
+compiler vectorises a loop only when checks at run time can rule out that a store feeds a later
+load, and gives up past a few pairs of arrays (a store at z[2m + j] beside a load at z[j] kept
+the GRU's state update scalar, at twice the time).
 
 tanh is a rational function, x times an even polynomial of degree 12 over one of degree 6,
 with Eigen's coefficients for float, its argument clamped to +-7.905 (where the function is
