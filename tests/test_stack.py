@@ -300,3 +300,21 @@ def test_float32_compiled_loops_equal_the_numpy_loops(cell, m, steps32, monkeypa
         assert_close(fast[1][name], slow[1][name], 1e-5, name)
     for a, b in zip(fast[2], slow[2]):
         assert_close(a, b, 1e-5, "state")
+
+
+def test_float32_without_the_binding_takes_the_numpy_loops(monkeypatch):
+    """Where numpy's BLAS cannot be called from compiled code (no OpenBLAS), float32 still
+    trains, on the numpy loops."""
+    import rnn.engine.stack as stack
+    from rnn.engine.kernels import blas
+
+    monkeypatch.setattr(blas, "SGEMM", None)
+    monkeypatch.setattr(stack, "_COMPILED", {})
+    assert stack._compiled_steps(np.float32) is None
+    P, X, Y, state0 = make_problem("gru", L=2, seed=13)
+    P32 = {name: a.astype(np.float32) for name, a in P.items()}
+    loss32, g32, _ = loss_and_grads_stack(P32, "gru", X, Y, [s.astype(np.float32) for s in state0])
+    loss64, g64, _ = loss_and_grads_stack(P, "gru", X, Y, state0)
+    assert loss32 == pytest.approx(loss64, rel=1e-5)
+    for name in P:
+        assert_close(g32[name], g64[name], 1e-4, name)

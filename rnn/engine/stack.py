@@ -280,8 +280,9 @@ _COMPILED = {}  # "steps32": the module, or None where it cannot run
 
 def _compiled_steps(dtype):
     """rnn.engine.kernels.steps32 for float32 when numpy's BLAS can be called from compiled
-    code (checked once a process, on one product against numpy's), else None: the loops
-    above. float64 and complex128 always take the loops above."""
+    code, else None: the loops above. Checked once a process, on one product against numpy's;
+    a binding that fails to compile or link, or computes anything else, leaves float32 on
+    the loops above (slower, the same results). float64 and complex128 always take them."""
     if np.dtype(dtype) != np.float32:
         return None
     if "steps32" not in _COMPILED:
@@ -289,12 +290,15 @@ def _compiled_steps(dtype):
         from rnn.engine.kernels import blas
 
         if blas.SGEMM is not None:
-            from rnn.engine.kernels import steps32
-
             rng = np.random.default_rng(0)
             a, b = rng.random((5, 7), np.float32), rng.random((7, 3), np.float32)
-            c = np.empty((5, 3), np.float32)
-            steps32.matmul(a, b, c)
+            c = np.zeros((5, 3), np.float32)
+            try:
+                from rnn.engine.kernels import steps32
+
+                steps32.matmul(a, b, c)
+            except Exception:  # numba's or the linker's errors: no compiled loops here
+                return None
             if np.allclose(c, a @ b, rtol=1e-5, atol=1e-6):
                 _COMPILED["steps32"] = steps32
     return _COMPILED["steps32"]

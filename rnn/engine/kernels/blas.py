@@ -1,8 +1,9 @@
 """numpy's own OpenBLAS SGEMM, callable from compiled loops (rnn.engine.kernels.steps32).
 
 With it, the stack's recurrence in single precision runs a layer's T steps in one compiled
-call instead of returning to Python for each step's product: at B = 32 a step's products take
-about 120 us, and the numpy calls and dispatches around them cost about a third as much again.
+call instead of returning to Python for each step's products: a forward step of
+configs/ten-minutes.yaml's GRU layers took 210 us through numpy, of which the two products are
+about 123 and the elementwise work about 20; the rest was the calls between them.
 
 The library is the one numpy itself loaded, found through threadpoolctl, so a thread limit
 set with threadpoolctl (the bench's, the race's) holds for these products too. Its CBLAS
@@ -24,7 +25,7 @@ _CANDIDATES = (
     ("cblas_sgemm", 32),
 )
 
-ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112  # CBLAS's enum values
+ROW_MAJOR, NO_TRANS = 101, 111  # CBLAS's enum values
 
 
 def _find():
