@@ -22,6 +22,7 @@ import multiprocessing as mp
 import os
 import sys
 from pathlib import Path
+from queue import Empty
 
 
 def side(path: str, core: int | None, args, queue) -> None:
@@ -54,6 +55,15 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if len(args.configs) > 2:
         parser.error("at most two configurations (one a core)")
+    from rnn.errors import RNNError
+    from rnn.race import contest
+
+    for path in args.configs:  # a bad file is one line, before anything trains
+        try:
+            contest.load_config(path)
+        except RNNError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
     cores = sorted(os.sched_getaffinity(0))
     pinned = len(cores) >= len(args.configs)
     queue = mp.Queue()
@@ -64,8 +74,17 @@ def main(argv=None) -> int:
     for p in procs:
         p.start()
     results = {}
-    for _ in procs:
-        path, rate, n, rec = queue.get()
+    while len(results) < len(procs):
+        try:
+            path, rate, n, rec = queue.get(timeout=1.0)
+        except Empty:  # a side that died without a result (its traceback is above) ends it
+            failed = [c for p, c in zip(procs, args.configs) if p.exitcode not in (None, 0)]
+            if failed:
+                for p in procs:
+                    p.terminate()
+                print(f"error: {', '.join(failed)} failed; nothing measured", file=sys.stderr)
+                return 1
+            continue
         best = min(bits for *_, bits in rec["points"])
         last = [(round(s), round(bits, 4)) for s, _, _, bits in rec["points"][-4:]]
         print(

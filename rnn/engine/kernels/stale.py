@@ -20,15 +20,19 @@ STAMP = "sources.sha256"  # in the cache folder, beside numba's index (.nbi) and
 
 
 def sources_digest(folder: Path = HERE) -> str:
-    """SHA-256 over the kernels' source files (names and bytes), numba's and Python's
-    versions: what the cached machine code was compiled from."""
+    """SHA-256 over the kernels' source files (names and bytes), numba's, numpy's and
+    Python's versions: what the cached machine code was compiled from (numpy's version stands
+    for its BLAS, whose SGEMM steps32's cached code calls by a symbol that names its integers'
+    width)."""
+    import numpy
+
     try:
         import numba
 
         version = numba.__version__
     except ImportError:
         version = "none"
-    h = hashlib.sha256(f"numba {version}; python {sys.version}".encode())
+    h = hashlib.sha256(f"numba {version}; numpy {numpy.__version__}; python {sys.version}".encode())
     for file in sorted(folder.glob("*.py")):
         h.update(file.name.encode() + b"\0" + file.read_bytes())
     return h.hexdigest()
